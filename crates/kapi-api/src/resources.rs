@@ -1,0 +1,283 @@
+//! The resource table: every kind kapi serves, as discovery reports it.
+//!
+//! One row per resource with what Kubernetes discovery says of it (plural, singular, kind,
+//! scope, verbs, short names, categories, subresources). The server derives its routes,
+//! discovery documents and OpenAPI index from this table alone, so adding a resource is one row.
+
+/// The standard verbs of a writable resource.
+pub const RW: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+/// Verbs of a resource that can only be read.
+pub const RO: &[&str] = &["get", "list"];
+/// Verbs of a virtual resource that is only ever created (reviews).
+pub const CREATE_ONLY: &[&str] = &["create"];
+
+/// A subresource such as `status` or `scale`.
+#[derive(Debug)]
+pub struct Subresource {
+    /// The name after the slash: `status`, `scale`, `log`, ...
+    pub name: &'static str,
+    /// Group of the kind it speaks (`autoscaling` for scale).
+    pub group: &'static str,
+    /// Version of that kind.
+    pub version: &'static str,
+    /// The kind it speaks.
+    pub kind: &'static str,
+    /// Verbs it supports.
+    pub verbs: &'static [&'static str],
+}
+
+/// One served resource.
+#[derive(Debug)]
+pub struct ResourceDef {
+    /// API group, empty for core.
+    pub group: &'static str,
+    /// API version.
+    pub version: &'static str,
+    /// The plural used in URLs.
+    pub resource: &'static str,
+    /// The singular name.
+    pub singular: &'static str,
+    /// The kind.
+    pub kind: &'static str,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Verbs allowed on the resource itself.
+    pub verbs: &'static [&'static str],
+    /// Short names (`po`, `svc`).
+    pub short_names: &'static [&'static str],
+    /// Categories (`all`).
+    pub categories: &'static [&'static str],
+    /// Subresources.
+    pub subresources: &'static [Subresource],
+    /// Whether the main resource's writes keep `.spec` semantics and bump `metadata.generation`.
+    pub generation: bool,
+}
+
+impl ResourceDef {
+    /// `group/version`, or `version` for core.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The group-qualified resource as Kubernetes prints it in messages: `pods`, `deployments.apps`.
+    pub fn group_resource(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.to_string()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+
+    /// The subresource named `name`, if served.
+    pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
+
+    /// Whether a `status` subresource splits writes of `.status` from the rest.
+    pub fn has_status(&self) -> bool {
+        self.subresource("status").is_some()
+    }
+
+    /// The storage key prefix of this resource: `/registry/<group-or-core>/<resource>/`.
+    pub fn key_prefix(&self) -> String {
+        let group = if self.group.is_empty() { "core" } else { self.group };
+        format!("/registry/{group}/{}/", self.resource)
+    }
+
+    /// The storage key of one object.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => format!("{}{ns}/{name}", self.key_prefix()),
+            _ => format!("{}{name}", self.key_prefix()),
+        }
+    }
+}
+
+const fn status(kind: &'static str, group: &'static str, version: &'static str) -> Subresource {
+    Subresource {
+        name: "status",
+        group,
+        version,
+        kind,
+        verbs: &["get", "patch", "update"],
+    }
+}
+
+const fn scale() -> Subresource {
+    Subresource {
+        name: "scale",
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
+        verbs: &["get", "patch", "update"],
+    }
+}
+
+macro_rules! res {
+    ($group:expr, $version:expr, $resource:expr, $singular:expr, $kind:expr, $namespaced:expr,
+     $verbs:expr, $short:expr, $cats:expr, $subs:expr, $generation:expr) => {
+        ResourceDef {
+            group: $group,
+            version: $version,
+            resource: $resource,
+            singular: $singular,
+            kind: $kind,
+            namespaced: $namespaced,
+            verbs: $verbs,
+            short_names: $short,
+            categories: $cats,
+            subresources: $subs,
+            generation: $generation,
+        }
+    };
+}
+
+const NONE: &[&str] = &[];
+const ALL: &[&str] = &["all"];
+
+/// Every resource kapi serves, grouped by group-version in discovery order.
+pub static RESOURCES: &[ResourceDef] = &[
+    // core/v1
+    res!("", "v1", "bindings", "binding", "Binding", true, CREATE_ONLY, NONE, NONE, &[], false),
+    res!("", "v1", "componentstatuses", "componentstatus", "ComponentStatus", false, RO, &["cs"], NONE, &[], false),
+    res!("", "v1", "configmaps", "configmap", "ConfigMap", true, RW, &["cm"], NONE, &[], false),
+    res!("", "v1", "endpoints", "endpoints", "Endpoints", true, RW, &["ep"], NONE, &[], false),
+    res!("", "v1", "events", "event", "Event", true, RW, &["ev"], NONE, &[], false),
+    res!("", "v1", "limitranges", "limitrange", "LimitRange", true, RW, &["limits"], NONE, &[], false),
+    res!("", "v1", "namespaces", "namespace", "Namespace", false, &["create", "delete", "get", "list", "patch", "update", "watch"], &["ns"], NONE,
+        &[status("Namespace", "", "v1"), Subresource { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] }], false),
+    res!("", "v1", "nodes", "node", "Node", false, RW, &["no"], NONE, &[status("Node", "", "v1")], false),
+    res!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, RW, &["pvc"], NONE, &[status("PersistentVolumeClaim", "", "v1")], false),
+    res!("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", false, RW, &["pv"], NONE, &[status("PersistentVolume", "", "v1")], false),
+    res!("", "v1", "pods", "pod", "Pod", true, RW, &["po"], ALL,
+        &[status("Pod", "", "v1"),
+          Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
+          Subresource { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: &["create"] },
+          Subresource { name: "ephemeralcontainers", group: "", version: "v1", kind: "Pod", verbs: &["get", "patch", "update"] },
+          Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
+          Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
+          Subresource { name: "attach", group: "", version: "v1", kind: "PodAttachOptions", verbs: &["create", "get"] },
+          Subresource { name: "portforward", group: "", version: "v1", kind: "PodPortForwardOptions", verbs: &["create", "get"] },
+          Subresource { name: "proxy", group: "", version: "v1", kind: "PodProxyOptions", verbs: &["create", "delete", "get", "head", "patch", "put", "update"] }],
+        true),
+    res!("", "v1", "podtemplates", "podtemplate", "PodTemplate", true, RW, NONE, NONE, &[], false),
+    res!("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", true, RW, &["rc"], ALL,
+        &[status("ReplicationController", "", "v1"), scale()], true),
+    res!("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", true, RW, &["quota"], NONE, &[status("ResourceQuota", "", "v1")], false),
+    res!("", "v1", "secrets", "secret", "Secret", true, RW, NONE, NONE, &[], false),
+    res!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, RW, &["sa"], NONE,
+        &[Subresource { name: "token", group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: &["create"] }], false),
+    res!("", "v1", "services", "service", "Service", true, &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"], &["svc"], ALL,
+        &[status("Service", "", "v1"),
+          Subresource { name: "proxy", group: "", version: "v1", kind: "ServiceProxyOptions", verbs: &["create", "delete", "get", "head", "patch", "put", "update"] }], false),
+    // apps/v1
+    res!("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true, RW, NONE, NONE, &[], false),
+    res!("apps", "v1", "daemonsets", "daemonset", "DaemonSet", true, RW, &["ds"], ALL, &[status("DaemonSet", "apps", "v1")], true),
+    res!("apps", "v1", "deployments", "deployment", "Deployment", true, RW, &["deploy"], ALL, &[status("Deployment", "apps", "v1"), scale()], true),
+    res!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, RW, &["rs"], ALL, &[status("ReplicaSet", "apps", "v1"), scale()], true),
+    res!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, RW, &["sts"], ALL, &[status("StatefulSet", "apps", "v1"), scale()], true),
+    // batch/v1
+    res!("batch", "v1", "cronjobs", "cronjob", "CronJob", true, RW, &["cj"], ALL, &[status("CronJob", "batch", "v1")], true),
+    res!("batch", "v1", "jobs", "job", "Job", true, RW, NONE, ALL, &[status("Job", "batch", "v1")], true),
+    // certificates.k8s.io/v1
+    res!("certificates.k8s.io", "v1", "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", false, RW, &["csr"], NONE,
+        &[Subresource { name: "approval", group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequest", verbs: &["get", "patch", "update"] },
+          status("CertificateSigningRequest", "certificates.k8s.io", "v1")], false),
+    // coordination.k8s.io/v1
+    res!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, RW, NONE, NONE, &[], false),
+    // discovery.k8s.io/v1
+    res!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, RW, NONE, NONE, &[], false),
+    // events.k8s.io/v1
+    res!("events.k8s.io", "v1", "events", "event", "Event", true, RW, &["ev"], NONE, &[], false),
+    // networking.k8s.io/v1
+    res!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", false, RW, NONE, NONE, &[], false),
+    res!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, RW, &["ing"], NONE, &[status("Ingress", "networking.k8s.io", "v1")], true),
+    res!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, RW, &["netpol"], NONE, &[], true),
+    // policy/v1
+    res!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, RW, &["pdb"], NONE, &[status("PodDisruptionBudget", "policy", "v1")], true),
+    // rbac.authorization.k8s.io/v1
+    res!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false, RW, NONE, NONE, &[], false),
+    res!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", false, RW, NONE, NONE, &[], false),
+    res!("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", true, RW, NONE, NONE, &[], false),
+    res!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", true, RW, NONE, NONE, &[], false),
+    // scheduling.k8s.io/v1
+    res!("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", false, RW, &["pc"], NONE, &[], false),
+    // storage.k8s.io/v1
+    res!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, RW, &["sc"], NONE, &[], false),
+];
+
+/// The resource `resource` in `group`/`version`.
+pub fn find(group: &str, version: &str, resource: &str) -> Option<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.resource == resource)
+}
+
+/// The resource serving `kind` in `group`/`version`.
+pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.kind == kind)
+}
+
+/// Every served group-version, in discovery order; core (`""`) first.
+pub fn group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    for r in RESOURCES {
+        if !out.contains(&(r.group, r.version)) {
+            out.push((r.group, r.version));
+        }
+    }
+    out
+}
+
+/// The resources of one group-version.
+pub fn in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceDef> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_are_unique_and_keys_distinct() {
+        for (i, a) in RESOURCES.iter().enumerate() {
+            for b in &RESOURCES[i + 1..] {
+                assert!(
+                    !(a.group == b.group && a.version == b.version && a.resource == b.resource),
+                    "{} twice",
+                    a.resource
+                );
+                assert_ne!(a.key_prefix(), b.key_prefix(), "{} and {}", a.resource, b.resource);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_design() {
+        let pods = find("", "v1", "pods").unwrap();
+        assert_eq!(pods.key(Some("default"), "web"), "/registry/core/pods/default/web");
+        let ns = find("", "v1", "namespaces").unwrap();
+        assert_eq!(ns.key(None, "default"), "/registry/core/namespaces/default");
+        assert_eq!(find("apps", "v1", "deployments").unwrap().group_resource(), "deployments.apps");
+    }
+}

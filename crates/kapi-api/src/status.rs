@@ -1,0 +1,340 @@
+//! Kubernetes `Status` errors: the one shape every failure takes on the wire.
+//!
+//! Each constructor fixes the reason, code and message wording kube-apiserver uses, so a
+//! handler says *what* went wrong and the client sees exactly what a real cluster would say.
+
+use serde_json::{json, Map, Value};
+
+/// A field-level cause inside an Invalid or Conflict status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    /// `FieldValueRequired`, `FieldValueInvalid`, `FieldManagerConflict`, ...
+    pub reason: String,
+    /// Human-readable detail.
+    pub message: String,
+    /// The field path, e.g. `metadata.name`.
+    pub field: String,
+}
+
+/// An error answered as a Kubernetes Status.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code} {reason}: {message}")]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// The machine-readable reason (`NotFound`, `Conflict`, ...).
+    pub reason: &'static str,
+    /// The message kubectl prints.
+    pub message: String,
+    /// `details`: name, group, kind, causes, retryAfterSeconds.
+    pub details: Option<Value>,
+}
+
+fn details(name: &str, group: &str, kind: &str) -> Value {
+    let mut d = Map::new();
+    if !name.is_empty() {
+        d.insert("name".into(), json!(name));
+    }
+    if !group.is_empty() {
+        d.insert("group".into(), json!(group));
+    }
+    d.insert("kind".into(), json!(kind));
+    Value::Object(d)
+}
+
+/// `resource.group` with the group left out for core.
+pub fn group_resource(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
+impl ApiError {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// 400 BadRequest with a free-text message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    /// 401 Unauthorized.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// 403 for a resource request RBAC refused.
+    pub fn forbidden(
+        group: &str,
+        resource: &str,
+        subresource: &str,
+        name: &str,
+        namespace: &str,
+        user: &str,
+        verb: &str,
+    ) -> Self {
+        let gr = group_resource(group, resource);
+        let full = if subresource.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}/{subresource}")
+        };
+        let subject = if name.is_empty() {
+            format!("{gr} is forbidden")
+        } else {
+            format!("{gr} \"{name}\" is forbidden")
+        };
+        let scope = if namespace.is_empty() {
+            "at the cluster scope".to_string()
+        } else {
+            format!("in the namespace \"{namespace}\"")
+        };
+        let mut e = Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{subject}: User \"{user}\" cannot {verb} resource \"{full}\" in API group \"{group}\" {scope}"
+            ),
+        );
+        e.details = Some(details(name, group, resource));
+        e
+    }
+
+    /// 403 for a non-resource path RBAC refused.
+    pub fn forbidden_path(user: &str, verb: &str, path: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!("forbidden: User \"{user}\" cannot {verb} path \"{path}\""),
+        )
+    }
+
+    /// 403 for a write into a namespace that is being deleted.
+    pub fn namespace_terminating(group: &str, resource: &str, name: &str, namespace: &str) -> Self {
+        let mut e = Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                group_resource(group, resource)
+            ),
+        );
+        e.details = Some(details(name, group, resource));
+        e
+    }
+
+    /// 404 for a named object.
+    pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
+        let mut e = Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", group_resource(group, resource)),
+        );
+        e.details = Some(details(name, group, resource));
+        e
+    }
+
+    /// 404 for a URL that names nothing served.
+    pub fn no_route() -> Self {
+        Self::new(404, "NotFound", "the server could not find the requested resource")
+    }
+
+    /// 405 for a verb a resource does not support.
+    pub fn method_not_supported(group: &str, resource: &str, verb: &str) -> Self {
+        let mut e = Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("{verb} is not supported on resources of kind \"{}\"", group_resource(group, resource)),
+        );
+        e.details = Some(details("", group, resource));
+        e
+    }
+
+    /// 406 when no acceptable response type can be produced.
+    pub fn not_acceptable(accepted: &str) -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: {accepted}"),
+        )
+    }
+
+    /// 409 AlreadyExists.
+    pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
+        let mut e = Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", group_resource(group, resource)),
+        );
+        e.details = Some(details(name, group, resource));
+        e
+    }
+
+    /// 409 Conflict for a stale resourceVersion.
+    pub fn conflict(group: &str, resource: &str, name: &str) -> Self {
+        Self::conflict_with(
+            group,
+            resource,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// 409 Conflict with a specific reason text (preconditions, ...).
+    pub fn conflict_with(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let mut e = Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                group_resource(group, resource)
+            ),
+        );
+        e.details = Some(details(name, group, resource));
+        e
+    }
+
+    /// 410 Expired for a watch or list from a compacted revision.
+    pub fn expired(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    /// 413 for a body over the limit.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(413, "RequestEntityTooLarge", message)
+    }
+
+    /// 415 for a body in a format the server cannot read.
+    pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
+            ),
+        )
+        .with_hint(content_type)
+    }
+
+    fn with_hint(self, _content_type: &str) -> Self {
+        self
+    }
+
+    /// 422 Invalid, naming the Kind (not the resource) as upstream does.
+    pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
+        let summary = match causes.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!(
+                "[{}]",
+                many.iter()
+                    .map(|c| format!("{}: {}", c.field, c.message))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let kind_name = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut d = details(name, group, kind);
+        d["causes"] = Value::Array(
+            causes
+                .iter()
+                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .collect(),
+        );
+        Self {
+            code: 422,
+            reason: "Invalid",
+            message: format!("{kind_name} \"{name}\" is invalid: {summary}"),
+            details: Some(d),
+        }
+    }
+
+    /// 429 TooManyRequests.
+    pub fn too_many_requests() -> Self {
+        let mut e = Self::new(429, "TooManyRequests", "Too many requests, please try again later.");
+        e.details = Some(json!({"retryAfterSeconds": 1}));
+        e
+    }
+
+    /// 500 InternalError.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
+    }
+
+    /// 503 ServiceUnavailable.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
+    }
+
+    /// The Status object.
+    pub fn to_status(&self) -> Value {
+        let mut v = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        });
+        if let Some(d) = &self.details {
+            v["details"] = d.clone();
+        }
+        v["code"] = json!(self.code);
+        v
+    }
+}
+
+/// A `Cause` for a field that must be set.
+pub fn required(field: impl Into<String>) -> Cause {
+    Cause {
+        reason: "FieldValueRequired".into(),
+        message: "Required value".into(),
+        field: field.into(),
+    }
+}
+
+/// A `Cause` for a field whose value is wrong.
+pub fn invalid_value(field: impl Into<String>, value: &str, why: &str) -> Cause {
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!("Invalid value: \"{value}\": {why}"),
+        field: field.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_match_upstream_wording() {
+        assert_eq!(
+            ApiError::not_found("apps", "deployments", "web").message,
+            "deployments.apps \"web\" not found"
+        );
+        assert_eq!(
+            ApiError::conflict("", "configmaps", "cm1").message,
+            "Operation cannot be fulfilled on configmaps \"cm1\": the object has been modified; please apply your changes to the latest version and try again"
+        );
+        assert_eq!(
+            ApiError::forbidden("", "pods", "", "", "default", "system:serviceaccount:default:foo", "list").message,
+            "pods is forbidden: User \"system:serviceaccount:default:foo\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+        );
+        let inv = ApiError::invalid("", "ConfigMap", "Bad_Name", vec![invalid_value("metadata.name", "Bad_Name", "x")]);
+        assert_eq!(inv.code, 422);
+        assert_eq!(inv.message, "ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": x");
+        assert_eq!(inv.to_status()["details"]["causes"][0]["field"], "metadata.name");
+    }
+}

@@ -1,0 +1,448 @@
+//! The resource verbs: get, list, watch, create, update, patch, delete, deletecollection,
+//! and the status and scale subresources, for every resource in the table.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{header, HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use kapi_api::printers::{self, IncludeObject};
+use kapi_api::resources::{self, ResourceDef};
+use kapi_api::status::ApiError;
+use kapi_auth::UserInfo;
+use serde_json::{json, Value};
+
+use super::body;
+use super::negotiate::{shape, Query, Shape};
+use crate::registry::{self, list_options, DeleteOutcome, PatchType, WriteOptions};
+use crate::request_info::RequestInfo;
+use crate::response::{self, Body};
+use crate::Server;
+
+/// Serves a resource request already authenticated and authorized.
+pub async fn serve(
+    server: &Server,
+    user: &UserInfo,
+    info: &RequestInfo,
+    query: &Query,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let def = resources::find(&info.group, &info.version, &info.resource)
+        .ok_or_else(ApiError::no_route)?;
+    if !def.namespaced && !info.namespace.is_empty() && def.resource != "namespaces" {
+        return Err(ApiError::no_route());
+    }
+    let ns = if def.namespaced && !info.namespace.is_empty() {
+        Some(info.namespace.as_str())
+    } else {
+        None
+    };
+    let verbs: &[&str] = if info.subresource.is_empty() {
+        def.verbs
+    } else {
+        def.subresource(&info.subresource)
+            .ok_or_else(ApiError::no_route)?
+            .verbs
+    };
+    if !verbs.contains(&info.verb.as_str()) {
+        return Err(ApiError::method_not_supported(def.group, def.resource, &info.verb));
+    }
+    if def.namespaced && ns.is_none() && matches!(info.verb.as_str(), "create" | "deletecollection") {
+        return Err(ApiError::method_not_supported(def.group, def.resource, &info.verb));
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let accept_encoding = req.headers().get(header::ACCEPT_ENCODING).cloned();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let shape = shape(&accept)?;
+    let registry = &server.registry;
+    let write_opts = || -> Result<WriteOptions, ApiError> {
+        let dry_run = match query.get("dryRun") {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "dryRun: Unsupported value: \"{other}\": supported values: \"All\""
+                )))
+            }
+        };
+        let field_manager = query
+            .get("fieldManager")
+            .map(str::to_string)
+            .unwrap_or_else(|| default_manager(&user_agent));
+        if field_manager.len() > 128 {
+            return Err(ApiError::bad_request("fieldManager: Too long: may not be more than 128 bytes"));
+        }
+        match query.get("fieldValidation") {
+            None | Some("") | Some("Strict") | Some("Warn") | Some("Ignore") => {}
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+                )))
+            }
+        }
+        Ok(WriteOptions { dry_run, field_manager })
+    };
+    let _ = user;
+
+    match (info.verb.as_str(), info.subresource.as_str()) {
+        ("get", "scale") => {
+            let (obj, _) = registry.get_value(def, ns, &info.name)?;
+            Ok(response::json_value(200, &to_scale(def, &obj)))
+        }
+        ("get", "") | ("get", "status") => {
+            let bytes = registry.get(def, ns, &info.name)?;
+            single(def, shape, bytes, query)
+        }
+        ("list", _) => {
+            let opts = list_options::parse(&query.0, def)?;
+            let page = registry.list(def, ns, &opts).await?;
+            list(def, shape, page, query, accept_encoding.as_ref())
+        }
+        ("watch", _) => {
+            let mut opts = list_options::parse(&query.0, def)?;
+            if !info.name.is_empty() {
+                opts.fields = kapi_api::selectors::FieldSelector::parse(&format!("metadata.name={}", info.name))
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            }
+            crate::watch::serve(server, def, ns, opts, shape)
+        }
+        ("create", "") => {
+            let bytes = body::read(req.into_body()).await?;
+            let obj = body::decode_object(&content_type, &bytes)?;
+            let created = registry.create(def, ns, obj, &write_opts()?).await?;
+            single_status(def, shape, created, 201, query)
+        }
+        ("create", "token") | ("create", "binding") | ("create", "eviction") => Err(ApiError::method_not_supported(
+            def.group,
+            &format!("{}/{}", def.resource, info.subresource),
+            "create",
+        )),
+        ("update", "scale") => {
+            let bytes = body::read(req.into_body()).await?;
+            let scale = body::decode_object(&content_type, &bytes)?;
+            let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+            let patch = serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
+            let (updated, _) = registry
+                .patch(def, ns, &info.name, "", PatchType::Merge, &patch, &write_opts()?)
+                .await?;
+            Ok(response::json_value(200, &to_scale(def, &registry::decode(&updated)?)))
+        }
+        ("update", sub) => {
+            let bytes = body::read(req.into_body()).await?;
+            let obj = body::decode_object(&content_type, &bytes)?;
+            let updated = registry.update(def, ns, &info.name, sub, obj, &write_opts()?).await?;
+            single(def, shape, updated, query)
+        }
+        ("patch", sub) => {
+            let patch_type = match body::media_type(&content_type) {
+                "application/json-patch+json" => PatchType::Json,
+                "application/merge-patch+json" => PatchType::Merge,
+                "application/strategic-merge-patch+json" => PatchType::Strategic,
+                "application/apply-patch+yaml" => {
+                    if query.get("fieldManager").is_none_or(str::is_empty) {
+                        return Err(ApiError::bad_request(
+                            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                        ));
+                    }
+                    PatchType::Apply { force: query.flag("force") }
+                }
+                other => {
+                    return Err(ApiError::unsupported_media_type(
+                        other,
+                        &[
+                            "application/json-patch+json",
+                            "application/merge-patch+json",
+                            "application/apply-patch+yaml",
+                            "application/strategic-merge-patch+json",
+                        ],
+                    ))
+                }
+            };
+            let bytes = body::read(req.into_body()).await?;
+            if sub == "scale" {
+                let scale_patch: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                let (current, _) = registry.get_value(def, ns, &info.name)?;
+                let scale = to_scale(def, &current);
+                let patched = match patch_type {
+                    PatchType::Json => kapi_api::patch::apply_json_patch(&scale, &bytes),
+                    PatchType::Merge => kapi_api::patch::apply_merge_patch(&scale, &bytes),
+                    _ => kapi_api::patch::apply_strategic_merge_patch(&scale, &scale_patch, "autoscaling", "Scale"),
+                }
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+                let patch = serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
+                let (updated, _) = registry
+                    .patch(def, ns, &info.name, "", PatchType::Merge, &patch, &write_opts()?)
+                    .await?;
+                return Ok(response::json_value(200, &to_scale(def, &registry::decode(&updated)?)));
+            }
+            let (patched, created) = registry
+                .patch(def, ns, &info.name, sub, patch_type, &bytes, &write_opts()?)
+                .await?;
+            single_status(def, shape, patched, if created { 201 } else { 200 }, query)
+        }
+        ("delete", "") => {
+            let bytes = body::read(req.into_body()).await?;
+            let options = delete_options(&content_type, &bytes, query)?;
+            let dry_run = write_opts()?.dry_run
+                || options.get("dryRun").and_then(Value::as_array).is_some_and(|d| !d.is_empty());
+            match registry.delete(def, ns, &info.name, &options, dry_run).await? {
+                DeleteOutcome::Pending(obj) => single_status(def, shape, obj, 202, query),
+                DeleteOutcome::Deleted(obj) => {
+                    if returns_deleted_object(def) {
+                        single(def, shape, obj, query)
+                    } else {
+                        let v = registry::decode(&obj)?;
+                        Ok(response::json_value(200, &json!({
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "metadata": {},
+                            "status": "Success",
+                            "details": {
+                                "name": info.name,
+                                "group": def.group,
+                                "kind": def.resource,
+                                "uid": v.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+                            }
+                        })))
+                    }
+                }
+            }
+        }
+        ("deletecollection", "") => {
+            let bytes = body::read(req.into_body()).await?;
+            let options = delete_options(&content_type, &bytes, query)?;
+            let dry_run = write_opts()?.dry_run;
+            let opts = list_options::parse(&query.0, def)?;
+            let page = registry.list(def, ns, &opts).await?;
+            let mut deleted = Vec::new();
+            for item in page.items {
+                let v = registry::decode(&item)?;
+                let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+                let item_ns = v.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+                match registry.delete(def, item_ns.as_deref().or(ns), &name, &options, dry_run).await {
+                    Ok(DeleteOutcome::Deleted(b)) | Ok(DeleteOutcome::Pending(b)) => deleted.push(b),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let page = registry::ListPage {
+                items: deleted,
+                revision: registry.store().revision(),
+                continue_token: None,
+            };
+            list(def, Shape::Object, page, query, None)
+        }
+        _ => Err(ApiError::method_not_supported(def.group, def.resource, &info.verb)),
+    }
+}
+
+/// Which resources answer a delete with the object rather than a Status.
+fn returns_deleted_object(def: &ResourceDef) -> bool {
+    matches!((def.group, def.resource), ("", "pods") | ("", "namespaces") | ("", "services"))
+}
+
+/// The field manager upstream derives from the user agent: its first path segment.
+fn default_manager(user_agent: &str) -> String {
+    let base = user_agent.split('/').next().unwrap_or("");
+    if base.is_empty() {
+        "unknown".into()
+    } else {
+        base.chars().take(128).collect()
+    }
+}
+
+fn delete_options(content_type: &str, body: &[u8], query: &Query) -> Result<Value, ApiError> {
+    let mut options = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        body::decode_object(content_type, body)?
+    };
+    if let Some(g) = query.get("gracePeriodSeconds") {
+        let g: i64 = g
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {g}")))?;
+        options["gracePeriodSeconds"] = json!(g);
+    }
+    if let Some(p) = query.get("propagationPolicy") {
+        options["propagationPolicy"] = json!(p);
+    }
+    if let Some(p) = options.get("propagationPolicy").and_then(Value::as_str) {
+        if !matches!(p, "Orphan" | "Background" | "Foreground") {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+    }
+    Ok(options)
+}
+
+/// The autoscaling/v1 Scale view of a scalable object.
+fn to_scale(def: &ResourceDef, obj: &Value) -> Value {
+    let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
+    let selector = obj
+        .pointer("/spec/selector")
+        .map(|s| {
+            let labels = s.get("matchLabels").unwrap_or(s);
+            labels
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(if def.resource == "daemonsets" { 0 } else { 1 }))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        }
+    })
+}
+
+fn include_object(query: &Query) -> Result<IncludeObject, ApiError> {
+    IncludeObject::parse(query.get("includeObject").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn single(def: &ResourceDef, shape: Shape, bytes: Bytes, query: &Query) -> Result<Response<Body>, ApiError> {
+    single_status(def, shape, bytes, 200, query)
+}
+
+fn single_status(
+    def: &ResourceDef,
+    shape: Shape,
+    bytes: Bytes,
+    code: u16,
+    query: &Query,
+) -> Result<Response<Body>, ApiError> {
+    match shape {
+        Shape::Object => Ok(response::json(code, bytes)),
+        Shape::Table => {
+            let obj = registry::decode(&bytes)?;
+            let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
+            let table = printers::table(def.group, def.resource, &[&obj], chrono::Utc::now(), include_object(query)?, &rv, None);
+            Ok(response::json_value(code, &table))
+        }
+        Shape::Metadata => {
+            let obj = registry::decode(&bytes)?;
+            Ok(response::json_value(code, &partial_metadata(&obj)))
+        }
+    }
+}
+
+/// `PartialObjectMetadata` for one object.
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
+}
+
+fn list(
+    def: &ResourceDef,
+    shape: Shape,
+    page: registry::ListPage,
+    query: &Query,
+    accept_encoding: Option<&HeaderValue>,
+) -> Result<Response<Body>, ApiError> {
+    let rv = page.revision.to_string();
+    let body: Bytes = match shape {
+        Shape::Object => {
+            // Stored bytes are copied into the list as they are: no re-encoding.
+            let size: usize = page.items.iter().map(Bytes::len).sum::<usize>() + 256;
+            let mut out = BytesMut::with_capacity(size);
+            let mut metadata = json!({"resourceVersion": rv});
+            if let Some(c) = &page.continue_token {
+                metadata["continue"] = json!(c);
+            }
+            out.put_slice(
+                format!(
+                    "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+                    def.kind,
+                    def.api_version(),
+                    metadata
+                )
+                .as_bytes(),
+            );
+            for (i, item) in page.items.iter().enumerate() {
+                if i > 0 {
+                    out.put_u8(b',');
+                }
+                out.put_slice(item);
+            }
+            out.put_slice(b"]}");
+            out.freeze()
+        }
+        Shape::Table => {
+            let objs: Vec<Value> = page.items.iter().map(|b| registry::decode(b)).collect::<Result<_, _>>()?;
+            let refs: Vec<&Value> = objs.iter().collect();
+            let table = printers::table(
+                def.group,
+                def.resource,
+                &refs,
+                chrono::Utc::now(),
+                include_object(query)?,
+                &rv,
+                page.continue_token.as_deref(),
+            );
+            Bytes::from(serde_json::to_vec(&table).unwrap_or_default())
+        }
+        Shape::Metadata => {
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|b| registry::decode(b).map(|v| partial_metadata(&v)))
+                .collect::<Result<_, _>>()?;
+            let mut metadata = json!({"resourceVersion": rv});
+            if let Some(c) = &page.continue_token {
+                metadata["continue"] = json!(c);
+            }
+            Bytes::from(
+                serde_json::to_vec(&json!({
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": metadata,
+                    "items": items,
+                }))
+                .unwrap_or_default(),
+            )
+        }
+    };
+    let (body, gzipped) = response::maybe_gzip(accept_encoding, body);
+    let mut resp = response::json(200, body);
+    if gzipped {
+        resp.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(resp)
+}

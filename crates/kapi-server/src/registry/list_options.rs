@@ -1,0 +1,188 @@
+//! Query parameters of list and watch requests, parsed and checked once.
+
+use base64::Engine;
+use kapi_api::resources::ResourceDef;
+use kapi_api::selectors::{field_value, FieldSelector, LabelSelector};
+use kapi_api::status::ApiError;
+use kapi_store::Revision;
+use serde_json::Value;
+
+/// How `resourceVersion` on a list is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RvMatch {
+    /// Unset: the most recent state.
+    Unset,
+    /// At least as new as the given revision.
+    NotOlderThan,
+    /// Exactly the given revision.
+    Exact,
+}
+
+/// Parsed list/watch options.
+pub struct ListOptions {
+    /// `labelSelector`.
+    pub labels: LabelSelector,
+    /// `fieldSelector`.
+    pub fields: FieldSelector,
+    /// `limit` (0 = all).
+    pub limit: usize,
+    /// The key to continue after, from a `continue` token.
+    pub continue_after: Option<String>,
+    /// `resourceVersion`, parsed; `None` when unset or empty.
+    pub resource_version: Option<Revision>,
+    /// `resourceVersionMatch`.
+    pub rv_match: RvMatch,
+    /// `timeoutSeconds` for watches.
+    pub timeout_seconds: Option<u64>,
+    /// `allowWatchBookmarks`.
+    pub bookmarks: bool,
+    /// `sendInitialEvents`.
+    pub send_initial_events: Option<bool>,
+}
+
+/// Parses the query string of a list or watch of `def`.
+pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOptions, ApiError> {
+    let get = |k: &str| query.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let labels = LabelSelector::parse(get("labelSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(get("fieldSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for req in fields.requirements() {
+        if !field_supported(def, &req.field) {
+            return Err(ApiError::bad_request(format!(
+                "field label not supported: {}",
+                req.field
+            )));
+        }
+    }
+    let limit = match get("limit") {
+        None | Some("") => 0,
+        Some(l) => l
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?
+            .max(0) as usize,
+    };
+    let continue_after = match get("continue") {
+        None | Some("") => None,
+        Some(token) => Some(decode_continue(token)?),
+    };
+    let resource_version = match get("resourceVersion") {
+        None | Some("") => None,
+        Some(rv) => Some(rv.parse::<Revision>().map_err(|_| {
+            ApiError::bad_request(format!("invalid resource version: {rv}"))
+        })?),
+    };
+    let rv_match = match get("resourceVersionMatch") {
+        None | Some("") => RvMatch::Unset,
+        Some("NotOlderThan") => RvMatch::NotOlderThan,
+        Some("Exact") => RvMatch::Exact,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
+            )))
+        }
+    };
+    if rv_match != RvMatch::Unset && resource_version.is_none() && get("sendInitialEvents").is_none() {
+        return Err(ApiError::bad_request(
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ));
+    }
+    let timeout_seconds = get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok());
+    let flag = |k: &str| get(k).map(|v| v == "true" || v == "1");
+    Ok(ListOptions {
+        labels,
+        fields,
+        limit,
+        continue_after,
+        resource_version,
+        rv_match,
+        timeout_seconds,
+        bookmarks: flag("allowWatchBookmarks").unwrap_or(false),
+        send_initial_events: flag("sendInitialEvents"),
+    })
+}
+
+impl ListOptions {
+    /// Whether an object passes both selectors.
+    pub fn matches(&self, obj: &Value) -> bool {
+        if !self.labels.is_empty() {
+            let labels = obj.pointer("/metadata/labels");
+            let ok = self.labels.matches_with(|k| {
+                labels.and_then(|l| l.get(k)).and_then(Value::as_str)
+            });
+            if !ok {
+                return false;
+            }
+        }
+        self.fields.is_empty() || self.fields.matches(|f| field_value(obj, f))
+    }
+
+    /// Whether any selector is set (so objects must be decoded to filter).
+    pub fn filters(&self) -> bool {
+        !self.labels.is_empty() || !self.fields.is_empty()
+    }
+}
+
+/// The fields upstream lets each resource be selected by.
+fn field_supported(def: &ResourceDef, field: &str) -> bool {
+    if field == "metadata.name" || (def.namespaced && field == "metadata.namespace") {
+        return true;
+    }
+    let extra: &[&str] = match (def.group, def.resource) {
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        ("", "events") | ("events.k8s.io", "events") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+        ],
+        ("", "secrets") => &["type"],
+        ("", "namespaces") => &["status.phase"],
+        ("", "nodes") => &["spec.unschedulable"],
+        ("", "replicationcontrollers") => &["status.replicas"],
+        ("apps", "replicasets") => &["status.replicas"],
+        ("batch", "jobs") => &["status.successful"],
+        ("certificates.k8s.io", "certificatesigningrequests") => &["spec.signerName"],
+        _ => &[],
+    };
+    extra.contains(&field)
+}
+
+/// Encodes the position after `key` at `revision` as an opaque continue token.
+pub fn encode_continue(key: &str, revision: Revision) -> String {
+    let token = serde_json::json!({"v": "meta.k8s.io/v1", "rv": revision, "start": key});
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
+}
+
+fn decode_continue(token: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    v.get("start")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(bad)
+}

@@ -1,0 +1,174 @@
+//! The generic REST store: one implementation of get, list, watch, create, update, patch and
+//! delete for every resource, with per-resource rules in [`strategy`].
+//!
+//! Objects are JSON. They are stored with `metadata.resourceVersion` set to the revision of
+//! the write (the store hands the revision to the encoder), so reads return the stored bytes
+//! verbatim and a list or watch copies bytes without re-encoding.
+
+mod allocator;
+pub mod list_options;
+pub mod namespaces;
+pub mod strategy;
+mod write;
+
+use bytes::Bytes;
+use kapi_api::resources::ResourceDef;
+use kapi_api::status::ApiError;
+use kapi_store::{Revision, Store, StoreError, WatchStream};
+use serde_json::Value;
+
+pub use list_options::ListOptions;
+pub use write::{DeleteOutcome, PatchType, WriteOptions};
+
+/// The registry over one store.
+pub struct Registry {
+    store: Store,
+    allocator: allocator::Allocator,
+}
+
+/// One page of a list.
+pub struct ListPage {
+    /// The objects' bytes, in key order.
+    pub items: Vec<Bytes>,
+    /// The revision the list is consistent at.
+    pub revision: Revision,
+    /// The continue token when more objects remain.
+    pub continue_token: Option<String>,
+}
+
+/// Maps a store failure on `def`/`name` to the Status a client expects.
+pub fn store_error(def: &ResourceDef, name: &str, err: StoreError) -> ApiError {
+    match err {
+        StoreError::AlreadyExists(_) => ApiError::already_exists(def.group, def.resource, name),
+        StoreError::NotFound(_) => ApiError::not_found(def.group, def.resource, name),
+        StoreError::Conflict { .. } => ApiError::conflict(def.group, def.resource, name),
+        StoreError::Compacted { requested, oldest } => {
+            ApiError::expired(format!("too old resource version: {requested} ({oldest})"))
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+/// Parses stored bytes; stored objects are always valid JSON, so failure is an internal error.
+pub fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("stored object: {e}")))
+}
+
+impl Registry {
+    /// A registry over `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            allocator: allocator::Allocator::new(),
+            store,
+        }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// One object's stored bytes.
+    pub fn get(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> Result<Bytes, ApiError> {
+        self.store
+            .get(&def.key(ns, name))
+            .map(|kv| kv.value)
+            .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))
+    }
+
+    /// One object, decoded, with its revision.
+    pub fn get_value(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(Value, Revision), ApiError> {
+        let kv = self
+            .store
+            .get(&def.key(ns, name))
+            .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))?;
+        Ok((decode(&kv.value)?, kv.mod_revision))
+    }
+
+    /// The key prefix of a collection: one namespace, or all of them.
+    pub fn prefix(def: &ResourceDef, ns: Option<&str>) -> String {
+        match ns {
+            Some(ns) if def.namespaced => format!("{}{ns}/", def.key_prefix()),
+            _ => def.key_prefix(),
+        }
+    }
+
+    /// A page of a collection, filtered by the options' selectors.
+    pub async fn list(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ListPage, ApiError> {
+        self.wait_for_revision(opts.resource_version).await?;
+        let prefix = Self::prefix(def, ns);
+        let filters = opts.filters();
+        let (items, revision, more) = self.store.list(
+            &prefix,
+            opts.continue_after.as_deref(),
+            opts.limit,
+            |_, kv| {
+                !filters
+                    || serde_json::from_slice::<Value>(&kv.value).is_ok_and(|v| opts.matches(&v))
+            },
+        );
+        if let (list_options::RvMatch::Exact, Some(rv)) = (opts.rv_match, opts.resource_version) {
+            if rv != revision {
+                return Err(ApiError::expired(format!(
+                    "too old resource version: {rv} ({revision})"
+                )));
+            }
+        }
+        let continue_token = if more {
+            items
+                .last()
+                .map(|(k, _)| list_options::encode_continue(k, revision))
+        } else {
+            None
+        };
+        Ok(ListPage {
+            items: items.into_iter().map(|(_, kv)| kv.value).collect(),
+            revision,
+            continue_token,
+        })
+    }
+
+    /// A store watch on a collection from `after`.
+    pub fn watch(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        after: Revision,
+    ) -> Result<WatchStream, ApiError> {
+        self.store
+            .watch(&Self::prefix(def, ns), after)
+            .map_err(|e| store_error(def, "", e))
+    }
+
+    /// A request for a revision the store has not reached waits briefly, then fails as
+    /// upstream does ("Too large resource version").
+    async fn wait_for_revision(&self, rv: Option<Revision>) -> Result<(), ApiError> {
+        let Some(rv) = rv else { return Ok(()) };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while self.store.revision() < rv {
+            if tokio::time::Instant::now() >= deadline {
+                let mut e = ApiError::internal("");
+                e.code = 504;
+                e.reason = "Timeout";
+                e.message = format!(
+                    "Timeout: Too large resource version: {rv}, current: {}",
+                    self.store.revision()
+                );
+                e.details = Some(serde_json::json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}));
+                return Err(e);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}

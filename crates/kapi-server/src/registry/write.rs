@@ -1,0 +1,476 @@
+//! Writes: create, update, patch and delete, with optimistic concurrency.
+//!
+//! Every write is a read of the current object and revision, a pure transformation
+//! (strategy, patch), and a conditional store write at that revision; a conflict caused by a
+//! concurrent writer is retried when the client did not pin a resourceVersion itself.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use kapi_api::resources::ResourceDef;
+use kapi_api::status::ApiError;
+use kapi_store::{Revision, StoreError};
+use serde_json::{json, Map, Value};
+
+use super::{decode, store_error, strategy, Registry};
+
+/// How many times a write retries a conflict it did not ask for.
+const RETRIES: usize = 8;
+
+/// Options every write takes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: do everything but persist.
+    pub dry_run: bool,
+    /// The field manager recorded in managedFields.
+    pub field_manager: String,
+}
+
+/// The patch formats of `PATCH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// RFC 6902.
+    Json,
+    /// RFC 7386.
+    Merge,
+    /// Kubernetes strategic merge patch.
+    Strategic,
+    /// Server-side apply.
+    Apply {
+        /// `force=true`.
+        force: bool,
+    },
+}
+
+/// What a delete did.
+pub enum DeleteOutcome {
+    /// The object is gone; these were its final bytes.
+    Deleted(Bytes),
+    /// Deletion is pending (finalizers); the object as it now stands.
+    Pending(Bytes),
+}
+
+/// An encoder for the store that also keeps the bytes it produced for the response.
+fn encoder(mut obj: Value) -> (impl FnOnce(Revision) -> Bytes + Send + 'static, Arc<Mutex<Bytes>>) {
+    let slot = Arc::new(Mutex::new(Bytes::new()));
+    let out = slot.clone();
+    let f = move |rev: Revision| {
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".into(), Value::String(rev.to_string()));
+        }
+        let bytes = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
+        if let Ok(mut s) = slot.lock() {
+            *s = bytes.clone();
+        }
+        bytes
+    };
+    (f, out)
+}
+
+fn take(slot: &Arc<Mutex<Bytes>>) -> Bytes {
+    slot.lock().map(|b| b.clone()).unwrap_or_default()
+}
+
+fn dry_run_bytes(obj: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(obj).unwrap_or_default())
+}
+
+/// The current time as Kubernetes writes timestamps.
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    match obj.get_mut("metadata") {
+        Some(Value::Object(m)) => m,
+        _ => unreachable!("metadata was just made an object"),
+    }
+}
+
+fn rv_of(obj: &Value) -> Result<Option<Revision>, ApiError> {
+    match obj.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse::<Revision>().map(Some).map_err(|_| {
+            ApiError::bad_request(format!("invalid resourceVersion: {s}"))
+        }),
+    }
+}
+
+/// The field set of an object in FieldsV1 form: every key, recursively; lists atomic.
+fn fields_v1(v: &Value, top: bool) -> Value {
+    let mut out = Map::new();
+    if let Value::Object(m) = v {
+        for (k, child) in m {
+            if top && matches!(k.as_str(), "apiVersion" | "kind") {
+                continue;
+            }
+            if top && k == "metadata" {
+                let mut meta = Map::new();
+                for key in ["labels", "annotations", "finalizers", "ownerReferences"] {
+                    if let Some(c) = child.get(key) {
+                        meta.insert(format!("f:{key}"), fields_v1(c, false));
+                    }
+                }
+                if !meta.is_empty() {
+                    out.insert("f:metadata".into(), Value::Object(meta));
+                }
+                continue;
+            }
+            out.insert(format!("f:{k}"), fields_v1(child, false));
+        }
+    }
+    Value::Object(out)
+}
+
+/// Records `manager`'s ownership of the object's fields (operation Update).
+fn record_manager(def: &ResourceDef, obj: &mut Value, manager: &str, subresource: &str, operation: &str) {
+    if manager.is_empty() {
+        return;
+    }
+    let fields = fields_v1(obj, true);
+    let mut entry = json!({
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": def.api_version(),
+        "time": now(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    });
+    if !subresource.is_empty() {
+        entry["subresource"] = json!(subresource);
+    }
+    let meta = meta_mut(obj);
+    let list = meta
+        .entry("managedFields")
+        .or_insert_with(|| Value::Array(vec![]));
+    if let Value::Array(items) = list {
+        items.retain(|m| {
+            !(m.get("manager").and_then(Value::as_str) == Some(manager)
+                && m.get("operation").and_then(Value::as_str) == Some(operation)
+                && m.get("subresource").and_then(Value::as_str).unwrap_or("") == subresource)
+        });
+        items.push(entry);
+    }
+}
+
+/// Whether two objects differ in anything but bookkeeping (resourceVersion, managedFields).
+fn same_content(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+        v
+    };
+    strip(a) == strip(b)
+}
+
+impl Registry {
+    /// Creates an object in `ns` (ignored for cluster-scoped resources).
+    pub async fn create(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Bytes, ApiError> {
+        strategy::prepare_create(def, ns, &mut obj)?;
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if def.namespaced {
+            self.check_namespace_open(def, ns.unwrap_or_default(), &name)?;
+        }
+        if def.group.is_empty() && def.resource == "services" {
+            self.allocator.allocate_service(self, &mut obj)?;
+        }
+        record_manager(def, &mut obj, &opts.field_manager, "", "Update");
+        if opts.dry_run {
+            if self.store.get(&def.key(ns, &name)).is_some() {
+                return Err(ApiError::already_exists(def.group, def.resource, &name));
+            }
+            return Ok(dry_run_bytes(&obj));
+        }
+        let (encode, slot) = encoder(obj);
+        self.store
+            .create(&def.key(ns, &name), encode)
+            .await
+            .map_err(|e| store_error(def, &name, e))?;
+        Ok(take(&slot))
+    }
+
+    fn check_namespace_open(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<(), ApiError> {
+        let ns_def = kapi_api::resources::find("", "v1", "namespaces")
+            .ok_or_else(|| ApiError::internal("namespaces are not served"))?;
+        let (nsobj, _) = self
+            .get_value(ns_def, None, ns)
+            .map_err(|_| ApiError::not_found("", "namespaces", ns))?;
+        if nsobj.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(ApiError::namespace_terminating(def.group, def.resource, name, ns));
+        }
+        Ok(())
+    }
+
+    /// Replaces an object (PUT), or its status or other subresource.
+    pub async fn update(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        subresource: &str,
+        new: Value,
+        opts: &WriteOptions,
+    ) -> Result<Bytes, ApiError> {
+        if !new.is_object() {
+            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        }
+        let body_name = new.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        if body_name.is_empty() {
+            return Err(ApiError::invalid(def.group, def.kind, name, vec![kapi_api::status::required("metadata.name")]));
+        }
+        if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let pinned = rv_of(&new)?;
+        self.guaranteed_update(def, ns, name, subresource, pinned, opts, |_| Ok(new.clone()))
+            .await
+    }
+
+    /// Applies a patch of `patch_type` to an object (PATCH).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn patch(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        subresource: &str,
+        patch_type: PatchType,
+        body: &[u8],
+        opts: &WriteOptions,
+    ) -> Result<(Bytes, bool), ApiError> {
+        let patch_value: Option<Value> = match patch_type {
+            PatchType::Json => None,
+            _ => Some(parse_patch_body(body)?),
+        };
+        if let (PatchType::Apply { .. }, Some(applied)) = (patch_type, &patch_value) {
+            if self.store.get(&def.key(ns, name)).is_none() && subresource.is_empty() {
+                let mut obj = applied.clone();
+                if obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("") != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+                    )));
+                }
+                if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("managedFields");
+                }
+                let created = self.create(def, ns, obj, opts).await?;
+                return Ok((created, true));
+            }
+        }
+        let pinned = patch_value.as_ref().map(rv_of).transpose()?.flatten();
+        let bytes = self
+            .guaranteed_update(def, ns, name, subresource, pinned, opts, |current| {
+                apply_patch(def, current, patch_type, body, patch_value.as_ref())
+            })
+            .await?;
+        Ok((bytes, false))
+    }
+
+    /// Reads, transforms and writes until the write lands without a conflict (or the
+    /// client's pinned resourceVersion is stale).
+    #[allow(clippy::too_many_arguments)]
+    async fn guaranteed_update(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        subresource: &str,
+        pinned: Option<Revision>,
+        opts: &WriteOptions,
+        transform: impl Fn(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Bytes, ApiError> {
+        let key = def.key(ns, name);
+        for _ in 0..RETRIES {
+            let kv = self
+                .store
+                .get(&key)
+                .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))?;
+            if pinned.is_some_and(|rv| rv != kv.mod_revision) {
+                return Err(ApiError::conflict(def.group, def.resource, name));
+            }
+            let old = decode(&kv.value)?;
+            let proposed = transform(&old)?;
+            let mut new = strategy::prepare_update(def, subresource, &old, proposed)?;
+            if same_content(&old, &new) {
+                return Ok(kv.value);
+            }
+            let manager_sub = if subresource == "status" { "status" } else { "" };
+            record_manager(def, &mut new, &opts.field_manager, manager_sub, "Update");
+            if opts.dry_run {
+                return Ok(dry_run_bytes(&new));
+            }
+            let finished = new.pointer("/metadata/deletionTimestamp").is_some()
+                && new
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(|f| f.is_empty());
+            let (encode, slot) = encoder(new);
+            let result = if finished {
+                self.store.delete(&key, Some(kv.mod_revision), encode).await
+            } else {
+                self.store.update(&key, Some(kv.mod_revision), encode).await
+            };
+            match result {
+                Ok(_) => return Ok(take(&slot)),
+                Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
+                Err(e) => return Err(store_error(def, name, e)),
+            }
+        }
+        Err(ApiError::conflict(def.group, def.resource, name))
+    }
+
+    /// Deletes an object, honouring preconditions and finalizers.
+    pub async fn delete(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        options: &Value,
+        dry_run: bool,
+    ) -> Result<DeleteOutcome, ApiError> {
+        let key = def.key(ns, name);
+        for _ in 0..RETRIES {
+            let kv = self
+                .store
+                .get(&key)
+                .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))?;
+            let mut obj = decode(&kv.value)?;
+            check_preconditions(def, name, &obj, options)?;
+            let has_finalizers = obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+            let is_namespace = def.group.is_empty() && def.resource == "namespaces";
+            if has_finalizers || is_namespace {
+                if obj.pointer("/metadata/deletionTimestamp").is_some() {
+                    return Ok(DeleteOutcome::Pending(kv.value));
+                }
+                let meta = meta_mut(&mut obj);
+                meta.insert("deletionTimestamp".into(), json!(now()));
+                meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+                if is_namespace {
+                    obj["status"]["phase"] = json!("Terminating");
+                }
+                if dry_run {
+                    return Ok(DeleteOutcome::Pending(dry_run_bytes(&obj)));
+                }
+                let (encode, slot) = encoder(obj);
+                match self.store.update(&key, Some(kv.mod_revision), encode).await {
+                    Ok(_) => return Ok(DeleteOutcome::Pending(take(&slot))),
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(store_error(def, name, e)),
+                }
+            }
+            if dry_run {
+                return Ok(DeleteOutcome::Deleted(kv.value));
+            }
+            let (encode, slot) = encoder(obj);
+            match self.store.delete(&key, Some(kv.mod_revision), encode).await {
+                Ok(_) => return Ok(DeleteOutcome::Deleted(take(&slot))),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(store_error(def, name, e)),
+            }
+        }
+        Err(ApiError::conflict(def.group, def.resource, name))
+    }
+
+    /// Removes an object whatever its finalizers say (namespace cleanup).
+    pub async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let Some(kv) = self.store.get(key) else {
+            return Ok(());
+        };
+        let value = kv.value.clone();
+        match self.store.delete(key, Some(kv.mod_revision), move |_| value).await {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn check_preconditions(def: &ResourceDef, name: &str, obj: &Value, options: &Value) -> Result<(), ApiError> {
+    let Some(pre) = options.get("preconditions") else {
+        return Ok(());
+    };
+    if let Some(uid) = pre.get("uid").and_then(Value::as_str) {
+        let actual = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+        if uid != actual {
+            return Err(ApiError::conflict_with(
+                def.group,
+                def.resource,
+                name,
+                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+            ));
+        }
+    }
+    if let Some(rv) = pre.get("resourceVersion").and_then(Value::as_str) {
+        let actual = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+        if rv != actual {
+            return Err(ApiError::conflict_with(
+                def.group,
+                def.resource,
+                name,
+                &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a JSON or YAML patch body.
+fn parse_patch_body(body: &[u8]) -> Result<Value, ApiError> {
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad_request("the patch must be a JSON object"));
+    }
+    Ok(v)
+}
+
+fn apply_patch(
+    def: &ResourceDef,
+    current: &Value,
+    patch_type: PatchType,
+    body: &[u8],
+    parsed: Option<&Value>,
+) -> Result<Value, ApiError> {
+    use kapi_api::patch;
+    let bad = |e: patch::PatchError| {
+        let mut err = ApiError::invalid(def.group, def.kind, "", vec![]);
+        err.message = e.to_string();
+        err
+    };
+    let result = match (patch_type, parsed) {
+        (PatchType::Json, _) => patch::apply_json_patch(current, body).map_err(bad)?,
+        (PatchType::Merge, _) => patch::apply_merge_patch(current, body).map_err(bad)?,
+        (PatchType::Strategic, Some(p)) | (PatchType::Apply { .. }, Some(p)) => {
+            patch::apply_strategic_merge_patch(current, p, def.group, def.kind).map_err(bad)?
+        }
+        _ => return Err(ApiError::bad_request("empty patch")),
+    };
+    if !result.is_object() {
+        return Err(ApiError::bad_request("the patched object is not a JSON object"));
+    }
+    Ok(result)
+}

@@ -1,0 +1,39 @@
+use crate::Revision;
+
+/// Why a storage operation failed. The registry maps each variant to a Kubernetes Status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A create found the key already present.
+    #[error("key {0} already exists")]
+    AlreadyExists(String),
+    /// An update or delete found no such key.
+    #[error("key {0} not found")]
+    NotFound(String),
+    /// An update or delete expected another revision of the key (optimistic concurrency).
+    #[error("key {key} is at revision {actual}, not {expected}")]
+    Conflict {
+        /// The key that changed.
+        key: String,
+        /// The revision the caller read.
+        expected: Revision,
+        /// The revision the key has now.
+        actual: Revision,
+    },
+    /// A watch asked to start before the oldest event still kept.
+    #[error("too old resource version: {requested} ({oldest})")]
+    Compacted {
+        /// The revision the watch asked for.
+        requested: Revision,
+        /// The oldest revision a watch can still start from.
+        oldest: Revision,
+    },
+    /// The embedded database failed; the write was not acknowledged.
+    #[error("storage failure: {0}")]
+    Backend(#[from] rusqlite::Error),
+    /// A batch could not be made durable; none of its writes happened.
+    #[error("storage commit failed: {0}")]
+    CommitFailed(String),
+    /// The writer task has stopped (the server is shutting down).
+    #[error("storage is shutting down")]
+    Closed,
+}

@@ -1,0 +1,79 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::Revision;
+
+/// What happened to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The key was created.
+    Added,
+    /// The key was updated.
+    Modified,
+    /// The key was deleted; `value` is its final state.
+    Deleted,
+}
+
+/// One committed change. The value is the full object as stored (or, for a delete, its last
+/// state as encoded at the delete's revision), so fan-out copies bytes and never re-encodes.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Added, modified or deleted.
+    pub kind: EventKind,
+    /// The key changed.
+    pub key: Arc<str>,
+    /// The revision of this change.
+    pub revision: Revision,
+    /// The object bytes after the change (for a delete, the deleted object).
+    pub value: Bytes,
+    /// The bytes before the change, for selector-based watches that must see objects leave.
+    pub prev_value: Option<Bytes>,
+}
+
+/// A stream of events for one key prefix, starting after a revision.
+///
+/// First the backlog from the in-memory ring, then live events. If the watcher falls too far
+/// behind the live channel it ends with [`crate::StoreError::Compacted`], like an etcd watch
+/// that was compacted; the client re-lists, as every Kubernetes client does.
+pub struct WatchStream {
+    pub(crate) prefix: String,
+    pub(crate) backlog: std::collections::VecDeque<Arc<Event>>,
+    pub(crate) live: broadcast::Receiver<Arc<Event>>,
+    pub(crate) after: Revision,
+}
+
+impl WatchStream {
+    /// The next event under the prefix, or an error when the stream cannot go on.
+    pub async fn next(&mut self) -> Result<Arc<Event>, crate::StoreError> {
+        while let Some(ev) = self.backlog.pop_front() {
+            if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
+                self.after = ev.revision;
+                return Ok(ev);
+            }
+        }
+        loop {
+            match self.live.recv().await {
+                Ok(ev) => {
+                    if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
+                        self.after = ev.revision;
+                        return Ok(ev);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return Err(crate::StoreError::Compacted {
+                        requested: self.after,
+                        oldest: self.after + 1,
+                    })
+                }
+                Err(broadcast::error::RecvError::Closed) => return Err(crate::StoreError::Closed),
+            }
+        }
+    }
+
+    /// The revision of the last event delivered (or the start revision).
+    pub fn revision(&self) -> Revision {
+        self.after
+    }
+}

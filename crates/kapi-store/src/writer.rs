@@ -1,0 +1,180 @@
+//! The single writer: group commit.
+//!
+//! Requests queue on a channel. The writer takes every request waiting (up to `max_batch`),
+//! checks each against the current state plus the batch so far, assigns revisions, commits
+//! the batch in one SQLite transaction, and only then applies it to memory, publishes the
+//! events and answers the callers. Concurrent writers therefore share one fsync, and a caller
+//! is answered only once its write is durable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::events::{Event, EventKind};
+use crate::sqlite::{Change, SqliteBackend};
+use crate::store::{Inner, KeyValue};
+use crate::{Revision, StoreError};
+
+pub(crate) enum Op {
+    Create,
+    Update(Option<Revision>),
+    Delete(Option<Revision>),
+}
+
+pub(crate) struct Request {
+    pub key: String,
+    pub op: Op,
+    pub encode: Box<dyn FnOnce(Revision) -> Bytes + Send>,
+    pub reply: oneshot::Sender<Result<Revision, StoreError>>,
+}
+
+pub(crate) struct Writer {
+    backend: SqliteBackend,
+    inner: Arc<Inner>,
+    rx: mpsc::Receiver<Request>,
+}
+
+/// What one key looks like within the batch being built.
+#[derive(Clone)]
+struct Slot {
+    current: Option<KeyValue>,
+}
+
+impl Writer {
+    pub fn spawn(
+        backend: SqliteBackend,
+        inner: Arc<Inner>,
+        rx: mpsc::Receiver<Request>,
+    ) -> Result<(), StoreError> {
+        let mut writer = Writer { backend, inner, rx };
+        std::thread::Builder::new()
+            .name("kapi-store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|_| StoreError::Closed)?;
+        Ok(())
+    }
+
+    fn run(&mut self) {
+        let max_batch = self.inner.options.max_batch.max(1);
+        let mut batch = Vec::with_capacity(max_batch);
+        while let Some(first) = self.rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < max_batch {
+                match self.rx.try_recv() {
+                    Ok(req) => batch.push(req),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(&mut batch);
+        }
+    }
+
+    fn commit_batch(&mut self, batch: &mut Vec<Request>) {
+        let mut next = self.inner.read().revision;
+        let mut slots: HashMap<String, Slot> = HashMap::new();
+        let mut changes = Vec::with_capacity(batch.len());
+        let mut prevs = Vec::with_capacity(batch.len());
+        // (reply, outcome index into changes or error)
+        let mut outcomes: Vec<(oneshot::Sender<Result<Revision, StoreError>>, Result<usize, StoreError>)> =
+            Vec::with_capacity(batch.len());
+        for req in batch.drain(..) {
+            let slot = slots.entry(req.key.clone()).or_insert_with(|| Slot {
+                current: self.inner.read().kvs.get(&req.key).cloned(),
+            });
+            let checked = match (&req.op, &slot.current) {
+                (Op::Create, Some(_)) => Err(StoreError::AlreadyExists(req.key.clone())),
+                (Op::Create, None) => Ok(EventKind::Added),
+                (Op::Update(_) | Op::Delete(_), None) => Err(StoreError::NotFound(req.key.clone())),
+                (Op::Update(Some(want)) | Op::Delete(Some(want)), Some(kv))
+                    if *want != kv.mod_revision =>
+                {
+                    Err(StoreError::Conflict {
+                        key: req.key.clone(),
+                        expected: *want,
+                        actual: kv.mod_revision,
+                    })
+                }
+                (Op::Update(_), Some(_)) => Ok(EventKind::Modified),
+                (Op::Delete(_), Some(_)) => Ok(EventKind::Deleted),
+            };
+            match checked {
+                Err(e) => outcomes.push((req.reply, Err(e))),
+                Ok(kind) => {
+                    next += 1;
+                    let value = (req.encode)(next);
+                    let create_revision = slot
+                        .current
+                        .as_ref()
+                        .map(|kv| kv.create_revision)
+                        .unwrap_or(next);
+                    prevs.push(slot.current.as_ref().map(|kv| kv.value.clone()));
+                    slot.current = match kind {
+                        EventKind::Deleted => None,
+                        _ => Some(KeyValue {
+                            value: value.clone(),
+                            create_revision,
+                            mod_revision: next,
+                        }),
+                    };
+                    outcomes.push((req.reply, Ok(changes.len())));
+                    changes.push(Change {
+                        kind,
+                        key: req.key,
+                        value,
+                        create_revision,
+                        revision: next,
+                    });
+                }
+            }
+        }
+        if let Err(e) = self.backend.commit(&changes) {
+            tracing::error!(error = %e, "commit failed; the batch is refused");
+            let msg = e.to_string();
+            for (reply, _) in outcomes {
+                let _ = reply.send(Err(StoreError::CommitFailed(msg.clone())));
+            }
+            return;
+        }
+        let history = self.inner.options.event_history.max(1);
+        {
+            let mut state = self.inner.write();
+            for (change, prev) in changes.iter().zip(prevs) {
+                match change.kind {
+                    EventKind::Deleted => {
+                        state.kvs.remove(&change.key);
+                    }
+                    _ => {
+                        state.kvs.insert(
+                            change.key.clone(),
+                            KeyValue {
+                                value: change.value.clone(),
+                                create_revision: change.create_revision,
+                                mod_revision: change.revision,
+                            },
+                        );
+                    }
+                }
+                let event = Arc::new(Event {
+                    kind: change.kind,
+                    key: change.key.as_str().into(),
+                    revision: change.revision,
+                    value: change.value.clone(),
+                    prev_value: prev,
+                });
+                state.ring.push_back(event.clone());
+                while state.ring.len() > history {
+                    if let Some(old) = state.ring.pop_front() {
+                        state.oldest = old.revision;
+                    }
+                }
+                state.revision = change.revision;
+                let _ = self.inner.events.send(event);
+            }
+        }
+        for (reply, outcome) in outcomes {
+            let _ = reply.send(outcome.map(|i| changes[i].revision));
+        }
+    }
+}

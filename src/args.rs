@@ -1,0 +1,47 @@
+//! Command-line flags, as typed values.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A Kubernetes control plane in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "kapi", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (HTTPS only).
+    Server(ServerArgs),
+    /// Print a kubeconfig.
+    Kubeconfig(KubeconfigArgs),
+    /// Load-test a running server and print throughput and latency percentiles.
+    Bench(crate::cmd::bench::BenchArgs),
+}
+
+/// Flags of `kapi server`.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Where certificates, keys, the store and admin.kubeconfig live.
+    #[arg(long, env = "KAPI_DATA_DIR", default_value = "kapi-data")]
+    pub data_dir: PathBuf,
+    /// The HTTPS listen address.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub listen: SocketAddr,
+}
+
+/// Flags of `kapi kubeconfig`.
+#[derive(Debug, clap::Args)]
+pub struct KubeconfigArgs {
+    /// Which kubeconfig: `admin`.
+    pub kind: String,
+    /// The server's data dir.
+    #[arg(long, env = "KAPI_DATA_DIR", default_value = "kapi-data")]
+    pub data_dir: PathBuf,
+}

@@ -1,0 +1,16 @@
+//! One module per subcommand.
+
+pub mod bench;
+mod kubeconfig;
+mod server;
+
+use crate::args::{Cli, Command};
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Server(args) => server::run(args),
+        Command::Kubeconfig(args) => kubeconfig::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}

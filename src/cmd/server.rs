@@ -1,0 +1,41 @@
+//! `kapi server`.
+
+use anyhow::Context;
+
+use crate::args::ServerArgs;
+
+/// Starts the server and serves until interrupted.
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let config = kapi_server::Config::new(args.data_dir.clone(), args.listen);
+        let running = kapi_server::start(config)
+            .await
+            .with_context(|| format!("starting the server in {}", args.data_dir.display()))?;
+        let kubeconfig = std::fs::canonicalize(&running.kubeconfig).unwrap_or(running.kubeconfig.clone());
+        eprintln!(
+            "kapi server listening on https://{}\nexport KUBECONFIG={}",
+            running.addr,
+            kubeconfig.display()
+        );
+        shutdown_signal().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
