@@ -21,6 +21,8 @@ pub enum Command {
     Server(ServerArgs),
     /// Print a kubeconfig.
     Kubeconfig(KubeconfigArgs),
+    /// Serve the API on local plain HTTP with your credentials, as `kubectl proxy`.
+    Proxy(crate::cmd::proxy::ProxyArgs),
     /// Load-test a running server and print throughput and latency percentiles.
     Bench(crate::cmd::bench::BenchArgs),
 }

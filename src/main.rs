@@ -1,6 +1,7 @@
 //! `kapi`: a Kubernetes control plane in one binary. This file parses, runs, and exits.
 
 mod args;
+mod client;
 mod cmd;
 
 use clap::Parser;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod kubeconfig;
+pub mod proxy;
 mod server;
 
 use crate::args::{Cli, Command};
@@ -12,5 +13,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => server::run(args),
         Command::Kubeconfig(args) => kubeconfig::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Proxy(args) => proxy::run(args),
     }
 }

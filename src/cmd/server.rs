@@ -15,7 +15,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         let running = kapi_server::start(config)
             .await
             .with_context(|| format!("starting the server in {}", args.data_dir.display()))?;
-        let kubeconfig = std::fs::canonicalize(&running.kubeconfig).unwrap_or(running.kubeconfig.clone());
+        let kubeconfig =
+            std::fs::canonicalize(&running.kubeconfig).unwrap_or(running.kubeconfig.clone());
         eprintln!(
             "kapi server listening on https://{}\nexport KUBECONFIG={}",
             running.addr,

@@ -31,7 +31,8 @@ fn label_ok(s: &str) -> bool {
 
 fn label_chars_ok(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
@@ -60,7 +61,8 @@ pub fn validate_name(name: &str, rule: NameRule) -> Vec<String> {
             if name.len() > 63 {
                 errs.push("must be no more than 63 characters".into());
             }
-            if !label_chars_ok(name) || !name.bytes().next().is_some_and(|b| b.is_ascii_lowercase()) {
+            if !label_chars_ok(name) || !name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+            {
                 errs.push("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')".into());
             }
         }
@@ -113,6 +115,8 @@ mod tests {
             n
         });
         assert_eq!(s.len(), 5);
-        assert!(s.bytes().all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)));
+        assert!(s
+            .bytes()
+            .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)));
     }
 }

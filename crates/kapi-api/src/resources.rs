@@ -93,7 +93,11 @@ impl ResourceDef {
 
     /// The storage key prefix of this resource: `/registry/<group-or-core>/<resource>/`.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         format!("/registry/{group}/{}/", self.resource)
     }
 
@@ -151,72 +155,611 @@ const ALL: &[&str] = &["all"];
 /// Every resource kapi serves, grouped by group-version in discovery order.
 pub static RESOURCES: &[ResourceDef] = &[
     // core/v1
-    res!("", "v1", "bindings", "binding", "Binding", true, CREATE_ONLY, NONE, NONE, &[], false),
-    res!("", "v1", "componentstatuses", "componentstatus", "ComponentStatus", false, RO, &["cs"], NONE, &[], false),
-    res!("", "v1", "configmaps", "configmap", "ConfigMap", true, RW, &["cm"], NONE, &[], false),
-    res!("", "v1", "endpoints", "endpoints", "Endpoints", true, RW, &["ep"], NONE, &[], false),
-    res!("", "v1", "events", "event", "Event", true, RW, &["ev"], NONE, &[], false),
-    res!("", "v1", "limitranges", "limitrange", "LimitRange", true, RW, &["limits"], NONE, &[], false),
-    res!("", "v1", "namespaces", "namespace", "Namespace", false, &["create", "delete", "get", "list", "patch", "update", "watch"], &["ns"], NONE,
-        &[status("Namespace", "", "v1"), Subresource { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] }], false),
-    res!("", "v1", "nodes", "node", "Node", false, RW, &["no"], NONE, &[status("Node", "", "v1")], false),
-    res!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, RW, &["pvc"], NONE, &[status("PersistentVolumeClaim", "", "v1")], false),
-    res!("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", false, RW, &["pv"], NONE, &[status("PersistentVolume", "", "v1")], false),
-    res!("", "v1", "pods", "pod", "Pod", true, RW, &["po"], ALL,
-        &[status("Pod", "", "v1"),
-          Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
-          Subresource { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: &["create"] },
-          Subresource { name: "ephemeralcontainers", group: "", version: "v1", kind: "Pod", verbs: &["get", "patch", "update"] },
-          Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
-          Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
-          Subresource { name: "attach", group: "", version: "v1", kind: "PodAttachOptions", verbs: &["create", "get"] },
-          Subresource { name: "portforward", group: "", version: "v1", kind: "PodPortForwardOptions", verbs: &["create", "get"] },
-          Subresource { name: "proxy", group: "", version: "v1", kind: "PodProxyOptions", verbs: &["create", "delete", "get", "head", "patch", "put", "update"] }],
-        true),
-    res!("", "v1", "podtemplates", "podtemplate", "PodTemplate", true, RW, NONE, NONE, &[], false),
-    res!("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", true, RW, &["rc"], ALL,
-        &[status("ReplicationController", "", "v1"), scale()], true),
-    res!("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", true, RW, &["quota"], NONE, &[status("ResourceQuota", "", "v1")], false),
-    res!("", "v1", "secrets", "secret", "Secret", true, RW, NONE, NONE, &[], false),
-    res!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, RW, &["sa"], NONE,
-        &[Subresource { name: "token", group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: &["create"] }], false),
-    res!("", "v1", "services", "service", "Service", true, &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"], &["svc"], ALL,
-        &[status("Service", "", "v1"),
-          Subresource { name: "proxy", group: "", version: "v1", kind: "ServiceProxyOptions", verbs: &["create", "delete", "get", "head", "patch", "put", "update"] }], false),
+    res!(
+        "",
+        "v1",
+        "bindings",
+        "binding",
+        "Binding",
+        true,
+        CREATE_ONLY,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "componentstatuses",
+        "componentstatus",
+        "ComponentStatus",
+        false,
+        RO,
+        &["cs"],
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        RW,
+        &["cm"],
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        RW,
+        &["ep"],
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        true,
+        RW,
+        &["ev"],
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "limitranges",
+        "limitrange",
+        "LimitRange",
+        true,
+        RW,
+        &["limits"],
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["create", "delete", "get", "list", "patch", "update", "watch"],
+        &["ns"],
+        NONE,
+        &[
+            status("Namespace", "", "v1"),
+            Subresource {
+                name: "finalize",
+                group: "",
+                version: "v1",
+                kind: "Namespace",
+                verbs: &["update"]
+            }
+        ],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "nodes",
+        "node",
+        "Node",
+        false,
+        RW,
+        &["no"],
+        NONE,
+        &[status("Node", "", "v1")],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        RW,
+        &["pvc"],
+        NONE,
+        &[status("PersistentVolumeClaim", "", "v1")],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+        RW,
+        &["pv"],
+        NONE,
+        &[status("PersistentVolume", "", "v1")],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "pods",
+        "pod",
+        "Pod",
+        true,
+        RW,
+        &["po"],
+        ALL,
+        &[
+            status("Pod", "", "v1"),
+            Subresource {
+                name: "binding",
+                group: "",
+                version: "v1",
+                kind: "Binding",
+                verbs: &["create"]
+            },
+            Subresource {
+                name: "eviction",
+                group: "policy",
+                version: "v1",
+                kind: "Eviction",
+                verbs: &["create"]
+            },
+            Subresource {
+                name: "ephemeralcontainers",
+                group: "",
+                version: "v1",
+                kind: "Pod",
+                verbs: &["get", "patch", "update"]
+            },
+            Subresource {
+                name: "log",
+                group: "",
+                version: "v1",
+                kind: "Pod",
+                verbs: &["get"]
+            },
+            Subresource {
+                name: "exec",
+                group: "",
+                version: "v1",
+                kind: "PodExecOptions",
+                verbs: &["create", "get"]
+            },
+            Subresource {
+                name: "attach",
+                group: "",
+                version: "v1",
+                kind: "PodAttachOptions",
+                verbs: &["create", "get"]
+            },
+            Subresource {
+                name: "portforward",
+                group: "",
+                version: "v1",
+                kind: "PodPortForwardOptions",
+                verbs: &["create", "get"]
+            },
+            Subresource {
+                name: "proxy",
+                group: "",
+                version: "v1",
+                kind: "PodProxyOptions",
+                verbs: &["create", "delete", "get", "head", "patch", "put", "update"]
+            }
+        ],
+        true
+    ),
+    res!(
+        "",
+        "v1",
+        "podtemplates",
+        "podtemplate",
+        "PodTemplate",
+        true,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "replicationcontrollers",
+        "replicationcontroller",
+        "ReplicationController",
+        true,
+        RW,
+        &["rc"],
+        ALL,
+        &[status("ReplicationController", "", "v1"), scale()],
+        true
+    ),
+    res!(
+        "",
+        "v1",
+        "resourcequotas",
+        "resourcequota",
+        "ResourceQuota",
+        true,
+        RW,
+        &["quota"],
+        NONE,
+        &[status("ResourceQuota", "", "v1")],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "secrets",
+        "secret",
+        "Secret",
+        true,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        RW,
+        &["sa"],
+        NONE,
+        &[Subresource {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: "v1",
+            kind: "TokenRequest",
+            verbs: &["create"]
+        }],
+        false
+    ),
+    res!(
+        "",
+        "v1",
+        "services",
+        "service",
+        "Service",
+        true,
+        &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch"
+        ],
+        &["svc"],
+        ALL,
+        &[
+            status("Service", "", "v1"),
+            Subresource {
+                name: "proxy",
+                group: "",
+                version: "v1",
+                kind: "ServiceProxyOptions",
+                verbs: &["create", "delete", "get", "head", "patch", "put", "update"]
+            }
+        ],
+        false
+    ),
     // apps/v1
-    res!("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true, RW, NONE, NONE, &[], false),
-    res!("apps", "v1", "daemonsets", "daemonset", "DaemonSet", true, RW, &["ds"], ALL, &[status("DaemonSet", "apps", "v1")], true),
-    res!("apps", "v1", "deployments", "deployment", "Deployment", true, RW, &["deploy"], ALL, &[status("Deployment", "apps", "v1"), scale()], true),
-    res!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, RW, &["rs"], ALL, &[status("ReplicaSet", "apps", "v1"), scale()], true),
-    res!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, RW, &["sts"], ALL, &[status("StatefulSet", "apps", "v1"), scale()], true),
+    res!(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "controllerrevision",
+        "ControllerRevision",
+        true,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "apps",
+        "v1",
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        true,
+        RW,
+        &["ds"],
+        ALL,
+        &[status("DaemonSet", "apps", "v1")],
+        true
+    ),
+    res!(
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        RW,
+        &["deploy"],
+        ALL,
+        &[status("Deployment", "apps", "v1"), scale()],
+        true
+    ),
+    res!(
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        RW,
+        &["rs"],
+        ALL,
+        &[status("ReplicaSet", "apps", "v1"), scale()],
+        true
+    ),
+    res!(
+        "apps",
+        "v1",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        RW,
+        &["sts"],
+        ALL,
+        &[status("StatefulSet", "apps", "v1"), scale()],
+        true
+    ),
     // batch/v1
-    res!("batch", "v1", "cronjobs", "cronjob", "CronJob", true, RW, &["cj"], ALL, &[status("CronJob", "batch", "v1")], true),
-    res!("batch", "v1", "jobs", "job", "Job", true, RW, NONE, ALL, &[status("Job", "batch", "v1")], true),
+    res!(
+        "batch",
+        "v1",
+        "cronjobs",
+        "cronjob",
+        "CronJob",
+        true,
+        RW,
+        &["cj"],
+        ALL,
+        &[status("CronJob", "batch", "v1")],
+        true
+    ),
+    res!(
+        "batch",
+        "v1",
+        "jobs",
+        "job",
+        "Job",
+        true,
+        RW,
+        NONE,
+        ALL,
+        &[status("Job", "batch", "v1")],
+        true
+    ),
     // certificates.k8s.io/v1
-    res!("certificates.k8s.io", "v1", "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", false, RW, &["csr"], NONE,
-        &[Subresource { name: "approval", group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequest", verbs: &["get", "patch", "update"] },
-          status("CertificateSigningRequest", "certificates.k8s.io", "v1")], false),
+    res!(
+        "certificates.k8s.io",
+        "v1",
+        "certificatesigningrequests",
+        "certificatesigningrequest",
+        "CertificateSigningRequest",
+        false,
+        RW,
+        &["csr"],
+        NONE,
+        &[
+            Subresource {
+                name: "approval",
+                group: "certificates.k8s.io",
+                version: "v1",
+                kind: "CertificateSigningRequest",
+                verbs: &["get", "patch", "update"]
+            },
+            status("CertificateSigningRequest", "certificates.k8s.io", "v1")
+        ],
+        false
+    ),
     // coordination.k8s.io/v1
-    res!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, RW, NONE, NONE, &[], false),
+    res!(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
     // discovery.k8s.io/v1
-    res!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, RW, NONE, NONE, &[], false),
+    res!(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        true,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
     // events.k8s.io/v1
-    res!("events.k8s.io", "v1", "events", "event", "Event", true, RW, &["ev"], NONE, &[], false),
+    res!(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        true,
+        RW,
+        &["ev"],
+        NONE,
+        &[],
+        false
+    ),
     // networking.k8s.io/v1
-    res!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", false, RW, NONE, NONE, &[], false),
-    res!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, RW, &["ing"], NONE, &[status("Ingress", "networking.k8s.io", "v1")], true),
-    res!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, RW, &["netpol"], NONE, &[], true),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "ingressclasses",
+        "ingressclass",
+        "IngressClass",
+        false,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+        RW,
+        &["ing"],
+        NONE,
+        &[status("Ingress", "networking.k8s.io", "v1")],
+        true
+    ),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        true,
+        RW,
+        &["netpol"],
+        NONE,
+        &[],
+        true
+    ),
     // policy/v1
-    res!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, RW, &["pdb"], NONE, &[status("PodDisruptionBudget", "policy", "v1")], true),
+    res!(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        RW,
+        &["pdb"],
+        NONE,
+        &[status("PodDisruptionBudget", "policy", "v1")],
+        true
+    ),
     // rbac.authorization.k8s.io/v1
-    res!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false, RW, NONE, NONE, &[], false),
-    res!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", false, RW, NONE, NONE, &[], false),
-    res!("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", true, RW, NONE, NONE, &[], false),
-    res!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", true, RW, NONE, NONE, &[], false),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "role",
+        "Role",
+        true,
+        RW,
+        NONE,
+        NONE,
+        &[],
+        false
+    ),
     // scheduling.k8s.io/v1
-    res!("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", false, RW, &["pc"], NONE, &[], false),
+    res!(
+        "scheduling.k8s.io",
+        "v1",
+        "priorityclasses",
+        "priorityclass",
+        "PriorityClass",
+        false,
+        RW,
+        &["pc"],
+        NONE,
+        &[],
+        false
+    ),
     // storage.k8s.io/v1
-    res!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, RW, &["sc"], NONE, &[], false),
+    res!(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        false,
+        RW,
+        &["sc"],
+        NONE,
+        &[],
+        false
+    ),
 ];
 
 /// The resource `resource` in `group`/`version`.
@@ -267,7 +810,13 @@ mod tests {
                     "{} twice",
                     a.resource
                 );
-                assert_ne!(a.key_prefix(), b.key_prefix(), "{} and {}", a.resource, b.resource);
+                assert_ne!(
+                    a.key_prefix(),
+                    b.key_prefix(),
+                    "{} and {}",
+                    a.resource,
+                    b.resource
+                );
             }
         }
     }
@@ -275,9 +824,15 @@ mod tests {
     #[test]
     fn keys_follow_the_design() {
         let pods = find("", "v1", "pods").unwrap();
-        assert_eq!(pods.key(Some("default"), "web"), "/registry/core/pods/default/web");
+        assert_eq!(
+            pods.key(Some("default"), "web"),
+            "/registry/core/pods/default/web"
+        );
         let ns = find("", "v1", "namespaces").unwrap();
         assert_eq!(ns.key(None, "default"), "/registry/core/namespaces/default");
-        assert_eq!(find("apps", "v1", "deployments").unwrap().group_resource(), "deployments.apps");
+        assert_eq!(
+            find("apps", "v1", "deployments").unwrap().group_resource(),
+            "deployments.apps"
+        );
     }
 }

@@ -144,7 +144,11 @@ impl ApiError {
 
     /// 404 for a URL that names nothing served.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 405 for a verb a resource does not support.
@@ -152,7 +156,10 @@ impl ApiError {
         let mut e = Self::new(
             405,
             "MethodNotAllowed",
-            format!("{verb} is not supported on resources of kind \"{}\"", group_resource(group, resource)),
+            format!(
+                "{verb} is not supported on resources of kind \"{}\"",
+                group_resource(group, resource)
+            ),
         );
         e.details = Some(details("", group, resource));
         e
@@ -172,7 +179,10 @@ impl ApiError {
         let mut e = Self::new(
             409,
             "AlreadyExists",
-            format!("{} \"{name}\" already exists", group_resource(group, resource)),
+            format!(
+                "{} \"{name}\" already exists",
+                group_resource(group, resource)
+            ),
         );
         e.details = Some(details(name, group, resource));
         e
@@ -263,14 +273,22 @@ impl ApiError {
 
     /// 429 TooManyRequests.
     pub fn too_many_requests() -> Self {
-        let mut e = Self::new(429, "TooManyRequests", "Too many requests, please try again later.");
+        let mut e = Self::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        );
         e.details = Some(json!({"retryAfterSeconds": 1}));
         e
     }
 
     /// 500 InternalError.
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
     }
 
     /// 503 ServiceUnavailable.
@@ -332,9 +350,20 @@ mod tests {
             ApiError::forbidden("", "pods", "", "", "default", "system:serviceaccount:default:foo", "list").message,
             "pods is forbidden: User \"system:serviceaccount:default:foo\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
         );
-        let inv = ApiError::invalid("", "ConfigMap", "Bad_Name", vec![invalid_value("metadata.name", "Bad_Name", "x")]);
+        let inv = ApiError::invalid(
+            "",
+            "ConfigMap",
+            "Bad_Name",
+            vec![invalid_value("metadata.name", "Bad_Name", "x")],
+        );
         assert_eq!(inv.code, 422);
-        assert_eq!(inv.message, "ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": x");
-        assert_eq!(inv.to_status()["details"]["causes"][0]["field"], "metadata.name");
+        assert_eq!(
+            inv.message,
+            "ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": x"
+        );
+        assert_eq!(
+            inv.to_status()["details"]["causes"][0]["field"],
+            "metadata.name"
+        );
     }
 }

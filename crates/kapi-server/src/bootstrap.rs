@@ -10,17 +10,31 @@ use serde_json::{json, Value};
 use crate::registry::{Registry, WriteOptions};
 
 /// The namespaces every cluster has.
-pub const DEFAULT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const DEFAULT_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn find(group: &str, resource: &str) -> Result<&'static resources::ResourceDef, ApiError> {
     resources::find(group, "v1", resource)
         .ok_or_else(|| ApiError::internal(format!("{resource} not served")))
 }
 
-async fn ensure(registry: &Registry, group: &str, resource: &str, ns: Option<&str>, obj: Value) -> Result<(), ApiError> {
+async fn ensure(
+    registry: &Registry,
+    group: &str,
+    resource: &str,
+    ns: Option<&str>,
+    obj: Value,
+) -> Result<(), ApiError> {
     let def = find(group, resource)?;
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let opts = WriteOptions { dry_run: false, field_manager: "kube-apiserver".into() };
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let opts = WriteOptions {
+        dry_run: false,
+        field_manager: "kube-apiserver".into(),
+    };
     match registry.get_value(def, ns, &name) {
         Err(_) => match registry.create(def, ns, obj, &opts).await {
             Ok(_) => Ok(()),
@@ -30,7 +44,10 @@ async fn ensure(registry: &Registry, group: &str, resource: &str, ns: Option<&st
         Ok((current, _)) => {
             // Correct only what this process owns: subsets/endpoints of the kubernetes Service.
             let owned = ["subsets", "endpoints", "ports"];
-            if owned.iter().any(|k| obj.get(*k).is_some() && obj.get(*k) != current.get(*k)) {
+            if owned
+                .iter()
+                .any(|k| obj.get(*k).is_some() && obj.get(*k) != current.get(*k))
+            {
                 let mut next = current.clone();
                 for k in owned {
                     if let Some(v) = obj.get(k) {
@@ -47,19 +64,33 @@ async fn ensure(registry: &Registry, group: &str, resource: &str, ns: Option<&st
 /// Creates the default namespaces and the `kubernetes` Service, Endpoints and EndpointSlice.
 pub async fn run(registry: &Registry, advertise_ip: &str, port: u16) -> Result<(), ApiError> {
     for ns in DEFAULT_NAMESPACES {
-        ensure(registry, "", "namespaces", None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(
+            registry,
+            "",
+            "namespaces",
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
     }
     let labels = json!({"component": "apiserver", "provider": "kubernetes"});
-    ensure(registry, "", "services", Some("default"), json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
-        "spec": {
-            "type": "ClusterIP",
-            "clusterIP": kapi_auth::pki::KUBERNETES_SERVICE_IP,
-            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
-            "sessionAffinity": "None",
-        }
-    })).await?;
+    ensure(
+        registry,
+        "",
+        "services",
+        Some("default"),
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": kapi_auth::pki::KUBERNETES_SERVICE_IP,
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+                "sessionAffinity": "None",
+            }
+        }),
+    )
+    .await?;
     ensure(registry, "", "endpoints", Some("default"), json!({
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},

@@ -74,7 +74,11 @@ pub struct Config {
 impl Config {
     /// A configuration with defaults for everything else.
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
-        Self { data_dir, listen, advertise: None }
+        Self {
+            data_dir,
+            listen,
+            advertise: None,
+        }
     }
 
     /// `host:port` of this server as clients reach it.
@@ -104,13 +108,22 @@ pub struct Running {
 /// Creates or loads the data dir, binds, bootstraps and starts serving in the background.
 pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     let dir = config.data_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
+        path: dir.clone(),
+        source,
+    })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+        .map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+        .map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
     let advertise_ip = if addr.ip().is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
@@ -135,21 +148,31 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         &pki.admin.key_pem,
     );
     write_private(&kubeconfig, &rendered)?;
-    let server = Arc::new(Server { config, registry: registry.clone() });
+    let server = Arc::new(Server {
+        config,
+        registry: registry.clone(),
+    });
     tokio::spawn(registry::namespaces::run(registry));
     tokio::spawn(listen::serve(
         listener,
         tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
         server.clone(),
     ));
-    Ok(Running { addr, kubeconfig, server })
+    Ok(Running {
+        addr,
+        kubeconfig,
+        server,
+    })
 }
 
 /// Writes a file holding credentials, readable by its owner only.
 fn write_private(path: &std::path::Path, contents: &str) -> Result<(), ServerError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let err = |source| ServerError::Io { path: path.to_path_buf(), source };
+    let err = |source| ServerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)

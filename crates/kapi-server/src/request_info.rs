@@ -41,7 +41,11 @@ pub fn parse(method: &str, path: &str, watch_param: bool) -> RequestInfo {
         verb: method.to_ascii_lowercase(),
         ..Default::default()
     };
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
     let mut rest: &[&str] = &parts;
     match rest.first() {
         Some(&"api") => {
@@ -106,7 +110,12 @@ pub fn parse(method: &str, path: &str, watch_param: bool) -> RequestInfo {
         "PATCH" => "patch",
         "DELETE" if info.name.is_empty() => "deletecollection",
         "DELETE" => "delete",
-        other => return RequestInfo { verb: other.to_ascii_lowercase(), ..info },
+        other => {
+            return RequestInfo {
+                verb: other.to_ascii_lowercase(),
+                ..info
+            }
+        }
     }
     .to_string();
     if watch_param && !info.name.is_empty() && info.verb == "get" && info.subresource.is_empty() {
@@ -128,15 +137,28 @@ mod tests {
         let i = p("GET", "/api/v1/namespaces/default/pods/web/log");
         assert!(i.is_resource);
         assert_eq!(
-            (i.verb.as_str(), i.group.as_str(), i.namespace.as_str(), i.resource.as_str(), i.name.as_str(), i.subresource.as_str()),
+            (
+                i.verb.as_str(),
+                i.group.as_str(),
+                i.namespace.as_str(),
+                i.resource.as_str(),
+                i.name.as_str(),
+                i.subresource.as_str()
+            ),
             ("get", "", "default", "pods", "web", "log")
         );
         let i = p("GET", "/apis/apps/v1/deployments");
-        assert_eq!((i.verb.as_str(), i.group.as_str(), i.resource.as_str()), ("list", "apps", "deployments"));
+        assert_eq!(
+            (i.verb.as_str(), i.group.as_str(), i.resource.as_str()),
+            ("list", "apps", "deployments")
+        );
         let i = parse("GET", "/api/v1/namespaces/default/configmaps", true);
         assert_eq!(i.verb, "watch");
         let i = p("GET", "/api/v1/watch/namespaces/default/configmaps");
-        assert_eq!((i.verb.as_str(), i.resource.as_str(), i.namespace.as_str()), ("watch", "configmaps", "default"));
+        assert_eq!(
+            (i.verb.as_str(), i.resource.as_str(), i.namespace.as_str()),
+            ("watch", "configmaps", "default")
+        );
         let i = p("DELETE", "/api/v1/namespaces/default/configmaps");
         assert_eq!(i.verb, "deletecollection");
     }
@@ -144,16 +166,38 @@ mod tests {
     #[test]
     fn namespaces_and_their_subresources() {
         let i = p("GET", "/api/v1/namespaces");
-        assert_eq!((i.resource.as_str(), i.namespace.as_str(), i.verb.as_str()), ("namespaces", "", "list"));
+        assert_eq!(
+            (i.resource.as_str(), i.namespace.as_str(), i.verb.as_str()),
+            ("namespaces", "", "list")
+        );
         let i = p("GET", "/api/v1/namespaces/kube-system");
-        assert_eq!((i.resource.as_str(), i.name.as_str()), ("namespaces", "kube-system"));
+        assert_eq!(
+            (i.resource.as_str(), i.name.as_str()),
+            ("namespaces", "kube-system")
+        );
         let i = p("PUT", "/api/v1/namespaces/x/finalize");
-        assert_eq!((i.resource.as_str(), i.name.as_str(), i.subresource.as_str(), i.verb.as_str()), ("namespaces", "x", "finalize", "update"));
+        assert_eq!(
+            (
+                i.resource.as_str(),
+                i.name.as_str(),
+                i.subresource.as_str(),
+                i.verb.as_str()
+            ),
+            ("namespaces", "x", "finalize", "update")
+        );
     }
 
     #[test]
     fn non_resource_urls() {
-        for path in ["/healthz", "/api", "/apis", "/apis/apps", "/api/v1", "/apis/apps/v1", "/version"] {
+        for path in [
+            "/healthz",
+            "/api",
+            "/apis",
+            "/apis/apps",
+            "/api/v1",
+            "/apis/apps/v1",
+            "/version",
+        ] {
             let i = p("GET", path);
             assert!(!i.is_resource, "{path}");
             assert_eq!(i.verb, "get");

@@ -38,33 +38,59 @@ pub fn serve(
 ) -> Result<Response<Body>, ApiError> {
     let registry = server.registry.clone();
     let initial = opts.send_initial_events == Some(true)
-        || matches!(opts.resource_version, None | Some(0)) && opts.send_initial_events != Some(false);
+        || matches!(opts.resource_version, None | Some(0))
+            && opts.send_initial_events != Some(false);
     if opts.send_initial_events == Some(true) && !opts.bookmarks {
-        return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![kapi_api::status::Cause {
-            reason: "FieldValueForbidden".into(),
-            message: "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true".into(),
-            field: "allowWatchBookmarks".into(),
-        }]));
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            vec![kapi_api::status::Cause {
+                reason: "FieldValueForbidden".into(),
+                message:
+                    "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"
+                        .into(),
+                field: "allowWatchBookmarks".into(),
+            }],
+        ));
     }
     let (initial_items, start) = if initial {
-        let (items, rev, _) = registry.store().list(&registry::Registry::prefix(def, ns), None, 0, |_, _| true);
-        (items.into_iter().map(|(_, kv)| kv.value).collect::<Vec<_>>(), rev)
+        let (items, rev, _) =
+            registry
+                .store()
+                .list(&registry::Registry::prefix(def, ns), None, 0, |_, _| true);
+        (
+            items
+                .into_iter()
+                .map(|(_, kv)| kv.value)
+                .collect::<Vec<_>>(),
+            rev,
+        )
     } else {
         (Vec::new(), opts.resource_version.unwrap_or(0))
     };
     let mut stream = registry.watch(def, ns, start)?;
     let (tx, rx) = mpsc::channel::<Bytes>(256);
-    let timeout = opts.timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = opts
+        .timeout_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let framer = Framer { def, shape, opts };
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         for item in initial_items {
-            let Ok(obj) = serde_json::from_slice::<Value>(&item) else { continue };
+            let Ok(obj) = serde_json::from_slice::<Value>(&item) else {
+                continue;
+            };
             if !framer.opts.matches(&obj) {
                 continue;
             }
-            if tx.send(framer.frame("ADDED", &item, Some(&obj))).await.is_err() {
+            if tx
+                .send(framer.frame("ADDED", &item, Some(&obj)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -98,7 +124,9 @@ pub fn serve(
         }
     });
     let body = StreamBody::new(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
     }));
     let mut resp = Response::new(http_body_util::BodyExt::boxed(body));
     resp.headers_mut().insert(
@@ -142,8 +170,19 @@ impl Framer {
                     }
                 };
                 let out = if self.shape == Shape::Table {
-                    let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-                    printers::table(self.def.group, self.def.resource, &[obj], chrono::Utc::now(), IncludeObject::Metadata, rv, None)
+                    let rv = obj
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    printers::table(
+                        self.def.group,
+                        self.def.resource,
+                        &[obj],
+                        chrono::Utc::now(),
+                        IncludeObject::Metadata,
+                        rv,
+                        None,
+                    )
                 } else {
                     crate::handlers::partial_metadata(obj)
                 };

@@ -149,7 +149,12 @@ impl SqliteBackend {
                         ])?;
                     }
                 }
-                log.execute(params![c.revision, kind_code(c.kind), c.key, c.value.as_ref()])?;
+                log.execute(params![
+                    c.revision,
+                    kind_code(c.kind),
+                    c.key,
+                    c.value.as_ref()
+                ])?;
             }
             tx.execute(
                 "INSERT INTO meta (name, value) VALUES ('revision', ?1)

@@ -63,10 +63,14 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
     pub fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 

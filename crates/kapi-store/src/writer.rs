@@ -77,8 +77,10 @@ impl Writer {
         let mut changes = Vec::with_capacity(batch.len());
         let mut prevs = Vec::with_capacity(batch.len());
         // (reply, outcome index into changes or error)
-        let mut outcomes: Vec<(oneshot::Sender<Result<Revision, StoreError>>, Result<usize, StoreError>)> =
-            Vec::with_capacity(batch.len());
+        let mut outcomes: Vec<(
+            oneshot::Sender<Result<Revision, StoreError>>,
+            Result<usize, StoreError>,
+        )> = Vec::with_capacity(batch.len());
         for req in batch.drain(..) {
             let slot = slots.entry(req.key.clone()).or_insert_with(|| Slot {
                 current: self.inner.read().kvs.get(&req.key).cloned(),

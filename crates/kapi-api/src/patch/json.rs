@@ -75,7 +75,8 @@ mod tests {
 
     #[test]
     fn apply_table() {
-        let doc = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"list": [1, 2]}});
+        let doc =
+            json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"list": [1, 2]}});
         // (patch, expected result)
         let cases = vec![
             (json!([]), doc.clone()),
@@ -106,8 +107,8 @@ mod tests {
         ];
         for (patch, want) in cases {
             let body = patch.to_string();
-            let got = apply_json_patch(&doc, body.as_bytes())
-                .unwrap_or_else(|e| panic!("{patch}: {e}"));
+            let got =
+                apply_json_patch(&doc, body.as_bytes()).unwrap_or_else(|e| panic!("{patch}: {e}"));
             assert_eq!(got, want, "{patch}");
         }
     }
@@ -118,7 +119,10 @@ mod tests {
         let cases = vec![
             ("not json", "invalid patch document"),
             (r#"{"op": "add"}"#, "invalid patch document"),
-            (r#"[{"op": "frobnicate", "path": "/a"}]"#, "invalid patch document"),
+            (
+                r#"[{"op": "frobnicate", "path": "/a"}]"#,
+                "invalid patch document",
+            ),
             (
                 r#"[{"op": "test", "path": "/metadata/name", "value": "b"}]"#,
                 "test operation 0 failed",
@@ -161,6 +165,9 @@ mod tests {
             .collect();
         let body = Value::Array(ops).to_string();
         let err = apply_json_patch(&json!({}), body.as_bytes()).err();
-        assert!(matches!(err, Some(PatchError::TooManyOperations { .. })), "{err:?}");
+        assert!(
+            matches!(err, Some(PatchError::TooManyOperations { .. })),
+            "{err:?}"
+        );
     }
 }

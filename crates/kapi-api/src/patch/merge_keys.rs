@@ -285,7 +285,9 @@ pub fn field_strategy<S: AsRef<str>>(group: &str, kind: &str, path: &[S]) -> Fie
     let group = if group == "core" { "" } else { group };
     if group == "apiextensions.k8s.io"
         && kind == "CustomResourceDefinition"
-        && path.last().is_some_and(|f| f.as_ref() == "x-kubernetes-validations")
+        && path
+            .last()
+            .is_some_and(|f| f.as_ref() == "x-kubernetes-validations")
     {
         // JSONSchemaProps.x-kubernetes-validations, at any depth of the schema.
         return MergeByKey("rule");
@@ -342,42 +344,140 @@ mod tests {
     fn strategy_table() {
         let cases: &[(&str, &str, &[&str], FieldStrategy)] = &[
             ("", "Pod", &["spec", "containers"], MergeByKey("name")),
-            ("core", "Pod", &["spec", "initContainers"], MergeByKey("name")),
-            ("", "Pod", &["spec", "ephemeralContainers", "env"], MergeByKey("name")),
-            ("", "Pod", &["spec", "containers", "ports"], MergeByKey("containerPort")),
-            ("", "Pod", &["spec", "containers", "volumeMounts"], MergeByKey("mountPath")),
-            ("", "Pod", &["spec", "containers", "volumeDevices"], MergeByKey("devicePath")),
+            (
+                "core",
+                "Pod",
+                &["spec", "initContainers"],
+                MergeByKey("name"),
+            ),
+            (
+                "",
+                "Pod",
+                &["spec", "ephemeralContainers", "env"],
+                MergeByKey("name"),
+            ),
+            (
+                "",
+                "Pod",
+                &["spec", "containers", "ports"],
+                MergeByKey("containerPort"),
+            ),
+            (
+                "",
+                "Pod",
+                &["spec", "containers", "volumeMounts"],
+                MergeByKey("mountPath"),
+            ),
+            (
+                "",
+                "Pod",
+                &["spec", "containers", "volumeDevices"],
+                MergeByKey("devicePath"),
+            ),
             ("", "Pod", &["spec", "containers", "resizePolicy"], Default),
             ("", "Pod", &["spec", "containers", "args"], Default),
             ("", "Pod", &["spec", "volumes"], MergeByKey("name")),
             ("", "Pod", &["spec", "tolerations"], Default),
             ("", "Pod", &["spec", "hostAliases"], MergeByKey("ip")),
-            ("", "Pod", &["spec", "topologySpreadConstraints"], MergeByKey("topologyKey")),
+            (
+                "",
+                "Pod",
+                &["spec", "topologySpreadConstraints"],
+                MergeByKey("topologyKey"),
+            ),
             ("", "Pod", &["spec", "imagePullSecrets"], MergeByKey("name")),
             ("", "Pod", &["status", "conditions"], MergeByKey("type")),
             ("", "Pod", &["status", "podIPs"], MergeByKey("ip")),
             ("", "Pod", &["status", "containerStatuses"], Default),
             ("", "Pod", &["metadata", "finalizers"], MergePrimitives),
-            ("", "Pod", &["metadata", "ownerReferences"], MergeByKey("uid")),
-            ("", "ConfigMap", &["metadata", "finalizers"], MergePrimitives),
+            (
+                "",
+                "Pod",
+                &["metadata", "ownerReferences"],
+                MergeByKey("uid"),
+            ),
+            (
+                "",
+                "ConfigMap",
+                &["metadata", "finalizers"],
+                MergePrimitives,
+            ),
             ("", "ConfigMap", &["data"], Default),
-            ("apps", "Deployment", &["spec", "template", "spec", "containers"], MergeByKey("name")),
-            ("apps", "Deployment", &["spec", "template", "spec", "containers", "env"], MergeByKey("name")),
-            ("apps", "Deployment", &["spec", "template", "metadata", "finalizers"], MergePrimitives),
+            (
+                "apps",
+                "Deployment",
+                &["spec", "template", "spec", "containers"],
+                MergeByKey("name"),
+            ),
+            (
+                "apps",
+                "Deployment",
+                &["spec", "template", "spec", "containers", "env"],
+                MergeByKey("name"),
+            ),
+            (
+                "apps",
+                "Deployment",
+                &["spec", "template", "metadata", "finalizers"],
+                MergePrimitives,
+            ),
             ("apps", "Deployment", &["spec", "containers"], Default),
-            ("apps", "Deployment", &["status", "conditions"], MergeByKey("type")),
-            ("apps", "StatefulSet", &["spec", "template", "spec", "volumes"], MergeByKey("name")),
-            ("apps", "DaemonSet", &["spec", "template", "spec", "initContainers"], MergeByKey("name")),
-            ("apps", "ReplicaSet", &["status", "conditions"], MergeByKey("type")),
-            ("batch", "Job", &["spec", "template", "spec", "containers"], MergeByKey("name")),
+            (
+                "apps",
+                "Deployment",
+                &["status", "conditions"],
+                MergeByKey("type"),
+            ),
+            (
+                "apps",
+                "StatefulSet",
+                &["spec", "template", "spec", "volumes"],
+                MergeByKey("name"),
+            ),
+            (
+                "apps",
+                "DaemonSet",
+                &["spec", "template", "spec", "initContainers"],
+                MergeByKey("name"),
+            ),
+            (
+                "apps",
+                "ReplicaSet",
+                &["status", "conditions"],
+                MergeByKey("type"),
+            ),
+            (
+                "batch",
+                "Job",
+                &["spec", "template", "spec", "containers"],
+                MergeByKey("name"),
+            ),
             (
                 "batch",
                 "CronJob",
-                &["spec", "jobTemplate", "spec", "template", "spec", "containers", "env"],
+                &[
+                    "spec",
+                    "jobTemplate",
+                    "spec",
+                    "template",
+                    "spec",
+                    "containers",
+                    "env",
+                ],
                 MergeByKey("name"),
             ),
-            ("", "PodTemplate", &["template", "spec", "containers"], MergeByKey("name")),
-            ("", "ReplicationController", &["spec", "template", "spec", "containers"], MergeByKey("name")),
+            (
+                "",
+                "PodTemplate",
+                &["template", "spec", "containers"],
+                MergeByKey("name"),
+            ),
+            (
+                "",
+                "ReplicationController",
+                &["spec", "template", "spec", "containers"],
+                MergeByKey("name"),
+            ),
             ("", "Service", &["spec", "ports"], MergeByKey("port")),
             ("", "Endpoints", &["subsets"], Default),
             ("", "Node", &["status", "conditions"], MergeByKey("type")),
@@ -385,18 +485,38 @@ mod tests {
             ("", "Node", &["spec", "podCIDRs"], MergePrimitives),
             ("", "Node", &["spec", "taints"], Default),
             ("", "ServiceAccount", &["secrets"], MergeByKey("name")),
-            ("policy", "PodDisruptionBudget", &["spec", "selector"], Replace),
-            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", &["webhooks"], MergeByKey("name")),
+            (
+                "policy",
+                "PodDisruptionBudget",
+                &["spec", "selector"],
+                Replace,
+            ),
+            (
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration",
+                &["webhooks"],
+                MergeByKey("name"),
+            ),
             (
                 "apiextensions.k8s.io",
                 "CustomResourceDefinition",
-                &["spec", "versions", "schema", "openAPIV3Schema", "x-kubernetes-validations"],
+                &[
+                    "spec",
+                    "versions",
+                    "schema",
+                    "openAPIV3Schema",
+                    "x-kubernetes-validations",
+                ],
                 MergeByKey("rule"),
             ),
             ("example.com", "Widget", &["spec", "containers"], Default),
         ];
         for (group, kind, path, want) in cases {
-            assert_eq!(field_strategy(group, kind, path), *want, "{group}/{kind} {path:?}");
+            assert_eq!(
+                field_strategy(group, kind, path),
+                *want,
+                "{group}/{kind} {path:?}"
+            );
         }
     }
 }

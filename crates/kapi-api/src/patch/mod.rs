@@ -21,8 +21,8 @@
 //! ```
 
 mod json;
-pub mod merge_keys;
 mod merge;
+pub mod merge_keys;
 mod strategic;
 
 pub use json::{apply_json_patch, MAX_JSON_PATCH_OPERATIONS};
@@ -53,7 +53,9 @@ pub enum PatchError {
         path: String,
     },
     /// A JSON patch operation names a location that does not exist (or is not a valid pointer).
-    #[error("operation {index} ({op}) failed: path {path:?} does not exist or is not a valid location")]
+    #[error(
+        "operation {index} ({op}) failed: path {path:?} does not exist or is not a valid location"
+    )]
     PathNotFound {
         /// Index of the operation in the patch.
         index: usize,

@@ -10,13 +10,14 @@
 //!   matching ones merged recursively), and lists of primitives become the union.
 //! - Order of a merged list: elements named by the patch (or by `$setElementOrder/<field>`)
 //!   follow that order; elements only the server had keep their relative order and are
-//!   interleaved where the server's list had them (so an element added by a patch without
-//!   `$setElementOrder` lands before server-only elements that came after the patch's first
-//!   element on the server, and at the front if the patch names no existing element).
+//!   interleaved where the server's list had them. A new element goes right after the patch
+//!   elements named before it, ahead of the server-only elements not yet placed: a patch that
+//!   only adds an element puts it first, as upstream does.
 //! - Directives, never left in the result:
 //!   - `"$patch": "replace"` in an object: the object becomes the rest of the patch object; as
 //!     an element of a merge list: the list becomes the other elements of the patch list.
-//!   - `"$patch": "delete"` in an object: the key holding it is removed; as an element of a
+//!   - `"$patch": "delete"` in an object: the key holding it is removed (upstream leaves `{}`,
+//!     which then fails validation for fields like probes); as an element of a
 //!     merge list (with the merge key): elements with that key are removed.
 //!   - `"$patch": "merge"`: the default, accepted and ignored.
 //!   - `"$deleteFromPrimitiveList/<field>": [values]`: removes those values from the list.
@@ -185,7 +186,10 @@ impl Context<'_> {
             let Value::Array(values) = values else {
                 return Err(self.invalid(
                     path,
-                    format!("{key:?} must be a list of values to delete, not {}", json_kind(values)),
+                    format!(
+                        "{key:?} must be a list of values to delete, not {}",
+                        json_kind(values)
+                    ),
                 ));
             };
             if let Some(Value::Array(list)) = original.get_mut(field) {
@@ -247,9 +251,9 @@ impl Context<'_> {
                 self.merge_map(cur, p, &mut path)?.map(Value::Object)
             }
             (Some(Value::Array(cur)), Value::Array(p)) => match strategy {
-                FieldStrategy::MergeByKey(_) | FieldStrategy::MergePrimitives => {
-                    Some(Value::Array(self.merge_list(cur, p, order, strategy, path)?))
-                }
+                FieldStrategy::MergeByKey(_) | FieldStrategy::MergePrimitives => Some(
+                    Value::Array(self.merge_list(cur, p, order, strategy, path)?),
+                ),
                 _ => self.fresh(value, order, path)?,
             },
             (Some(_), _) => self.fresh(value, order, path)?,
@@ -319,9 +323,15 @@ impl Context<'_> {
             }
         };
         match strategy {
-            FieldStrategy::MergeByKey(key) => self.merge_keyed_list(original, patch, order, key, path),
+            FieldStrategy::MergeByKey(key) => {
+                self.merge_keyed_list(original, patch, order, key, path)
+            }
             FieldStrategy::MergePrimitives => {
-                if patch.iter().chain(order.unwrap_or(&[])).any(|v| v.is_object() || v.is_array()) {
+                if patch
+                    .iter()
+                    .chain(order.unwrap_or(&[]))
+                    .any(|v| v.is_object() || v.is_array())
+                {
                     return Err(self.invalid(
                         path,
                         "this list holds plain values (merged as a set); the patch has an \
@@ -372,7 +382,9 @@ impl Context<'_> {
                     let Some(id) = m.get(key) else {
                         return Err(self.invalid(
                             path,
-                            format!("a \"$patch\": \"delete\" element must have the merge key {key:?}"),
+                            format!(
+                                "a \"$patch\": \"delete\" element must have the merge key {key:?}"
+                            ),
                         ));
                     };
                     base.retain(|e| e.get(key) != Some(id));
@@ -412,7 +424,12 @@ impl Context<'_> {
                     format!("$setElementOrder element {bad} has no merge key {key:?}"),
                 ));
             }
-            self.check_order(items.iter().filter_map(|m| m.get(key)), order, Some(key), path)?;
+            self.check_order(
+                items.iter().filter_map(|m| m.get(key)),
+                order,
+                Some(key),
+                path,
+            )?;
         }
 
         let mut path = path.to_vec();
@@ -521,7 +538,14 @@ mod tests {
     use serde_json::json;
 
     /// (name, group, kind, original, patch, expected)
-    type Case = (&'static str, &'static str, &'static str, Value, Value, Value);
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Value,
+        Value,
+        Value,
+    );
 
     fn run(cases: Vec<Case>) {
         for (name, group, kind, doc, patch, want) in cases {
@@ -640,7 +664,9 @@ mod tests {
                 "containers merged by name, new one placed after the last element the patch names",
                 "",
                 "Pod",
-                pod(json!([{"name": "a", "image": "nginx:1", "args": ["x"]}, {"name": "b", "image": "redis"}])),
+                pod(
+                    json!([{"name": "a", "image": "nginx:1", "args": ["x"]}, {"name": "b", "image": "redis"}]),
+                ),
                 json!({"spec": {"containers": [{"name": "b", "image": "redis:7"}, {"name": "c", "image": "busybox"}]}}),
                 pod(json!([
                     {"name": "a", "image": "nginx:1", "args": ["x"]},
@@ -676,7 +702,9 @@ mod tests {
                 "Pod",
                 pod(json!([{"name": "a", "ports": [{"containerPort": 80, "name": "http"}]}])),
                 json!({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}]}]}}),
-                pod(json!([{"name": "a", "ports": [{"containerPort": 80, "name": "http", "protocol": "TCP"}, {"containerPort": 443}]}])),
+                pod(
+                    json!([{"name": "a", "ports": [{"containerPort": 80, "name": "http", "protocol": "TCP"}, {"containerPort": 443}]}]),
+                ),
             ),
             (
                 "service ports merged by port",
@@ -873,12 +901,16 @@ mod tests {
                 "server-only elements keep their relative order",
                 "",
                 "Pod",
-                pod(json!([{"name": "c"}, {"name": "b"}, {"name": "d"}, {"name": "a"}, {"name": "e"}])),
+                pod(
+                    json!([{"name": "c"}, {"name": "b"}, {"name": "d"}, {"name": "a"}, {"name": "e"}]),
+                ),
                 json!({"spec": {
                     "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
                     "containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]
                 }}),
-                pod(json!([{"name": "c"}, {"name": "d"}, {"name": "a", "image": "1"}, {"name": "b", "image": "2"}, {"name": "e"}])),
+                pod(
+                    json!([{"name": "c"}, {"name": "d"}, {"name": "a", "image": "1"}, {"name": "b", "image": "2"}, {"name": "e"}]),
+                ),
             ),
             (
                 "order lists elements missing from the list",
@@ -963,11 +995,26 @@ mod tests {
             (json!([]), "must be a JSON object, not a list"),
             (json!("x"), "must be a JSON object, not a string"),
             (json!(null), "must be a JSON object, not null"),
-            (json!({"spec": {"$patch": "frob"}}), "at spec: unknown $patch directive"),
-            (json!({"spec": {"containers": [{"$patch": "delete"}]}}), "must have the merge key \"name\""),
-            (json!({"spec": {"containers": [{"image": "x"}]}}), "has no merge key \"name\""),
-            (json!({"spec": {"containers": ["a"]}}), "at spec.containers: elements of this list are objects"),
-            (json!({"spec": {"containers": [{"name": "a", "$patch": 1}]}}), "unknown $patch directive 1"),
+            (
+                json!({"spec": {"$patch": "frob"}}),
+                "at spec: unknown $patch directive",
+            ),
+            (
+                json!({"spec": {"containers": [{"$patch": "delete"}]}}),
+                "must have the merge key \"name\"",
+            ),
+            (
+                json!({"spec": {"containers": [{"image": "x"}]}}),
+                "has no merge key \"name\"",
+            ),
+            (
+                json!({"spec": {"containers": ["a"]}}),
+                "at spec.containers: elements of this list are objects",
+            ),
+            (
+                json!({"spec": {"containers": [{"name": "a", "$patch": 1}]}}),
+                "unknown $patch directive 1",
+            ),
             (
                 json!({"spec": {"$setElementOrder/containers": [{"name": "b"}], "containers": [{"name": "a"}]}}),
                 "which $setElementOrder does not list",
@@ -979,12 +1026,30 @@ mod tests {
                 }}),
                 "in a different order",
             ),
-            (json!({"spec": {"$setElementOrder/containers": [{"image": "b"}]}}), "has no merge key"),
-            (json!({"spec": {"$setElementOrder/containers": {}}}), "$setElementOrder must be a list"),
-            (json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "a"}}), "must be a list of values"),
-            (json!({"metadata": {"finalizers": [{"a": 1}]}}), "holds plain values"),
-            (json!({"spec": {"$retainKeys": "x"}}), "$retainKeys must be a list"),
-            (json!({"spec": {"$retainKeys": ["a"], "b": 1}}), "the patch sets \"b\", which $retainKeys does not list"),
+            (
+                json!({"spec": {"$setElementOrder/containers": [{"image": "b"}]}}),
+                "has no merge key",
+            ),
+            (
+                json!({"spec": {"$setElementOrder/containers": {}}}),
+                "$setElementOrder must be a list",
+            ),
+            (
+                json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "a"}}),
+                "must be a list of values",
+            ),
+            (
+                json!({"metadata": {"finalizers": [{"a": 1}]}}),
+                "holds plain values",
+            ),
+            (
+                json!({"spec": {"$retainKeys": "x"}}),
+                "$retainKeys must be a list",
+            ),
+            (
+                json!({"spec": {"$retainKeys": ["a"], "b": 1}}),
+                "the patch sets \"b\", which $retainKeys does not list",
+            ),
             (json!({"$setElementOrder/": []}), "names no field"),
         ];
         for (patch, want) in cases {

@@ -203,8 +203,8 @@ fn split_term(term: &str) -> Option<(&str, FieldOperator, &str)> {
             ("==", FieldOperator::DoubleEquals),
             ("=", FieldOperator::Equals),
         ] {
-            if rest.starts_with(token) {
-                return Some((&term[..i], op, &rest[token.len()..]));
+            if let Some(value) = rest.strip_prefix(token) {
+                return Some((&term[..i], op, value));
             }
         }
     }
@@ -234,24 +234,45 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A term as `(field, operator, value)`.
+    type Term<'a> = (&'a str, FieldOperator, &'a str);
+
     #[test]
     fn parse_table() {
-        // (selector, expected (field, op, value) terms)
-        let cases: Vec<(&str, Vec<(&str, FieldOperator, &str)>)> = vec![
+        // (selector, expected terms)
+        let cases: Vec<(&str, Vec<Term>)> = vec![
             ("", vec![]),
-            ("metadata.name=x", vec![("metadata.name", FieldOperator::Equals, "x")]),
+            (
+                "metadata.name=x",
+                vec![("metadata.name", FieldOperator::Equals, "x")],
+            ),
             ("a==b", vec![("a", FieldOperator::DoubleEquals, "b")]),
             ("a!=b", vec![("a", FieldOperator::NotEquals, "b")]),
             ("a=", vec![("a", FieldOperator::Equals, "")]),
             (
                 "a=b,c!=d",
-                vec![("a", FieldOperator::Equals, "b"), ("c", FieldOperator::NotEquals, "d")],
+                vec![
+                    ("a", FieldOperator::Equals, "b"),
+                    ("c", FieldOperator::NotEquals, "d"),
+                ],
             ),
-            ("a=b,,c=d", vec![("a", FieldOperator::Equals, "b"), ("c", FieldOperator::Equals, "d")]),
+            (
+                "a=b,,c=d",
+                vec![
+                    ("a", FieldOperator::Equals, "b"),
+                    ("c", FieldOperator::Equals, "d"),
+                ],
+            ),
             (r"a=x\,y", vec![("a", FieldOperator::Equals, "x,y")]),
             (r"a=x\=y", vec![("a", FieldOperator::Equals, "x=y")]),
             (r"a=x\\y", vec![("a", FieldOperator::Equals, r"x\y")]),
-            (r"a=x\\,b=y", vec![("a", FieldOperator::Equals, r"x\"), ("b", FieldOperator::Equals, "y")]),
+            (
+                r"a=x\\,b=y",
+                vec![
+                    ("a", FieldOperator::Equals, r"x\"),
+                    ("b", FieldOperator::Equals, "y"),
+                ],
+            ),
             (" a =b", vec![("a", FieldOperator::Equals, "b")]),
         ];
         for (input, want) in cases {
@@ -321,8 +342,14 @@ mod tests {
             "spec": {"hostNetwork": false, "n": 1.5, "list": [1], "none": null},
         });
         assert_eq!(field_value(&obj, "metadata.name").as_deref(), Some("e"));
-        assert_eq!(field_value(&obj, "involvedObject.uid").as_deref(), Some("123"));
-        assert_eq!(field_value(&obj, "spec.hostNetwork").as_deref(), Some("false"));
+        assert_eq!(
+            field_value(&obj, "involvedObject.uid").as_deref(),
+            Some("123")
+        );
+        assert_eq!(
+            field_value(&obj, "spec.hostNetwork").as_deref(),
+            Some("false")
+        );
         assert_eq!(field_value(&obj, "spec.n").as_deref(), Some("1.5"));
         assert_eq!(field_value(&obj, "spec.list"), None);
         assert_eq!(field_value(&obj, "spec.none"), None);

@@ -367,7 +367,11 @@ fn expression(i: usize, expr: &Value) -> Result<Requirement, SelectorError> {
                 )))
             }
         },
-        _ => return Err(bad(format!("matchExpressions[{i}].operator must be a string"))),
+        _ => {
+            return Err(bad(format!(
+                "matchExpressions[{i}].operator must be a string"
+            )))
+        }
     };
     let values = match expr.get("values") {
         None | Some(Value::Null) => Vec::new(),
@@ -616,7 +620,11 @@ impl Parser {
                 other => return syntax(format!("found '{other}', expected: identifier after '!'")),
             },
             Token::Word(key) => key,
-            other => return syntax(format!("found '{other}', expected: !, identifier, or 'end of string'")),
+            other => {
+                return syntax(format!(
+                    "found '{other}', expected: !, identifier, or 'end of string'"
+                ))
+            }
         };
         let operator = match self.peek() {
             Token::Comma | Token::End => return Requirement::new(&key, Operator::Exists, vec![]),
@@ -708,10 +716,12 @@ mod tests {
             .collect()
     }
 
+    /// A selector, the labels to match it against, and whether it should match.
+    type MatchCase<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+
     #[test]
     fn parse_and_match_table() {
-        // (selector, labels, expected match)
-        let cases: &[(&str, &[(&str, &str)], bool)] = &[
+        let cases: &[MatchCase] = &[
             ("", &[], true),
             ("   ", &[("a", "b")], true),
             ("x=a", &[("x", "a")], true),
@@ -759,7 +769,11 @@ mod tests {
         for (sel, ls, want) in cases {
             let parsed = LabelSelector::parse(sel)
                 .unwrap_or_else(|e| panic!("selector {sel:?} should parse: {e}"));
-            assert_eq!(parsed.matches(&labels(ls)), *want, "selector {sel:?} on {ls:?}");
+            assert_eq!(
+                parsed.matches(&labels(ls)),
+                *want,
+                "selector {sel:?} on {ls:?}"
+            );
         }
     }
 
@@ -789,7 +803,10 @@ mod tests {
             ("x-=a", "name part must consist of"),
             (&long_key, "name part must be no more than 63 characters"),
             ("/x=a", "prefix part must be non-empty"),
-            ("Example.com/x=a", "prefix part a lowercase RFC 1123 subdomain"),
+            (
+                "Example.com/x=a",
+                "prefix part a lowercase RFC 1123 subdomain",
+            ),
             ("a/b/c=d", "more than one '/'"),
             ("example.com/=a", "name part must be non-empty"),
             ("x=-a", "invalid label value \"-a\""),
@@ -802,7 +819,10 @@ mod tests {
                 .err()
                 .unwrap_or_else(|| panic!("selector {sel:?} should fail"));
             let msg = err.to_string();
-            assert!(msg.starts_with("unable to parse requirement: "), "{sel:?}: {msg}");
+            assert!(
+                msg.starts_with("unable to parse requirement: "),
+                "{sel:?}: {msg}"
+            );
             assert!(msg.contains(want), "{sel:?}: got {msg:?}, want {want:?}");
         }
     }
@@ -826,8 +846,12 @@ mod tests {
 
     #[test]
     fn empty_everything_nothing() {
-        assert!(LabelSelector::parse("").map(|s| s.is_empty()).unwrap_or(false));
-        assert!(!LabelSelector::parse("a").map(|s| s.is_empty()).unwrap_or(true));
+        assert!(LabelSelector::parse("")
+            .map(|s| s.is_empty())
+            .unwrap_or(false));
+        assert!(!LabelSelector::parse("a")
+            .map(|s| s.is_empty())
+            .unwrap_or(true));
         let nothing = LabelSelector::nothing();
         assert!(!nothing.is_empty());
         assert!(nothing.matches_nothing());
@@ -849,10 +873,22 @@ mod tests {
         // (object, labels, expected match)
         let cases = vec![
             (json!({}), labels(&[("a", "b")]), true),
-            (json!({"matchLabels": null, "matchExpressions": null}), labels(&[]), true),
+            (
+                json!({"matchLabels": null, "matchExpressions": null}),
+                labels(&[]),
+                true,
+            ),
             (json!(null), labels(&[]), false),
-            (json!({"matchLabels": {"app": "web"}}), labels(&[("app", "web")]), true),
-            (json!({"matchLabels": {"app": "web"}}), labels(&[("app", "db")]), false),
+            (
+                json!({"matchLabels": {"app": "web"}}),
+                labels(&[("app", "web")]),
+                true,
+            ),
+            (
+                json!({"matchLabels": {"app": "web"}}),
+                labels(&[("app", "db")]),
+                false,
+            ),
             (
                 json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}),
                 labels(&[("tier", "b")]),
@@ -893,12 +929,18 @@ mod tests {
     fn label_selector_object_errors() {
         let cases = vec![
             (json!("app=web"), "expected an object"),
-            (json!({"matchLabels": ["a"]}), "matchLabels must be an object"),
+            (
+                json!({"matchLabels": ["a"]}),
+                "matchLabels must be an object",
+            ),
             (json!({"matchLabels": {"a": 1}}), "must be a string"),
             (json!({"matchLabels": {"a b": "c"}}), "invalid label key"),
             (json!({"matchLabels": {"a": "-c"}}), "invalid label value"),
             (json!({"matchExpressions": {}}), "must be a list"),
-            (json!({"matchExpressions": [{"operator": "In", "values": ["a"]}]}), ".key must be a string"),
+            (
+                json!({"matchExpressions": [{"operator": "In", "values": ["a"]}]}),
+                ".key must be a string",
+            ),
             (
                 json!({"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["a"]}]}),
                 "not a valid label selector operator",
@@ -927,10 +969,27 @@ mod tests {
 
     #[test]
     fn qualified_names() {
-        for ok in ["a", "A1", "a.b_c-d", "example.com/a", "a-b.c/Z", &"x".repeat(63)] {
+        for ok in [
+            "a",
+            "A1",
+            "a.b_c-d",
+            "example.com/a",
+            "a-b.c/Z",
+            &"x".repeat(63),
+        ] {
             assert_eq!(validate_qualified_name(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "-a", "a-", "a b", "a/", "/a", "A.com/a", "a//b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a b",
+            "a/",
+            "/a",
+            "A.com/a",
+            "a//b",
+            &"x".repeat(64),
+        ] {
             assert!(validate_qualified_name(bad).is_err(), "{bad}");
         }
         for ok in ["", "a", "a.b", "1-2_3"] {

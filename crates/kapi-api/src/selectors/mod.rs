@@ -45,7 +45,9 @@ pub enum SelectorError {
         reason: String,
     },
     /// A label value is too long or uses characters labels may not contain.
-    #[error("unable to parse requirement: invalid label value {value:?} for key {key:?}: {reason}")]
+    #[error(
+        "unable to parse requirement: invalid label value {value:?} for key {key:?}: {reason}"
+    )]
     InvalidLabelValue {
         /// The key the value belongs to.
         key: String,

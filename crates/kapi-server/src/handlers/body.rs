@@ -23,7 +23,9 @@ pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(format!(
             "Request entity too large: limit is {MAX_BODY_BYTES}"
         ))),
-        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
     }
 }
 
@@ -39,17 +41,18 @@ pub fn decode_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError>
         "" | "application/json" | "*/*" => serde_json::from_slice::<Value>(body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
-        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
-        _ if kapi_api::protobuf::is_media_type(media) => {
-            kapi_api::protobuf::decode_request(body).map_err(|e| {
-                if e.is_unsupported() {
-                    ApiError::unsupported_media_type(media, ACCEPTED)
-                } else {
-                    ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
-                }
-            })?
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            serde_yaml::from_slice::<Value>(body)
+                .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?
         }
+        _ if kapi_api::protobuf::is_media_type(media) => kapi_api::protobuf::decode_request(body)
+            .map_err(|e| {
+            if e.is_unsupported() {
+                ApiError::unsupported_media_type(media, ACCEPTED)
+            } else {
+                ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+            }
+        })?,
         other => return Err(ApiError::unsupported_media_type(other, ACCEPTED)),
     };
     if !value.is_object() {

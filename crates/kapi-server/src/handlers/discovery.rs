@@ -53,9 +53,15 @@ pub fn root(server: &Server, path: &str, accept: &str) -> Response<Body> {
             "items": items,
         });
         let mut resp = response::json_value(200, &body);
-        let ct = if version == "v2" { AGGREGATED_V2 } else { AGGREGATED_V2BETA1 };
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+        let ct = if version == "v2" {
+            AGGREGATED_V2
+        } else {
+            AGGREGATED_V2BETA1
+        };
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        resp.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept"));
         return resp;
     }
     let body = if core {
@@ -72,7 +78,8 @@ pub fn root(server: &Server, path: &str, accept: &str) -> Response<Body> {
         })
     };
     let mut resp = response::json_value(200, &body);
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
     resp
 }
 
@@ -118,11 +125,13 @@ fn aggregated_resource(r: &ResourceDef) -> Value {
         v["subresources"] = r
             .subresources
             .iter()
-            .map(|s| json!({
-                "subresource": s.name,
-                "responseKind": {"group": s.group, "version": s.version, "kind": s.kind},
-                "verbs": s.verbs,
-            }))
+            .map(|s| {
+                json!({
+                    "subresource": s.name,
+                    "responseKind": {"group": s.group, "version": s.version, "kind": s.kind},
+                    "verbs": s.verbs,
+                })
+            })
             .collect();
     }
     v
@@ -180,11 +189,18 @@ fn resource_list(group: &str, version: &str) -> Response<Body> {
             list.push(sv);
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    response::json_value(200, &json!({
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": gv,
-        "resources": list,
-    }))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    response::json_value(
+        200,
+        &json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": gv,
+            "resources": list,
+        }),
+    )
 }

@@ -71,8 +71,13 @@ async fn non_resource(
         "/api" | "/apis" => Ok(discovery::root(server, path, accept)),
         "/openapi/v2" => Err(ApiError::no_route()),
         "/openapi/v3" => Ok(openapi::index()),
-        _ if path.starts_with("/openapi/v3/") => openapi::document(&path["/openapi/v3/".len()..], &req),
-        _ if path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/") => {
+        _ if path.starts_with("/openapi/v3/") => {
+            openapi::document(&path["/openapi/v3/".len()..], &req)
+        }
+        _ if path.starts_with("/healthz/")
+            || path.starts_with("/livez/")
+            || path.starts_with("/readyz/") =>
+        {
             Ok(response::text(200, "ok"))
         }
         _ => discovery::group_or_version(path).ok_or_else(ApiError::no_route),
@@ -81,7 +86,12 @@ async fn non_resource(
 
 fn health(path: &str, query: &Query) -> Response<Body> {
     if query.get("verbose").is_some() {
-        let checks = ["ping", "log", "etcd", "poststarthook/start-kapi-controllers"];
+        let checks = [
+            "ping",
+            "log",
+            "etcd",
+            "poststarthook/start-kapi-controllers",
+        ];
         let mut out = String::new();
         for c in checks {
             out.push_str(&format!("[+]{c} ok\n"));

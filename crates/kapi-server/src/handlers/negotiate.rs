@@ -54,7 +54,11 @@ impl Query {
 
     /// The last value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether `key` is `true` or `1`.
@@ -83,8 +87,16 @@ pub fn shape(accept: &str) -> Result<Shape, ApiError> {
         let mut params = part.split(';').map(str::trim);
         let media = params.next().unwrap_or("");
         let params: Vec<&str> = params.collect();
-        let has = |k: &str, v: &str| params.iter().any(|p| p.split_once('=').is_some_and(|(a, b)| a.trim() == k && b.trim() == v));
-        let json_like = matches!(media, "application/json" | "*/*" | "application/*" | "application/yaml");
+        let has = |k: &str, v: &str| {
+            params.iter().any(|p| {
+                p.split_once('=')
+                    .is_some_and(|(a, b)| a.trim() == k && b.trim() == v)
+            })
+        };
+        let json_like = matches!(
+            media,
+            "application/json" | "*/*" | "application/*" | "application/yaml"
+        );
         if !json_like {
             continue;
         }
@@ -115,8 +127,14 @@ mod tests {
     fn kubectl_get_asks_for_a_table() {
         let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(shape(accept).unwrap(), Shape::Table);
-        assert_eq!(shape("application/vnd.kubernetes.protobuf,application/json").unwrap(), Shape::Object);
-        assert_eq!(shape("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io").unwrap(), Shape::Metadata);
+        assert_eq!(
+            shape("application/vnd.kubernetes.protobuf,application/json").unwrap(),
+            Shape::Object
+        );
+        assert_eq!(
+            shape("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io").unwrap(),
+            Shape::Metadata
+        );
         assert!(shape("application/vnd.kubernetes.protobuf").is_err());
     }
 

@@ -36,14 +36,22 @@ fn docs() -> &'static Vec<(String, Doc)> {
             .map(|(g, v)| {
                 let body = serde_json::to_vec(&build_document(g, v)).unwrap_or_default();
                 let etag = format!("{:016X}", fnv(&body));
-                (gv_path(g, v), Doc { body: body.into(), etag })
+                (
+                    gv_path(g, v),
+                    Doc {
+                        body: body.into(),
+                        etag,
+                    },
+                )
             })
             .collect()
     })
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// `GET /openapi/v3`.
@@ -60,7 +68,10 @@ pub fn index() -> Response<Body> {
 
 /// `GET /openapi/v3/<gv path>`, with ETag and 304.
 pub fn document<B>(path: &str, req: &Request<B>) -> Result<Response<Body>, ApiError> {
-    let (_, doc) = docs().iter().find(|(p, _)| p == path).ok_or_else(ApiError::no_route)?;
+    let (_, doc) = docs()
+        .iter()
+        .find(|(p, _)| p == path)
+        .ok_or_else(ApiError::no_route)?;
     let etag = format!("\"{}\"", doc.etag);
     if req
         .headers()
@@ -76,12 +87,19 @@ pub fn document<B>(path: &str, req: &Request<B>) -> Result<Response<Body>, ApiEr
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, immutable"),
+    );
     Ok(resp)
 }
 
 fn schema_name(r: &ResourceDef) -> String {
-    let group = if r.group.is_empty() { "core" } else { r.group.split('.').next().unwrap_or(r.group) };
+    let group = if r.group.is_empty() {
+        "core"
+    } else {
+        r.group.split('.').next().unwrap_or(r.group)
+    };
     format!("io.k8s.api.{group}.{}.{}", r.version, r.kind)
 }
 
@@ -116,14 +134,16 @@ fn build_document(group: &str, version: &str) -> Value {
             format!("{base}/{}/{{name}}", r.resource)
         };
         let reference = json!({"$ref": format!("#/components/schemas/{name}")});
-        let op = |verb: &str| json!({
-            "description": format!("{verb} the specified {}", r.kind),
-            "operationId": format!("{verb}{}", r.kind),
-            "x-kubernetes-action": verb,
-            "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-            "parameters": [field_validation.clone()],
-            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": reference.clone()}}}},
-        });
+        let op = |verb: &str| {
+            json!({
+                "description": format!("{verb} the specified {}", r.kind),
+                "operationId": format!("{verb}{}", r.kind),
+                "x-kubernetes-action": verb,
+                "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
+                "parameters": [field_validation.clone()],
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": reference.clone()}}}},
+            })
+        };
         let mut patch = op("patch");
         patch["requestBody"] = json!({"content": {
             "application/json-patch+json": {"schema": {"type": "object"}},
@@ -132,7 +152,10 @@ fn build_document(group: &str, version: &str) -> Value {
         }});
         let mut put = op("put");
         put["requestBody"] = json!({"content": {"*/*": {"schema": reference.clone()}}});
-        paths.insert(item, json!({"get": op("get"), "put": put, "patch": patch, "delete": op("delete")}));
+        paths.insert(
+            item,
+            json!({"get": op("get"), "put": put, "patch": patch, "delete": op("delete")}),
+        );
         let collection = if r.namespaced {
             format!("{base}/namespaces/{{namespace}}/{}", r.resource)
         } else {

@@ -43,10 +43,19 @@ pub async fn serve(
             .verbs
     };
     if !verbs.contains(&info.verb.as_str()) {
-        return Err(ApiError::method_not_supported(def.group, def.resource, &info.verb));
+        return Err(ApiError::method_not_supported(
+            def.group,
+            def.resource,
+            &info.verb,
+        ));
     }
-    if def.namespaced && ns.is_none() && matches!(info.verb.as_str(), "create" | "deletecollection") {
-        return Err(ApiError::method_not_supported(def.group, def.resource, &info.verb));
+    if def.namespaced && ns.is_none() && matches!(info.verb.as_str(), "create" | "deletecollection")
+    {
+        return Err(ApiError::method_not_supported(
+            def.group,
+            def.resource,
+            &info.verb,
+        ));
     }
     let accept = req
         .headers()
@@ -84,7 +93,9 @@ pub async fn serve(
             .map(str::to_string)
             .unwrap_or_else(|| default_manager(&user_agent));
         if field_manager.len() > 128 {
-            return Err(ApiError::bad_request("fieldManager: Too long: may not be more than 128 bytes"));
+            return Err(ApiError::bad_request(
+                "fieldManager: Too long: may not be more than 128 bytes",
+            ));
         }
         match query.get("fieldValidation") {
             None | Some("") | Some("Strict") | Some("Warn") | Some("Ignore") => {}
@@ -94,7 +105,10 @@ pub async fn serve(
                 )))
             }
         }
-        Ok(WriteOptions { dry_run, field_manager })
+        Ok(WriteOptions {
+            dry_run,
+            field_manager,
+        })
     };
     let _ = user;
 
@@ -115,8 +129,11 @@ pub async fn serve(
         ("watch", _) => {
             let mut opts = list_options::parse(&query.0, def)?;
             if !info.name.is_empty() {
-                opts.fields = kapi_api::selectors::FieldSelector::parse(&format!("metadata.name={}", info.name))
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                opts.fields = kapi_api::selectors::FieldSelector::parse(&format!(
+                    "metadata.name={}",
+                    info.name
+                ))
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             }
             crate::watch::serve(server, def, ns, opts, shape)
         }
@@ -126,25 +143,41 @@ pub async fn serve(
             let created = registry.create(def, ns, obj, &write_opts()?).await?;
             single_status(def, shape, created, 201, query)
         }
-        ("create", "token") | ("create", "binding") | ("create", "eviction") => Err(ApiError::method_not_supported(
-            def.group,
-            &format!("{}/{}", def.resource, info.subresource),
-            "create",
-        )),
+        ("create", "token") | ("create", "binding") | ("create", "eviction") => {
+            Err(ApiError::method_not_supported(
+                def.group,
+                &format!("{}/{}", def.resource, info.subresource),
+                "create",
+            ))
+        }
         ("update", "scale") => {
             let bytes = body::read(req.into_body()).await?;
             let scale = body::decode_object(&content_type, &bytes)?;
             let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-            let patch = serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
+            let patch =
+                serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
             let (updated, _) = registry
-                .patch(def, ns, &info.name, "", PatchType::Merge, &patch, &write_opts()?)
+                .patch(
+                    def,
+                    ns,
+                    &info.name,
+                    "",
+                    PatchType::Merge,
+                    &patch,
+                    &write_opts()?,
+                )
                 .await?;
-            Ok(response::json_value(200, &to_scale(def, &registry::decode(&updated)?)))
+            Ok(response::json_value(
+                200,
+                &to_scale(def, &registry::decode(&updated)?),
+            ))
         }
         ("update", sub) => {
             let bytes = body::read(req.into_body()).await?;
             let obj = body::decode_object(&content_type, &bytes)?;
-            let updated = registry.update(def, ns, &info.name, sub, obj, &write_opts()?).await?;
+            let updated = registry
+                .update(def, ns, &info.name, sub, obj, &write_opts()?)
+                .await?;
             single(def, shape, updated, query)
         }
         ("patch", sub) => {
@@ -158,7 +191,9 @@ pub async fn serve(
                             "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
                         ));
                     }
-                    PatchType::Apply { force: query.flag("force") }
+                    PatchType::Apply {
+                        force: query.flag("force"),
+                    }
                 }
                 other => {
                     return Err(ApiError::unsupported_media_type(
@@ -181,15 +216,35 @@ pub async fn serve(
                 let patched = match patch_type {
                     PatchType::Json => kapi_api::patch::apply_json_patch(&scale, &bytes),
                     PatchType::Merge => kapi_api::patch::apply_merge_patch(&scale, &bytes),
-                    _ => kapi_api::patch::apply_strategic_merge_patch(&scale, &scale_patch, "autoscaling", "Scale"),
+                    _ => kapi_api::patch::apply_strategic_merge_patch(
+                        &scale,
+                        &scale_patch,
+                        "autoscaling",
+                        "Scale",
+                    ),
                 }
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-                let patch = serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
+                let replicas = patched
+                    .pointer("/spec/replicas")
+                    .cloned()
+                    .unwrap_or(json!(0));
+                let patch = serde_json::to_vec(&json!({"spec": {"replicas": replicas}}))
+                    .unwrap_or_default();
                 let (updated, _) = registry
-                    .patch(def, ns, &info.name, "", PatchType::Merge, &patch, &write_opts()?)
+                    .patch(
+                        def,
+                        ns,
+                        &info.name,
+                        "",
+                        PatchType::Merge,
+                        &patch,
+                        &write_opts()?,
+                    )
                     .await?;
-                return Ok(response::json_value(200, &to_scale(def, &registry::decode(&updated)?)));
+                return Ok(response::json_value(
+                    200,
+                    &to_scale(def, &registry::decode(&updated)?),
+                ));
             }
             let (patched, created) = registry
                 .patch(def, ns, &info.name, sub, patch_type, &bytes, &write_opts()?)
@@ -200,26 +255,35 @@ pub async fn serve(
             let bytes = body::read(req.into_body()).await?;
             let options = delete_options(&content_type, &bytes, query)?;
             let dry_run = write_opts()?.dry_run
-                || options.get("dryRun").and_then(Value::as_array).is_some_and(|d| !d.is_empty());
-            match registry.delete(def, ns, &info.name, &options, dry_run).await? {
+                || options
+                    .get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| !d.is_empty());
+            match registry
+                .delete(def, ns, &info.name, &options, dry_run)
+                .await?
+            {
                 DeleteOutcome::Pending(obj) => single_status(def, shape, obj, 202, query),
                 DeleteOutcome::Deleted(obj) => {
                     if returns_deleted_object(def) {
                         single(def, shape, obj, query)
                     } else {
                         let v = registry::decode(&obj)?;
-                        Ok(response::json_value(200, &json!({
-                            "kind": "Status",
-                            "apiVersion": "v1",
-                            "metadata": {},
-                            "status": "Success",
-                            "details": {
-                                "name": info.name,
-                                "group": def.group,
-                                "kind": def.resource,
-                                "uid": v.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
-                            }
-                        })))
+                        Ok(response::json_value(
+                            200,
+                            &json!({
+                                "kind": "Status",
+                                "apiVersion": "v1",
+                                "metadata": {},
+                                "status": "Success",
+                                "details": {
+                                    "name": info.name,
+                                    "group": def.group,
+                                    "kind": def.resource,
+                                    "uid": v.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+                                }
+                            }),
+                        ))
                     }
                 }
             }
@@ -233,10 +297,22 @@ pub async fn serve(
             let mut deleted = Vec::new();
             for item in page.items {
                 let v = registry::decode(&item)?;
-                let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-                let item_ns = v.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
-                match registry.delete(def, item_ns.as_deref().or(ns), &name, &options, dry_run).await {
-                    Ok(DeleteOutcome::Deleted(b)) | Ok(DeleteOutcome::Pending(b)) => deleted.push(b),
+                let name = v
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let item_ns = v
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                match registry
+                    .delete(def, item_ns.as_deref().or(ns), &name, &options, dry_run)
+                    .await
+                {
+                    Ok(DeleteOutcome::Deleted(b)) | Ok(DeleteOutcome::Pending(b)) => {
+                        deleted.push(b)
+                    }
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
                 }
@@ -248,13 +324,20 @@ pub async fn serve(
             };
             list(def, Shape::Object, page, query, None)
         }
-        _ => Err(ApiError::method_not_supported(def.group, def.resource, &info.verb)),
+        _ => Err(ApiError::method_not_supported(
+            def.group,
+            def.resource,
+            &info.verb,
+        )),
     }
 }
 
 /// Which resources answer a delete with the object rather than a Status.
 fn returns_deleted_object(def: &ResourceDef) -> bool {
-    matches!((def.group, def.resource), ("", "pods") | ("", "namespaces") | ("", "services"))
+    matches!(
+        (def.group, def.resource),
+        ("", "pods") | ("", "namespaces") | ("", "services")
+    )
 }
 
 /// The field manager upstream derives from the user agent: its first path segment.
@@ -333,7 +416,12 @@ fn include_object(query: &Query) -> Result<IncludeObject, ApiError> {
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-fn single(def: &ResourceDef, shape: Shape, bytes: Bytes, query: &Query) -> Result<Response<Body>, ApiError> {
+fn single(
+    def: &ResourceDef,
+    shape: Shape,
+    bytes: Bytes,
+    query: &Query,
+) -> Result<Response<Body>, ApiError> {
     single_status(def, shape, bytes, 200, query)
 }
 
@@ -348,8 +436,20 @@ fn single_status(
         Shape::Object => Ok(response::json(code, bytes)),
         Shape::Table => {
             let obj = registry::decode(&bytes)?;
-            let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
-            let table = printers::table(def.group, def.resource, &[&obj], chrono::Utc::now(), include_object(query)?, &rv, None);
+            let rv = obj
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let table = printers::table(
+                def.group,
+                def.resource,
+                &[&obj],
+                chrono::Utc::now(),
+                include_object(query)?,
+                &rv,
+                None,
+            );
             Ok(response::json_value(code, &table))
         }
         Shape::Metadata => {
@@ -404,7 +504,11 @@ fn list(
             out.freeze()
         }
         Shape::Table => {
-            let objs: Vec<Value> = page.items.iter().map(|b| registry::decode(b)).collect::<Result<_, _>>()?;
+            let objs: Vec<Value> = page
+                .items
+                .iter()
+                .map(|b| registry::decode(b))
+                .collect::<Result<_, _>>()?;
             let refs: Vec<&Value> = objs.iter().collect();
             let table = printers::table(
                 def.group,

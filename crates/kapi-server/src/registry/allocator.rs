@@ -31,8 +31,16 @@ impl Allocator {
 
     /// Fills `spec.clusterIP(s)` and node ports of a Service being created.
     pub fn allocate_service(&self, registry: &Registry, svc: &mut Value) -> Result<(), ApiError> {
-        let name = svc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        let ty = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+        let name = svc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let ty = svc
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string();
         if ty == "ExternalName" {
             return Ok(());
         }
@@ -42,11 +50,22 @@ impl Allocator {
         let prefix = "/registry/core/services/";
         let (existing, _, _) = registry.store().list(prefix, None, 0, |_, _| true);
         for (_, kv) in existing {
-            let Ok(v) = serde_json::from_slice::<Value>(&kv.value) else { continue };
-            if let Some(ip) = v.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
+            let Ok(v) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
+            if let Some(ip) = v
+                .pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+            {
                 used_ips.insert(ip);
             }
-            for p in v.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+            for p in v
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(n) = p.get("nodePort").and_then(Value::as_u64) {
                     used_ports.insert(u16::try_from(n).unwrap_or(0));
                 }
@@ -59,14 +78,32 @@ impl Allocator {
             }
             Some(ip) if !ip.is_empty() => {
                 let parsed: Ipv4Addr = ip.parse().map_err(|_| {
-                    ApiError::invalid("", "Service", &name, vec![invalid_value("spec.clusterIP", ip, "must be a valid IP address")])
+                    ApiError::invalid(
+                        "",
+                        "Service",
+                        &name,
+                        vec![invalid_value(
+                            "spec.clusterIP",
+                            ip,
+                            "must be a valid IP address",
+                        )],
+                    )
                 })?;
                 let n = u32::from(parsed);
                 if !(RANGE_BASE..RANGE_BASE + RANGE_SIZE).contains(&n) {
                     return Err(ApiError::invalid("", "Service", &name, vec![invalid_value("spec.clusterIPs", ip, "provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12")]));
                 }
                 if used_ips.contains(&parsed) {
-                    return Err(ApiError::invalid("", "Service", &name, vec![invalid_value("spec.clusterIPs", ip, "failed to allocate IP: provided IP is already allocated")]));
+                    return Err(ApiError::invalid(
+                        "",
+                        "Service",
+                        &name,
+                        vec![invalid_value(
+                            "spec.clusterIPs",
+                            ip,
+                            "failed to allocate IP: provided IP is already allocated",
+                        )],
+                    ));
                 }
                 ips.insert(parsed);
                 spec["clusterIPs"] = json!([ip]);
@@ -88,7 +125,16 @@ impl Allocator {
                         Some(n) => {
                             let n = u16::try_from(n).unwrap_or(0);
                             if !NODE_PORTS.contains(&n) || used_ports.contains(&n) {
-                                return Err(ApiError::invalid("", "Service", &name, vec![invalid_value("spec.ports[0].nodePort", &n.to_string(), "provided port is already allocated or outside 30000-32767")]));
+                                return Err(ApiError::invalid(
+                                    "",
+                                    "Service",
+                                    &name,
+                                    vec![invalid_value(
+                                        "spec.ports[0].nodePort",
+                                        &n.to_string(),
+                                        "provided port is already allocated or outside 30000-32767",
+                                    )],
+                                ));
                             }
                             used_ports.insert(n);
                             ports.insert(n);
@@ -97,7 +143,9 @@ impl Allocator {
                             let n = NODE_PORTS
                                 .clone()
                                 .find(|n| !used_ports.contains(n))
-                                .ok_or_else(|| ApiError::internal("the node port range is exhausted"))?;
+                                .ok_or_else(|| {
+                                    ApiError::internal("the node port range is exhausted")
+                                })?;
                             used_ports.insert(n);
                             ports.insert(n);
                             p["nodePort"] = json!(n);

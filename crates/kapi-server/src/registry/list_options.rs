@@ -42,7 +42,13 @@ pub struct ListOptions {
 
 /// Parses the query string of a list or watch of `def`.
 pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOptions, ApiError> {
-    let get = |k: &str| query.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        query
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
     let labels = LabelSelector::parse(get("labelSelector").unwrap_or(""))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let fields = FieldSelector::parse(get("fieldSelector").unwrap_or(""))
@@ -68,9 +74,10 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
     };
     let resource_version = match get("resourceVersion") {
         None | Some("") => None,
-        Some(rv) => Some(rv.parse::<Revision>().map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version: {rv}"))
-        })?),
+        Some(rv) => Some(
+            rv.parse::<Revision>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
+        ),
     };
     let rv_match = match get("resourceVersionMatch") {
         None | Some("") => RvMatch::Unset,
@@ -82,7 +89,10 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
             )))
         }
     };
-    if rv_match != RvMatch::Unset && resource_version.is_none() && get("sendInitialEvents").is_none() {
+    if rv_match != RvMatch::Unset
+        && resource_version.is_none()
+        && get("sendInitialEvents").is_none()
+    {
         return Err(ApiError::bad_request(
             "resourceVersionMatch is forbidden unless resourceVersion is provided",
         ));
@@ -107,9 +117,9 @@ impl ListOptions {
     pub fn matches(&self, obj: &Value) -> bool {
         if !self.labels.is_empty() {
             let labels = obj.pointer("/metadata/labels");
-            let ok = self.labels.matches_with(|k| {
-                labels.and_then(|l| l.get(k)).and_then(Value::as_str)
-            });
+            let ok = self
+                .labels
+                .matches_with(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str));
             if !ok {
                 return false;
             }
@@ -176,7 +186,9 @@ pub fn encode_continue(key: &str, revision: Revision) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad())?;

@@ -164,7 +164,9 @@ impl Registry {
                     "Timeout: Too large resource version: {rv}, current: {}",
                     self.store.revision()
                 );
-                e.details = Some(serde_json::json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}));
+                e.details = Some(
+                    serde_json::json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+                );
                 return Err(e);
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

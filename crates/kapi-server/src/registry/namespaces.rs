@@ -14,15 +14,23 @@ use super::Registry;
 
 /// Runs until the store closes.
 pub async fn run(registry: Arc<Registry>) {
-    let Some(ns_def) = resources::find("", "v1", "namespaces") else { return };
+    let Some(ns_def) = resources::find("", "v1", "namespaces") else {
+        return;
+    };
     loop {
-        let (items, _, _) = registry.store().list(&ns_def.key_prefix(), None, 0, |_, _| true);
+        let (items, _, _) = registry
+            .store()
+            .list(&ns_def.key_prefix(), None, 0, |_, _| true);
         for (key, kv) in items {
-            let Ok(ns) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+            let Ok(ns) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
             if ns.pointer("/metadata/deletionTimestamp").is_none() {
                 continue;
             }
-            let Some(name) = ns.pointer("/metadata/name").and_then(Value::as_str) else { continue };
+            let Some(name) = ns.pointer("/metadata/name").and_then(Value::as_str) else {
+                continue;
+            };
             if let Err(e) = empty(&registry, name).await {
                 tracing::warn!(namespace = name, error = %e, "emptying namespace failed");
                 continue;

@@ -38,16 +38,30 @@ fn default(v: &mut Value, key: &str, value: Value) {
 }
 
 /// Prepares a new object: identity, metadata the server owns, defaults, validation.
-pub fn prepare_create(def: &ResourceDef, ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
+pub fn prepare_create(
+    def: &ResourceDef,
+    ns: Option<&str>,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     check_type(def, obj)?;
     {
         let meta = child(obj, "metadata");
-        let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() {
-            if let Some(prefix) = meta.get("generateName").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+            if let Some(prefix) = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+            {
                 let suffix = generate_suffix(rand::random::<u32>);
                 meta["name"] = json!(format!("{prefix}{suffix}"));
             }
@@ -97,7 +111,9 @@ pub fn prepare_update(
     mut new: Value,
 ) -> Result<Value, ApiError> {
     if !new.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     check_type(def, &mut new)?;
     let result = match subresource {
@@ -122,7 +138,15 @@ pub fn prepare_update(
                 let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
                 let meta = child(&mut new, "metadata");
                 let m = obj_mut(meta);
-                for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name", "generation"] {
+                for key in [
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "namespace",
+                    "name",
+                    "generation",
+                ] {
                     match old_meta.get(key) {
                         Some(v) => {
                             m.insert(key.into(), v.clone());
@@ -141,7 +165,11 @@ pub fn prepare_update(
             }
             apply_defaults(def, &mut new);
             if def.generation && spec_changed(old, &new) {
-                let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+                let g = old
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    + 1;
                 new["metadata"]["generation"] = json!(g);
             }
             new
@@ -205,7 +233,11 @@ fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
 fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
     match (def.group, def.resource) {
         ("", "namespaces") => {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let labels = child(child(obj, "metadata"), "labels");
             labels["kubernetes.io/metadata.name"] = json!(name);
             let spec = child(obj, "spec");
@@ -221,7 +253,9 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
         }
         ("", "secrets") => {
             default(obj, "type", json!("Opaque"));
-            if let Some(Value::Object(string_data)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
+            if let Some(Value::Object(string_data)) =
+                obj.as_object_mut().and_then(|m| m.remove("stringData"))
+            {
                 use base64::Engine;
                 let data = child(obj, "data");
                 for (k, v) in string_data {
@@ -234,7 +268,11 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             let spec = child(obj, "spec");
             default(spec, "type", json!("ClusterIP"));
             default(spec, "sessionAffinity", json!("None"));
-            let ty = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+            let ty = spec
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP")
+                .to_string();
             if ty != "ExternalName" {
                 default(spec, "ipFamilies", json!(["IPv4"]));
                 default(spec, "ipFamilyPolicy", json!("SingleStack"));
@@ -264,7 +302,11 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             default(spec, "replicas", json!(1));
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "progressDeadlineSeconds", json!(600));
-            default(spec, "strategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+            default(
+                spec,
+                "strategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+            );
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("apps", "replicasets") | ("", "replicationcontrollers") => {
@@ -277,13 +319,21 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             default(spec, "replicas", json!(1));
             default(spec, "podManagementPolicy", json!("OrderedReady"));
             default(spec, "revisionHistoryLimit", json!(10));
-            default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+            default(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("apps", "daemonsets") => {
             let spec = child(obj, "spec");
             default(spec, "revisionHistoryLimit", json!(10));
-            default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+            default(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+            );
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("batch", "jobs") => {
@@ -320,10 +370,18 @@ fn default_pod_spec(spec: &mut Value) {
     for list in ["initContainers", "containers"] {
         if let Some(Value::Array(containers)) = spec.get_mut(list) {
             for c in containers {
-                let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+                let image = c
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let tag = image.rsplit('/').next().unwrap_or("");
                 let latest = !tag.contains(':') || tag.ends_with(":latest");
-                let policy = if latest && !image.contains('@') { "Always" } else { "IfNotPresent" };
+                let policy = if latest && !image.contains('@') {
+                    "Always"
+                } else {
+                    "IfNotPresent"
+                };
                 default(c, "imagePullPolicy", json!(policy));
                 default(c, "terminationMessagePath", json!("/dev/termination-log"));
                 default(c, "terminationMessagePolicy", json!("File"));
@@ -340,7 +398,10 @@ fn default_pod_spec(spec: &mut Value) {
 
 fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     let mut causes: Vec<Cause> = Vec::new();
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if name.is_empty() {
         causes.push(Cause {
             reason: "FieldValueRequired".into(),
@@ -354,16 +415,27 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     }
     match (def.group, def.resource) {
         ("", "pods") => validate_pod_spec(obj.get("spec"), "spec", &mut causes),
-        ("apps", "deployments") | ("apps", "replicasets") | ("apps", "statefulsets") | ("apps", "daemonsets") => {
+        ("apps", "deployments")
+        | ("apps", "replicasets")
+        | ("apps", "statefulsets")
+        | ("apps", "daemonsets") => {
             if obj.pointer("/spec/selector").is_none() {
                 causes.push(required("spec.selector"));
             }
-            validate_pod_spec(obj.pointer("/spec/template/spec"), "spec.template.spec", &mut causes);
+            validate_pod_spec(
+                obj.pointer("/spec/template/spec"),
+                "spec.template.spec",
+                &mut causes,
+            );
         }
         ("", "configmaps") | ("", "secrets") => {
             if let Some(Value::Object(data)) = obj.get("data") {
                 for k in data.keys() {
-                    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+                    if k.is_empty()
+                        || !k
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+                    {
                         causes.push(invalid_value(format!("data[{k}]"), k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"));
                     }
                 }
@@ -373,7 +445,9 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     }
     let size = serde_json::to_vec(obj).map(|v| v.len()).unwrap_or(0);
     if size > MAX_OBJECT_BYTES {
-        return Err(ApiError::too_large(format!("Request entity too large: limit is {MAX_OBJECT_BYTES}")));
+        return Err(ApiError::too_large(format!(
+            "Request entity too large: limit is {MAX_OBJECT_BYTES}"
+        )));
     }
     if causes.is_empty() {
         Ok(())
@@ -383,16 +457,26 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
 }
 
 fn validate_pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
-    let containers = spec.and_then(|s| s.get("containers")).and_then(Value::as_array);
+    let containers = spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array);
     match containers {
         None => causes.push(required(format!("{path}.containers"))),
         Some(list) if list.is_empty() => causes.push(required(format!("{path}.containers"))),
         Some(list) => {
             for (i, c) in list.iter().enumerate() {
-                if c.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+                if c.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     causes.push(required(format!("{path}.containers[{i}].name")));
                 }
-                if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     causes.push(required(format!("{path}.containers[{i}].image")));
                 }
             }

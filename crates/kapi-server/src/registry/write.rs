@@ -51,7 +51,12 @@ pub enum DeleteOutcome {
 }
 
 /// An encoder for the store that also keeps the bytes it produced for the response.
-fn encoder(mut obj: Value) -> (impl FnOnce(Revision) -> Bytes + Send + 'static, Arc<Mutex<Bytes>>) {
+fn encoder(
+    mut obj: Value,
+) -> (
+    impl FnOnce(Revision) -> Bytes + Send + 'static,
+    Arc<Mutex<Bytes>>,
+) {
     let slot = Arc::new(Mutex::new(Bytes::new()));
     let out = slot.clone();
     let f = move |rev: Revision| {
@@ -91,11 +96,15 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 }
 
 fn rv_of(obj: &Value) -> Result<Option<Revision>, ApiError> {
-    match obj.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+    match obj
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+    {
         None | Some("") => Ok(None),
-        Some(s) => s.parse::<Revision>().map(Some).map_err(|_| {
-            ApiError::bad_request(format!("invalid resourceVersion: {s}"))
-        }),
+        Some(s) => s
+            .parse::<Revision>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion: {s}"))),
     }
 }
 
@@ -126,7 +135,13 @@ fn fields_v1(v: &Value, top: bool) -> Value {
 }
 
 /// Records `manager`'s ownership of the object's fields (operation Update).
-fn record_manager(def: &ResourceDef, obj: &mut Value, manager: &str, subresource: &str, operation: &str) {
+fn record_manager(
+    def: &ResourceDef,
+    obj: &mut Value,
+    manager: &str,
+    subresource: &str,
+    operation: &str,
+) {
     if manager.is_empty() {
         return;
     }
@@ -205,14 +220,24 @@ impl Registry {
         Ok(take(&slot))
     }
 
-    fn check_namespace_open(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<(), ApiError> {
+    fn check_namespace_open(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let ns_def = kapi_api::resources::find("", "v1", "namespaces")
             .ok_or_else(|| ApiError::internal("namespaces are not served"))?;
         let (nsobj, _) = self
             .get_value(ns_def, None, ns)
             .map_err(|_| ApiError::not_found("", "namespaces", ns))?;
         if nsobj.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError::namespace_terminating(def.group, def.resource, name, ns));
+            return Err(ApiError::namespace_terminating(
+                def.group,
+                def.resource,
+                name,
+                ns,
+            ));
         }
         Ok(())
     }
@@ -228,11 +253,21 @@ impl Registry {
         opts: &WriteOptions,
     ) -> Result<Bytes, ApiError> {
         if !new.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
-        let body_name = new.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let body_name = new
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if body_name.is_empty() {
-            return Err(ApiError::invalid(def.group, def.kind, name, vec![kapi_api::status::required("metadata.name")]));
+            return Err(ApiError::invalid(
+                def.group,
+                def.kind,
+                name,
+                vec![kapi_api::status::required("metadata.name")],
+            ));
         }
         if body_name != name {
             return Err(ApiError::bad_request(format!(
@@ -240,8 +275,16 @@ impl Registry {
             )));
         }
         let pinned = rv_of(&new)?;
-        self.guaranteed_update(def, ns, name, subresource, pinned, opts, |_| Ok(new.clone()))
-            .await
+        self.guaranteed_update(
+            def,
+            ns,
+            name,
+            subresource,
+            pinned,
+            opts,
+            |_| Ok(new.clone()),
+        )
+        .await
     }
 
     /// Applies a patch of `patch_type` to an object (PATCH).
@@ -263,10 +306,17 @@ impl Registry {
         if let (PatchType::Apply { .. }, Some(applied)) = (patch_type, &patch_value) {
             if self.store.get(&def.key(ns, name)).is_none() && subresource.is_empty() {
                 let mut obj = applied.clone();
-                if obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("") != name {
+                if obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    != name
+                {
                     return Err(ApiError::bad_request(format!(
                         "the name of the object ({}) does not match the name on the URL ({name})",
-                        obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+                        obj.pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
                     )));
                 }
                 if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -313,7 +363,11 @@ impl Registry {
             if same_content(&old, &new) {
                 return Ok(kv.value);
             }
-            let manager_sub = if subresource == "status" { "status" } else { "" };
+            let manager_sub = if subresource == "status" {
+                "status"
+            } else {
+                ""
+            };
             record_manager(def, &mut new, &opts.field_manager, manager_sub, "Update");
             if opts.dry_run {
                 return Ok(dry_run_bytes(&new));
@@ -399,30 +453,47 @@ impl Registry {
             return Ok(());
         };
         let value = kv.value.clone();
-        match self.store.delete(key, Some(kv.mod_revision), move |_| value).await {
+        match self
+            .store
+            .delete(key, Some(kv.mod_revision), move |_| value)
+            .await
+        {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
     }
 }
 
-fn check_preconditions(def: &ResourceDef, name: &str, obj: &Value, options: &Value) -> Result<(), ApiError> {
+fn check_preconditions(
+    def: &ResourceDef,
+    name: &str,
+    obj: &Value,
+    options: &Value,
+) -> Result<(), ApiError> {
     let Some(pre) = options.get("preconditions") else {
         return Ok(());
     };
     if let Some(uid) = pre.get("uid").and_then(Value::as_str) {
-        let actual = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+        let actual = obj
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if uid != actual {
             return Err(ApiError::conflict_with(
                 def.group,
                 def.resource,
                 name,
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                ),
             ));
         }
     }
     if let Some(rv) = pre.get("resourceVersion").and_then(Value::as_str) {
-        let actual = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+        let actual = obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if rv != actual {
             return Err(ApiError::conflict_with(
                 def.group,
@@ -470,7 +541,9 @@ fn apply_patch(
         _ => return Err(ApiError::bad_request("empty patch")),
     };
     if !result.is_object() {
-        return Err(ApiError::bad_request("the patched object is not a JSON object"));
+        return Err(ApiError::bad_request(
+            "the patched object is not a JSON object",
+        ));
     }
     Ok(result)
 }
