@@ -13,6 +13,8 @@
 pub mod authz;
 pub mod kubeconfig;
 pub mod pki;
+pub mod rbac;
+pub mod serviceaccount;
 mod user;
 
 pub use user::UserInfo;

@@ -23,11 +23,14 @@ pub(crate) enum Op {
     Delete(Option<Revision>),
 }
 
+/// Where a writer answers: the revision of the write, or why it failed.
+type Reply = oneshot::Sender<Result<Revision, StoreError>>;
+
 pub(crate) struct Request {
     pub key: String,
     pub op: Op,
     pub encode: Box<dyn FnOnce(Revision) -> Bytes + Send>,
-    pub reply: oneshot::Sender<Result<Revision, StoreError>>,
+    pub reply: Reply,
 }
 
 pub(crate) struct Writer {
@@ -77,10 +80,7 @@ impl Writer {
         let mut changes = Vec::with_capacity(batch.len());
         let mut prevs = Vec::with_capacity(batch.len());
         // (reply, outcome index into changes or error)
-        let mut outcomes: Vec<(
-            oneshot::Sender<Result<Revision, StoreError>>,
-            Result<usize, StoreError>,
-        )> = Vec::with_capacity(batch.len());
+        let mut outcomes: Vec<(Reply, Result<usize, StoreError>)> = Vec::with_capacity(batch.len());
         for req in batch.drain(..) {
             let slot = slots.entry(req.key.clone()).or_insert_with(|| Slot {
                 current: self.inner.read().kvs.get(&req.key).cloned(),

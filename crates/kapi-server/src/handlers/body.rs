@@ -1,7 +1,7 @@
 //! Reading and decoding request bodies: JSON, YAML and protobuf, within the size limit.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use kapi_api::status::ApiError;
 use serde_json::Value;
@@ -16,17 +16,32 @@ pub const ACCEPTED: &[&str] = &[
     "application/vnd.kubernetes.protobuf",
 ];
 
+/// How much of an oversized body is read and discarded before answering 413, so that HTTP/2
+/// clients see the answer instead of a reset stream; beyond this the stream is dropped.
+const DRAIN_LIMIT: usize = 8 * MAX_BODY_BYTES;
+
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413.
-pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(format!(
-            "Request entity too large: limit is {MAX_BODY_BYTES}"
-        ))),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "reading the request body: {e}"
-        ))),
+pub async fn read(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut out = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                out.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
     }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(format!(
+            "Request entity too large: limit is {MAX_BODY_BYTES}"
+        )));
+    }
+    Ok(out.freeze())
 }
 
 /// The media type of a Content-Type header, without parameters.

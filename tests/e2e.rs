@@ -1,0 +1,9 @@
+//! End-to-end tests: a real `kapi server` binary over real TLS, driven by real clients
+//! (kubectl, curl, the Python `kubernetes` package).
+
+mod support;
+
+mod crash; // SIGKILL during a stream of writes loses no acknowledged write
+mod errors; // bad input gets the right Status and never hurts the server
+mod kubectl; // everyday kubectl: get, create, apply, edit, describe, delete, tables
+mod watch; // watch streams: resume, bookmarks, initial events

@@ -1,0 +1,192 @@
+//! `Cluster::start()`: a fresh server in a temp dir on a free port, and runners for the
+//! clients that talk to it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `kapi server` and what a client needs to reach it.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Cluster {
+    /// Starts a server in a new temp dir.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = Cluster { dir, url: String::new(), port: 0, child: None };
+        c.launch("127.0.0.1:0");
+        c
+    }
+
+    /// The data dir.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn launch(&mut self, listen: &str) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kapi"))
+            .args(["server", "--data-dir"])
+            .arg(self.data())
+            .args(["--listen", listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kapi server");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.strip_prefix("kapi server listening on ") {
+                        break rest.trim().to_string();
+                    }
+                }
+                _ => panic!("kapi server exited before listening"),
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        self.url = url;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.curl(&["/readyz"]).stdout == b"ok" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server never became ready");
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush anything).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same data dir and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = format!("127.0.0.1:{}", self.port);
+        self.launch(&listen);
+    }
+
+    /// The admin kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data().join("admin.kubeconfig")
+    }
+
+    /// Runs kubectl with the admin kubeconfig and an empty discovery cache of this cluster's own.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None)
+    }
+
+    /// Runs kubectl feeding `stdin`.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path())
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl must be installed (see README)");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl")
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// kubectl that must fail; returns stderr.
+    pub fn kubectl_err(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// curl with the admin client certificate, verifying the cluster CA. `args[0]` is the path.
+    pub fn curl(&self, args: &[&str]) -> Output {
+        let data = self.data();
+        let mut cmd = Command::new("curl");
+        cmd.arg("-sS")
+            .arg("--cacert").arg(data.join("ca.crt"))
+            .arg("--cert").arg(data.join("admin.crt"))
+            .arg("--key").arg(data.join("admin.key"))
+            .arg(format!("{}{}", self.url, args[0]))
+            .args(&args[1..]);
+        cmd.output().expect("curl")
+    }
+
+    /// curl without credentials (anonymous), verifying the cluster CA.
+    pub fn curl_anonymous(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("curl");
+        cmd.arg("-sS")
+            .arg("--cacert").arg(self.data().join("ca.crt"))
+            .arg(format!("{}{}", self.url, args[0]))
+            .args(&args[1..]);
+        cmd.output().expect("curl")
+    }
+
+    /// curl returning (HTTP status, body as JSON or Null).
+    pub fn curl_json(&self, args: &[&str]) -> (u16, serde_json::Value) {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend_from_slice(&["-w", "\n%{http_code}"]);
+        let out = self.curl(&full);
+        split_code(&out.stdout)
+    }
+
+    /// Runs a Python script with the cluster's URL and credential paths in the environment.
+    pub fn python(&self, script: &str, args: &[&str]) -> Output {
+        let data = self.data();
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .env("KAPI_URL", &self.url)
+            .env("KAPI_CA", data.join("ca.crt"))
+            .env("KAPI_CERT", data.join("admin.crt"))
+            .env("KAPI_KEY", data.join("admin.key"))
+            .env("KUBECONFIG", self.kubeconfig())
+            .output()
+            .expect("python3")
+    }
+}
+
+/// Splits curl output ending in `\n<code>` into the code and the parsed body.
+pub fn split_code(stdout: &[u8]) -> (u16, serde_json::Value) {
+    let text = String::from_utf8_lossy(stdout);
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let code = code.trim().parse().unwrap_or(0);
+    (code, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Writes `contents` to a file in `dir` and returns its path.
+pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write test file");
+    path
+}
