@@ -36,6 +36,16 @@ pub struct ServerArgs {
     /// The HTTPS listen address.
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: SocketAddr,
+    /// A static token file: CSV lines `token,user,uid,"group1,group2"`.
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// Serve requests without credentials as `system:anonymous` (RBAC grants it health and
+    /// version only).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+    /// The `iss` of service-account tokens, and their default audience.
+    #[arg(long, default_value = "https://kubernetes.default.svc.cluster.local")]
+    pub service_account_issuer: String,
 }
 
 /// Flags of `kapi kubeconfig`.

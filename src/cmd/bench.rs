@@ -1,13 +1,466 @@
-//! `kapi bench`: load against a running server (written next).
+//! `kapi bench`: load against a kapi server, with throughput and latency percentiles.
+//!
+//! By default it starts its own `kapi server` (this same binary) in a temporary data dir as a
+//! separate process, so the figures include TLS, HTTP/2, the store's fsync and the server's
+//! memory as a user would see them; `--kubeconfig` points it at a running server instead.
+//! Each client is one TLS connection of its own.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use crate::client::{Body, ClientConfig};
 
 /// Flags of `kapi bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// The scenario.
+    /// create | get | list | watch | startup
     pub scenario: String,
+    /// Concurrent clients (watchers for `watch`).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Objects stored first (pods for `list` and `startup`).
+    #[arg(long, default_value_t = 10_000)]
+    pub objects: usize,
+    /// Bench a running server instead of starting one.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// A `kapi server` child process on a temporary data dir.
+struct ServerProcess {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl ServerProcess {
+    fn spawn(dir: &Path, port: u16) -> anyhow::Result<(Self, Duration)> {
+        let exe = std::env::current_exe()?;
+        let started = Instant::now();
+        let mut child = Command::new(exe)
+            .args(["server", "--data-dir"])
+            .arg(dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().context("server stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(l)) => {
+                    if let Some(u) = l.strip_prefix("kapi server listening on ") {
+                        break u.to_string();
+                    }
+                }
+                _ => bail!("the server exited before listening"),
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).context("server port")?;
+        let proc = Self { child, dir: dir.to_path_buf(), port };
+        Ok((proc, started.elapsed()))
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("admin.kubeconfig")
+    }
+
+    /// Resident set size of the server, from /proc.
+    fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Conn = hyper::client::conn::http2::SendRequest<Body>;
+
+fn body(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+async fn call(conn: &mut Conn, cfg: &ClientConfig, method: Method, path: &str, payload: Option<Bytes>) -> anyhow::Result<(StatusCode, Bytes)> {
+    let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    if let Some(auth) = &cfg.authorization {
+        req = req.header("authorization", auth.as_str());
+    }
+    let req = req.body(body(payload.unwrap_or_default()))?;
+    conn.ready().await?;
+    let resp = conn.send_request(req).await?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+fn configmap(name: &str) -> Bytes {
+    let payload = "x".repeat(1024 - 120);
+    Bytes::from(format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"payload":"{payload}"}}}}"#))
+}
+
+fn pod(name: &str) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","labels":{{"app":"bench"}}}},"spec":{{"containers":[{{"name":"c","image":"busybox:1.36","command":["sleep","3600"]}}]}}}}"#
+    ))
+}
+
+/// Latency samples in microseconds and a shared operation counter.
+struct Recorder {
+    ops: AtomicU64,
+    errors: AtomicU64,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn report(name: &str, elapsed: Duration, mut lat: Vec<u64>, errors: u64) {
+    lat.sort_unstable();
+    let n = lat.len();
+    let secs = elapsed.as_secs_f64();
+    println!(
+        "{name}: {n} ok, {errors} errors in {secs:.1}s = {:.0}/s; latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+        n as f64 / secs,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0),
+    );
+}
+
+fn progress(rec: Arc<Recorder>, stop: Arc<AtomicBool>, started: Instant) {
+    std::thread::spawn(move || {
+        let mut last = 0;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = rec.ops.load(Ordering::Relaxed);
+            eprint!(
+                "\r[{:>3}s] {now} ops, {}/s, {} errors   ",
+                started.elapsed().as_secs(),
+                now - last,
+                rec.errors.load(Ordering::Relaxed)
+            );
+            let _ = std::io::stderr().flush();
+            last = now;
+        }
+        eprintln!();
+    });
+}
+
+/// Runs `op` from `concurrency` clients for `duration`; each client has its own connection.
+async fn run_load<F, Fut>(cfg: &ClientConfig, concurrency: usize, duration: Duration, name: &str, op: F) -> anyhow::Result<()>
+where
+    F: Fn(usize, u64, Conn, ClientConfig) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = (Conn, anyhow::Result<bool>)> + Send,
+{
+    let rec = Arc::new(Recorder { ops: AtomicU64::new(0), errors: AtomicU64::new(0) });
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut conns = Vec::new();
+    for _ in 0..concurrency {
+        conns.push(cfg.connect_h2().await?);
+    }
+    let started = Instant::now();
+    progress(rec.clone(), stop.clone(), started);
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for (w, conn) in conns.into_iter().enumerate() {
+        let op = op.clone();
+        let rec = rec.clone();
+        let cfg = cfg.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(1 << 16);
+            let mut conn = conn;
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (c, result) = op(w, i, conn, cfg.clone()).await;
+                conn = c;
+                match result {
+                    Ok(true) => {
+                        lat.push(t.elapsed().as_micros() as u64);
+                        rec.ops.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        rec.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                i += 1;
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await?);
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1100));
+    report(name, elapsed, all, rec.errors.load(Ordering::Relaxed));
+    Ok(())
+}
+
+async fn create_many(cfg: &ClientConfig, path: &str, count: usize, make: fn(&str) -> Bytes, prefix: &str) -> anyhow::Result<()> {
+    let workers = 32.min(count.max(1));
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut conn = cfg.connect_h2().await?;
+        let cfg = cfg.clone();
+        let path = path.to_string();
+        let prefix = prefix.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while i < count {
+                let (status, body) = call(&mut conn, &cfg, Method::POST, &path, Some(make(&format!("{prefix}{i}")))).await?;
+                if status != StatusCode::CREATED && status != StatusCode::CONFLICT {
+                    bail!("create failed: {status} {}", String::from_utf8_lossy(&body));
+                }
+                i += workers;
+            }
+            Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
 }
 
 /// Runs a scenario.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("scenario {:?} is not available yet", args.scenario)
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: BenchArgs) -> anyhow::Result<()> {
+    let tmp = std::env::temp_dir().join(format!("kapi-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let duration = Duration::from_secs(args.duration);
+    if args.scenario == "startup" {
+        return startup(&tmp, args.objects).await;
+    }
+    let (server, cfg) = match &args.kubeconfig {
+        Some(k) => (None, ClientConfig::load(Some(k))?),
+        None => {
+            let (s, _) = ServerProcess::spawn(&tmp, 0)?;
+            let cfg = ClientConfig::load(Some(&s.kubeconfig()))?;
+            wait_ready(&cfg).await?;
+            (Some(s), cfg)
+        }
+    };
+    if let Some(s) = &server {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        println!("server idle RSS: {:.1} MiB", s.rss_kib().unwrap_or(0) as f64 / 1024.0);
+    }
+    let ns = "default";
+    match args.scenario.as_str() {
+        "create" => {
+            let path = format!("/api/v1/namespaces/{ns}/configmaps");
+            let run_id = std::process::id();
+            run_load(&cfg, args.concurrency, duration, "create 1 KiB ConfigMaps", move |w, i, mut conn, cfg| {
+                let path = path.clone();
+                async move {
+                    let r = call(&mut conn, &cfg, Method::POST, &path, Some(configmap(&format!("b{run_id}-{w}-{i}")))).await;
+                    (conn, r.map(|(s, _)| s == StatusCode::CREATED))
+                }
+            })
+            .await?;
+        }
+        "get" => {
+            create_many(&cfg, &format!("/api/v1/namespaces/{ns}/configmaps"), args.concurrency, configmap, "get-").await?;
+            run_load(&cfg, args.concurrency, duration, "GET ConfigMap by name", move |w, _, mut conn, cfg| async move {
+                let r = call(&mut conn, &cfg, Method::GET, &format!("/api/v1/namespaces/default/configmaps/get-{w}"), None).await;
+                (conn, r.map(|(s, _)| s == StatusCode::OK))
+            })
+            .await?;
+        }
+        "list" => {
+            let started = Instant::now();
+            create_many(&cfg, &format!("/api/v1/namespaces/{ns}/pods"), args.objects, pod, "pod-").await?;
+            println!("stored {} pods in {:.1}s", args.objects, started.elapsed().as_secs_f64());
+            if let Some(s) = &server {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                println!("server RSS with {} pods: {:.1} MiB", args.objects, s.rss_kib().unwrap_or(0) as f64 / 1024.0);
+            }
+            let n = args.objects;
+            run_load(&cfg, args.concurrency, duration, &format!("LIST {n} pods"), move |_, _, mut conn, cfg| async move {
+                let r = call(&mut conn, &cfg, Method::GET, "/api/v1/namespaces/default/pods", None).await;
+                (conn, r.map(|(s, b)| s == StatusCode::OK && b.len() > n * 100))
+            })
+            .await?;
+        }
+        "watch" => watch(&cfg, args.concurrency, duration).await?,
+        other => bail!("unknown scenario {other:?}: create, get, list, watch or startup"),
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+async fn wait_ready(cfg: &ClientConfig) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        if let Ok(mut conn) = cfg.connect_h2().await {
+            if let Ok((StatusCode::OK, b)) = call(&mut conn, cfg, Method::GET, "/readyz", None).await {
+                if &b[..] == b"ok" {
+                    return Ok(started.elapsed());
+                }
+            }
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the server did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Watch fan-out: `watchers` watches on one collection while writers create objects.
+async fn watch(cfg: &ClientConfig, watchers: usize, duration: Duration) -> anyhow::Result<()> {
+    let delivered = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut conn = cfg.connect_h2().await?;
+    let (_, list) = call(&mut conn, cfg, Method::GET, "/api/v1/namespaces/default/configmaps?limit=1", None).await?;
+    let rv = serde_json::from_slice::<serde_json::Value>(&list)?["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
+    let mut tasks = Vec::new();
+    for w in 0..watchers {
+        // Eight watches share each connection, as informers in one process would.
+        if w % 8 == 0 {
+            conn = cfg.connect_h2().await?;
+        }
+        let mut c = conn.clone();
+        let cfg = cfg.clone();
+        let delivered = delivered.clone();
+        let stop = stop.clone();
+        let rv = rv.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut req = Request::builder()
+                .uri(format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}"));
+            if let Some(a) = &cfg.authorization {
+                req = req.header("authorization", a.as_str());
+            }
+            let Ok(req) = req.body(body(Bytes::new())) else { return };
+            if c.ready().await.is_err() {
+                return;
+            }
+            let Ok(resp) = c.send_request(req).await else { return };
+            let mut b = resp.into_body();
+            while !stop.load(Ordering::Relaxed) {
+                match b.frame().await {
+                    Some(Ok(f)) => {
+                        if let Ok(d) = f.into_data() {
+                            let lines = d.iter().filter(|c| **c == b'\n').count() as u64;
+                            delivered.fetch_add(lines, Ordering::Relaxed);
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let writes = Arc::new(AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let mut c = cfg.connect_h2().await?;
+        let cfg = cfg.clone();
+        let writes = writes.clone();
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while started.elapsed() < duration {
+                if let Ok((StatusCode::CREATED, _)) = call(&mut c, &cfg, Method::POST, "/api/v1/namespaces/default/configmaps", Some(configmap(&format!("watch-{w}-{i}")))).await {
+                    writes.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
+            }
+        }));
+    }
+    let mut last = 0;
+    while started.elapsed() < duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let d = delivered.load(Ordering::Relaxed);
+        eprint!("\r[{:>3}s] {} writes, {} deliveries, {}/s   ", started.elapsed().as_secs(), writes.load(Ordering::Relaxed), d, d - last);
+        last = d;
+    }
+    for w in writers {
+        let _ = w.await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    eprintln!();
+    let d = delivered.load(Ordering::Relaxed);
+    let w = writes.load(Ordering::Relaxed);
+    println!(
+        "watch fan-out: {watchers} watchers, {w} writes, {d} deliveries in {secs:.1}s = {:.0} deliveries/s (expected {})",
+        d as f64 / secs,
+        w * watchers as u64
+    );
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+/// Start-up time to /readyz, empty and with `objects` pods stored.
+async fn startup(tmp: &Path, objects: usize) -> anyhow::Result<()> {
+    let (s, _) = ServerProcess::spawn(tmp, 0)?;
+    let cfg = ClientConfig::load(Some(&s.kubeconfig()))?;
+    wait_ready(&cfg).await?;
+    let port = s.port;
+    drop(s);
+    // Empty store, certificates already made (the steady state of a restart).
+    let (s, _) = ServerProcess::spawn(tmp, port)?;
+    let spawned = Instant::now();
+    let ready = wait_ready(&cfg).await?;
+    println!("start to /readyz, empty: {:.1} ms", (spawned.elapsed().max(ready)).as_secs_f64() * 1000.0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    println!("idle RSS, empty: {:.1} MiB", s.rss_kib().unwrap_or(0) as f64 / 1024.0);
+    create_many(&cfg, "/api/v1/namespaces/default/pods", objects, pod, "pod-").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_full = s.rss_kib().unwrap_or(0);
+    drop(s);
+    let (s, _) = ServerProcess::spawn(tmp, port)?;
+    let spawned = Instant::now();
+    wait_ready(&cfg).await?;
+    println!("start to /readyz, {objects} pods: {:.1} ms", spawned.elapsed().as_secs_f64() * 1000.0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_restarted = s.rss_kib().unwrap_or(0);
+    println!(
+        "RSS with {objects} pods: {:.1} MiB after creating them, {:.1} MiB after a restart",
+        rss_full as f64 / 1024.0,
+        rss_restarted as f64 / 1024.0
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(tmp);
+    Ok(())
 }

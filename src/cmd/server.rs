@@ -11,7 +11,10 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let config = kapi_server::Config::new(args.data_dir.clone(), args.listen);
+        let mut config = kapi_server::Config::new(args.data_dir.clone(), args.listen);
+        config.token_auth_file = args.token_auth_file.clone();
+        config.anonymous_auth = args.anonymous_auth;
+        config.service_account_issuer = args.service_account_issuer.clone();
         let running = kapi_server::start(config)
             .await
             .with_context(|| format!("starting the server in {}", args.data_dir.display()))?;

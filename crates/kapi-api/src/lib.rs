@@ -10,6 +10,7 @@
 //! assert!(sel.matches(&labels.into_iter().collect()));
 //! ```
 
+pub mod apply;
 pub mod meta;
 pub mod patch;
 pub mod printers;

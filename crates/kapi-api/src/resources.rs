@@ -63,6 +63,12 @@ pub struct ResourceDef {
 }
 
 impl ResourceDef {
+    /// Whether objects of this resource are stored (reviews and bindings are only answered).
+    pub fn is_stored(&self) -> bool {
+        !matches!(self.group, "authentication.k8s.io" | "authorization.k8s.io")
+            && !(self.group.is_empty() && matches!(self.resource, "bindings" | "componentstatuses"))
+    }
+
     /// `group/version`, or `version` for core.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -467,6 +473,13 @@ pub static RESOURCES: &[ResourceDef] = &[
         ],
         false
     ),
+    // authentication.k8s.io/v1 and authorization.k8s.io/v1: reviews, answered and never stored
+    res!("authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", false, CREATE_ONLY, NONE, NONE, &[], false),
+    res!("authentication.k8s.io", "v1", "tokenreviews", "tokenreview", "TokenReview", false, CREATE_ONLY, NONE, NONE, &[], false),
+    res!("authorization.k8s.io", "v1", "localsubjectaccessreviews", "localsubjectaccessreview", "LocalSubjectAccessReview", true, CREATE_ONLY, NONE, NONE, &[], false),
+    res!("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", false, CREATE_ONLY, NONE, NONE, &[], false),
+    res!("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview", false, CREATE_ONLY, NONE, NONE, &[], false),
+    res!("authorization.k8s.io", "v1", "subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview", false, CREATE_ONLY, NONE, NONE, &[], false),
     // apps/v1
     res!(
         "apps",

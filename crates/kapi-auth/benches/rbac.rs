@@ -4,6 +4,9 @@
 //! Run: `cargo bench -p kapi-auth --bench rbac`. The median of each benchmark is in
 //! `target/criterion/<group>/<name>/new/estimates.json` (`median.point_estimate`, ns).
 
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -19,7 +22,11 @@ const PER_NAMESPACE: usize = 10;
 fn policy() -> (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) {
     let bootstrap = bootstrap_policy();
     let of = |kind: &str| -> Vec<Value> {
-        bootstrap.iter().filter(|o| o["kind"] == kind).cloned().collect()
+        bootstrap
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .cloned()
+            .collect()
     };
     let mut roles = of("Role");
     let mut role_bindings = of("RoleBinding");
@@ -53,12 +60,22 @@ fn policy() -> (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) {
             }));
         }
     }
-    (roles, of("ClusterRole"), role_bindings, of("ClusterRoleBinding"))
+    (
+        roles,
+        of("ClusterRole"),
+        role_bindings,
+        of("ClusterRoleBinding"),
+    )
 }
 
 fn decisions(c: &mut Criterion) {
     let (roles, cluster_roles, role_bindings, cluster_role_bindings) = policy();
-    let index = RbacIndex::build(&roles, &cluster_roles, &role_bindings, &cluster_role_bindings);
+    let index = RbacIndex::build(
+        &roles,
+        &cluster_roles,
+        &role_bindings,
+        &cluster_role_bindings,
+    );
     let user = UserInfo {
         name: "user-42-7".into(),
         groups: vec!["team-42".into(), "system:authenticated".into()],

@@ -19,6 +19,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::UserInfo;
 
+mod csr;
+pub use csr::{sign_client_csr, ClientKeyUsages, BACKDATE};
+
 /// What went wrong creating, loading or using certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -42,6 +45,12 @@ pub enum PkiError {
     /// The client verifier could not be built.
     #[error("tls client verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// A certificate signing request could not be parsed or verified.
+    #[error("certificate request: {0}")]
+    BadCsr(String),
+    /// The CA key could not sign.
+    #[error("CA: {0}")]
+    CaKey(&'static str),
 }
 
 /// The IP of the `kubernetes` Service: the first address of the default service range.
@@ -231,6 +240,23 @@ impl Pki {
         &self.dir
     }
 
+    /// Signs a client certificate for a PEM PKCS#10 request with the cluster CA: see
+    /// [`sign_client_csr`].
+    pub fn sign_client_csr(
+        &self,
+        csr_pem: &[u8],
+        usages: ClientKeyUsages,
+        lifetime: std::time::Duration,
+    ) -> Result<String, PkiError> {
+        sign_client_csr(
+            &self.ca,
+            csr_pem,
+            usages,
+            lifetime,
+            std::time::SystemTime::now(),
+        )
+    }
+
     /// Issues a client certificate signed by the cluster CA.
     pub fn issue_client(&self, user: &str, groups: &[&str]) -> Result<CertKey, PkiError> {
         Issuer::load(&self.ca)?.client(user, groups)
@@ -261,6 +287,21 @@ impl Pki {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
     }
+}
+
+/// Reads the cluster CA (certificate and key) from `dir` and touches nothing else, for signers
+/// that run beside the server and must not re-issue its serving certificate.
+pub fn load_ca(dir: &Path) -> Result<CertKey, PkiError> {
+    let cert = dir.join("ca.crt");
+    let key = dir.join("ca.key");
+    let missing = |path: &Path| PkiError::Io {
+        path: path.to_path_buf(),
+        source: std::io::ErrorKind::NotFound.into(),
+    };
+    Ok(CertKey {
+        cert_pem: read(&cert)?.ok_or_else(|| missing(&cert))?,
+        key_pem: read(&key)?.ok_or_else(|| missing(&key))?,
+    })
 }
 
 fn pem_cert_der(pem: &str, path: &Path) -> Result<CertificateDer<'static>, PkiError> {

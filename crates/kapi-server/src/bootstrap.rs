@@ -31,10 +31,7 @@ async fn ensure(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let opts = WriteOptions {
-        dry_run: false,
-        field_manager: "kube-apiserver".into(),
-    };
+    let opts = WriteOptions { field_manager: "kube-apiserver".into(), ..Default::default() };
     match registry.get_value(def, ns, &name) {
         Err(_) => match registry.create(def, ns, obj, &opts).await {
             Ok(_) => Ok(()),

@@ -13,10 +13,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admission;
 pub mod bootstrap;
 pub mod filters;
 pub mod handlers;
 pub mod listen;
+pub mod rbac_sync;
 pub mod registry;
 pub mod request_info;
 pub mod response;
@@ -55,6 +57,12 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The service-account keys could not be created or loaded.
+    #[error(transparent)]
+    Tokens(#[from] kapi_auth::serviceaccount::TokenError),
+    /// The static token file could not be read.
+    #[error(transparent)]
+    TokenFile(#[from] filters::authn::TokenFileError),
     /// Creating the cluster's initial objects failed.
     #[error("bootstrap: {0}")]
     Bootstrap(kapi_api::status::ApiError),
@@ -69,6 +77,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The address clients and the `kubernetes` Service use; set from the bound address.
     pub advertise: Option<SocketAddr>,
+    /// A static token file (`token,user,uid,"groups"`), as `--token-auth-file`.
+    pub token_auth_file: Option<PathBuf>,
+    /// Whether requests without credentials are served as `system:anonymous`.
+    pub anonymous_auth: bool,
+    /// The service-account token issuer (`iss`), also the default audience.
+    pub service_account_issuer: String,
 }
 
 impl Config {
@@ -78,6 +92,9 @@ impl Config {
             data_dir,
             listen,
             advertise: None,
+            token_auth_file: None,
+            anonymous_auth: true,
+            service_account_issuer: kapi_auth::serviceaccount::DEFAULT_ISSUER.to_string(),
         }
     }
 
@@ -93,6 +110,10 @@ pub struct Server {
     pub config: Config,
     /// The registry over the store.
     pub registry: Arc<Registry>,
+    /// Who is calling.
+    pub authn: Arc<filters::authn::Authenticator>,
+    /// What they may do.
+    pub authz: Arc<filters::authz::Authorizer>,
 }
 
 /// A started server.
@@ -137,6 +158,23 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     bootstrap::run(&registry, &advertise_ip.to_string(), addr.port())
         .await
         .map_err(ServerError::Bootstrap)?;
+    rbac_sync::reconcile_bootstrap(&registry)
+        .await
+        .map_err(ServerError::Bootstrap)?;
+    let authz = Arc::new(filters::authz::Authorizer::new());
+    rbac_sync::rebuild(&registry, &authz);
+    let static_tokens = match &config.token_auth_file {
+        Some(path) => filters::authn::read_token_file(path)?,
+        None => Default::default(),
+    };
+    let keys = kapi_auth::serviceaccount::TokenKeys::load_or_create(&dir)?;
+    let authn = Arc::new(filters::authn::Authenticator::new(
+        keys,
+        kapi_auth::serviceaccount::Issuer::new(config.service_account_issuer.clone()),
+        static_tokens,
+        config.anonymous_auth,
+        registry.clone(),
+    ));
     let kubeconfig = dir.join("admin.kubeconfig");
     let server_url = format!("https://{}", config.advertise_address());
     let rendered = kapi_auth::kubeconfig::render_client_cert(
@@ -151,7 +189,10 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     let server = Arc::new(Server {
         config,
         registry: registry.clone(),
+        authn,
+        authz: authz.clone(),
     });
+    tokio::spawn(rbac_sync::run(registry.clone(), authz));
     tokio::spawn(registry::namespaces::run(registry));
     tokio::spawn(listen::serve(
         listener,

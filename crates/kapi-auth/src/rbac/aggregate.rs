@@ -97,12 +97,15 @@ impl Role {
             .and_then(Value::as_array)
             .map(|rs| rs.iter().map(PolicyRule::from_json).collect())
             .unwrap_or_default();
-        let selectors = value.get("aggregationRule").filter(|v| !v.is_null()).map(|rule| {
-            rule.get("clusterRoleSelectors")
-                .and_then(Value::as_array)
-                .map(|list| list.iter().map(LabelSelector::from_json).collect())
-                .unwrap_or_else(|| Ok(Vec::new()))
-        });
+        let selectors = value
+            .get("aggregationRule")
+            .filter(|v| !v.is_null())
+            .map(|rule| {
+                rule.get("clusterRoleSelectors")
+                    .and_then(Value::as_array)
+                    .map(|list| list.iter().map(LabelSelector::from_json).collect())
+                    .unwrap_or_else(|| Ok(Vec::new()))
+            });
         Some(Self {
             name,
             labels,
@@ -135,7 +138,9 @@ impl LabelSelector {
         if let Some(labels) = value.get("matchLabels").filter(|v| !v.is_null()) {
             let labels = labels.as_object().ok_or("matchLabels must be an object")?;
             for (k, v) in labels {
-                let v = v.as_str().ok_or_else(|| format!("matchLabels[{k}] must be a string"))?;
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| format!("matchLabels[{k}] must be a string"))?;
                 requirements.push(Requirement::In(k.clone(), vec![v.to_owned()]));
             }
         }
@@ -150,21 +155,31 @@ impl LabelSelector {
                 let values: Vec<String> = expr
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|vs| vs.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .map(|vs| {
+                        vs.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let op = expr.get("operator").and_then(Value::as_str).unwrap_or("");
                 let req = match op {
                     "In" | "NotIn" if values.is_empty() => {
-                        return Err(format!("values: must be specified when `operator` is '{op}'"))
+                        return Err(format!(
+                            "values: must be specified when `operator` is '{op}'"
+                        ))
                     }
                     "Exists" | "DoesNotExist" if !values.is_empty() => {
-                        return Err(format!("values: may not be specified when `operator` is '{op}'"))
+                        return Err(format!(
+                            "values: may not be specified when `operator` is '{op}'"
+                        ))
                     }
                     "In" => Requirement::In(key, values),
                     "NotIn" => Requirement::NotIn(key, values),
                     "Exists" => Requirement::Exists(key),
                     "DoesNotExist" => Requirement::DoesNotExist(key),
-                    other => return Err(format!("{other:?} is not a valid label selector operator")),
+                    other => {
+                        return Err(format!("{other:?} is not a valid label selector operator"))
+                    }
                 };
                 requirements.push(req);
             }
@@ -174,7 +189,12 @@ impl LabelSelector {
 
     /// Whether `labels` satisfy every requirement.
     pub fn matches(&self, labels: &[(String, String)]) -> bool {
-        let get = |key: &str| labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let get = |key: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
         self.requirements.iter().all(|req| match req {
             Requirement::In(k, vs) => get(k).is_some_and(|v| vs.iter().any(|x| x == v)),
             Requirement::NotIn(k, vs) => get(k).is_none_or(|v| vs.iter().all(|x| x != v)),
@@ -194,7 +214,10 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -217,9 +240,18 @@ mod tests {
         assert!(!sel.matches(&labels(&[("a", "1"), ("b", "y")])));
         assert!(!sel.matches(&labels(&[("a", "1"), ("b", "y"), ("d", ""), ("e", "")])));
         assert!(LabelSelector::from_json(&json!({})).unwrap().matches(&[]));
-        assert!(LabelSelector::from_json(&json!({"matchExpressions": [{"key": "a", "operator": "Is"}]})).is_err());
-        assert!(LabelSelector::from_json(&json!({"matchExpressions": [{"key": "a", "operator": "In"}]})).is_err());
-        assert!(LabelSelector::from_json(&json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})).is_err());
+        assert!(LabelSelector::from_json(
+            &json!({"matchExpressions": [{"key": "a", "operator": "Is"}]})
+        )
+        .is_err());
+        assert!(LabelSelector::from_json(
+            &json!({"matchExpressions": [{"key": "a", "operator": "In"}]})
+        )
+        .is_err());
+        assert!(LabelSelector::from_json(
+            &json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})
+        )
+        .is_err());
     }
 
     #[test]
@@ -229,16 +261,34 @@ mod tests {
         let roles = vec![
             json!({"metadata": {"name": "admin"}, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"to-admin": "true"}}]}}),
             json!({"metadata": {"name": "edit", "labels": {"to-admin": "true"}}, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"to-edit": "true"}}]}, "rules": [{"verbs": ["stale"], "apiGroups": [""], "resources": ["x"]}]}),
-            role("z-extra", json!({"to-edit": "true"}), json!([list_pods.clone(), get_pods.clone()])),
-            role("a-extra", json!({"to-edit": "true"}), json!([get_pods.clone()])),
-            role("unrelated", json!({"other": "true"}), json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}])),
+            role(
+                "z-extra",
+                json!({"to-edit": "true"}),
+                json!([list_pods.clone(), get_pods.clone()]),
+            ),
+            role(
+                "a-extra",
+                json!({"to-edit": "true"}),
+                json!([get_pods.clone()]),
+            ),
+            role(
+                "unrelated",
+                json!({"other": "true"}),
+                json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]),
+            ),
             json!({"metadata": {"name": "broken"}, "aggregationRule": {"clusterRoleSelectors": [{"matchExpressions": [{"key": "k", "operator": "Nope"}]}]}}),
         ];
         let got = aggregate(&roles);
-        let want_edit = vec![PolicyRule::from_json(&get_pods), PolicyRule::from_json(&list_pods)];
+        let want_edit = vec![
+            PolicyRule::from_json(&get_pods),
+            PolicyRule::from_json(&list_pods),
+        ];
         assert_eq!(
             got,
-            vec![("admin".to_owned(), want_edit.clone()), ("edit".to_owned(), want_edit)]
+            vec![
+                ("admin".to_owned(), want_edit.clone()),
+                ("edit".to_owned(), want_edit)
+            ]
         );
     }
 
@@ -246,10 +296,17 @@ mod tests {
     fn empty_selector_matches_all_but_itself() {
         let roles = vec![
             json!({"metadata": {"name": "everything"}, "aggregationRule": {"clusterRoleSelectors": [{}]}, "rules": []}),
-            role("one", json!({}), json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}])),
+            role(
+                "one",
+                json!({}),
+                json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]),
+            ),
         ];
         let got = aggregate(&roles);
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].1, vec![PolicyRule::resource(&["get"], &[""], &["pods"])]);
+        assert_eq!(
+            got[0].1,
+            vec![PolicyRule::resource(&["get"], &[""], &["pods"])]
+        );
     }
 }

@@ -54,7 +54,8 @@ const EVENT_VERBS: &[&str] = &["create", "update", "patch"];
 /// that define them, `system:discovery` and `system:basic-user` (bound to
 /// `system:authenticated`), `system:public-info-viewer` (also bound to
 /// `system:unauthenticated`), `system:service-account-issuer-discovery`, `system:monitoring`,
-/// `system:auth-delegator` and `system:kube-scheduler` (bound to user `system:kube-scheduler`).
+/// `system:auth-delegator` and `system:kube-scheduler` (bound to user `system:kube-scheduler`;
+/// without upstream's feature-gated dynamic-resource-allocation rules).
 ///
 /// kapi's own: `system:kapi:controller-manager` for [`CONTROLLER_MANAGER_USER`], and
 /// `system:node` for the group [`NODES_GROUP`]. Upstream's `system:node` is broad and bound to
@@ -175,8 +176,17 @@ fn cluster_roles() -> Vec<Value> {
             vec![urls(
                 &["get"],
                 &[
-                    "/livez", "/readyz", "/healthz", "/version", "/version/", "/openapi",
-                    "/openapi/*", "/api", "/api/*", "/apis", "/apis/*",
+                    "/livez",
+                    "/readyz",
+                    "/healthz",
+                    "/version",
+                    "/version/",
+                    "/openapi",
+                    "/openapi/*",
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
                 ],
             )],
         ),
@@ -189,7 +199,11 @@ fn cluster_roles() -> Vec<Value> {
                     &["authorization.k8s.io"],
                     &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
                 ),
-                rule(&["create"], &["authentication.k8s.io"], &["selfsubjectreviews"]),
+                rule(
+                    &["create"],
+                    &["authentication.k8s.io"],
+                    &["selfsubjectreviews"],
+                ),
             ],
         ),
         cluster_role(
@@ -214,8 +228,14 @@ fn cluster_roles() -> Vec<Value> {
             vec![urls(
                 &["get"],
                 &[
-                    "/metrics", "/metrics/slis", "/livez", "/readyz", "/healthz", "/livez/*",
-                    "/readyz/*", "/healthz/*",
+                    "/metrics",
+                    "/metrics/slis",
+                    "/livez",
+                    "/readyz",
+                    "/healthz",
+                    "/livez/*",
+                    "/readyz/*",
+                    "/healthz/*",
                 ],
             )],
         ),
@@ -224,15 +244,31 @@ fn cluster_roles() -> Vec<Value> {
             &[],
             vec![
                 rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
-                rule(&["create"], &["authorization.k8s.io"], &["subjectaccessreviews"]),
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
             ],
         ),
         aggregated_role("admin", &[], TO_ADMIN),
         aggregated_role("edit", &[(TO_ADMIN, "true")], TO_EDIT),
         aggregated_role("view", &[(TO_EDIT, "true")], TO_VIEW),
-        cluster_role("system:aggregate-to-admin", &[(TO_ADMIN, "true")], aggregate_to_admin()),
-        cluster_role("system:aggregate-to-edit", &[(TO_EDIT, "true")], aggregate_to_edit()),
-        cluster_role("system:aggregate-to-view", &[(TO_VIEW, "true")], aggregate_to_view()),
+        cluster_role(
+            "system:aggregate-to-admin",
+            &[(TO_ADMIN, "true")],
+            aggregate_to_admin(),
+        ),
+        cluster_role(
+            "system:aggregate-to-edit",
+            &[(TO_EDIT, "true")],
+            aggregate_to_edit(),
+        ),
+        cluster_role(
+            "system:aggregate-to-view",
+            &[(TO_VIEW, "true")],
+            aggregate_to_view(),
+        ),
         cluster_role(SCHEDULER_USER, &[], scheduler()),
         cluster_role(CONTROLLER_MANAGER_USER, &[], controller_manager()),
         cluster_role("system:node", &[], node()),
@@ -250,7 +286,11 @@ fn cluster_roles() -> Vec<Value> {
 
 fn cluster_role_bindings() -> Vec<Value> {
     vec![
-        cluster_role_binding("cluster-admin", "cluster-admin", &[("Group", SYSTEM_MASTERS)]),
+        cluster_role_binding(
+            "cluster-admin",
+            "cluster-admin",
+            &[("Group", SYSTEM_MASTERS)],
+        ),
         cluster_role_binding(
             "system:discovery",
             "system:discovery",
@@ -264,7 +304,10 @@ fn cluster_role_bindings() -> Vec<Value> {
         cluster_role_binding(
             "system:public-info-viewer",
             "system:public-info-viewer",
-            &[("Group", AUTHENTICATED_GROUP), ("Group", UNAUTHENTICATED_GROUP)],
+            &[
+                ("Group", AUTHENTICATED_GROUP),
+                ("Group", UNAUTHENTICATED_GROUP),
+            ],
         ),
         cluster_role_binding(
             "system:service-account-issuer-discovery",
@@ -289,7 +332,11 @@ fn cluster_role_bindings() -> Vec<Value> {
 /// What `admin` adds to `edit`: managing Roles and RoleBindings in the namespace.
 fn aggregate_to_admin() -> Vec<PolicyRule> {
     vec![
-        rule(&["create"], &["authorization.k8s.io"], &["localsubjectaccessreviews"]),
+        rule(
+            &["create"],
+            &["authorization.k8s.io"],
+            &["localsubjectaccessreviews"],
+        ),
         rule(READ_WRITE, &[RBAC_GROUP], &["roles", "rolebindings"]),
     ]
 }
@@ -315,7 +362,13 @@ fn aggregate_to_edit() -> Vec<PolicyRule> {
         rule(
             WRITE,
             &[""],
-            &["pods", "pods/attach", "pods/proxy", "pods/exec", "pods/portforward"],
+            &[
+                "pods",
+                "pods/attach",
+                "pods/proxy",
+                "pods/exec",
+                "pods/portforward",
+            ],
         ),
         rule(&["create"], &[""], &["pods/eviction"]),
         rule(
@@ -366,7 +419,11 @@ fn aggregate_to_edit() -> Vec<PolicyRule> {
             ],
         ),
         rule(WRITE, &["policy"], &["poddisruptionbudgets"]),
-        rule(WRITE, &["networking.k8s.io"], &["networkpolicies", "ingresses"]),
+        rule(
+            WRITE,
+            &["networking.k8s.io"],
+            &["networkpolicies", "ingresses"],
+        ),
         rule(READ_WRITE, &["coordination.k8s.io"], &["leases"]),
     ]
 }
@@ -429,9 +486,16 @@ fn aggregate_to_view() -> Vec<PolicyRule> {
         rule(
             READ,
             &["autoscaling"],
-            &["horizontalpodautoscalers", "horizontalpodautoscalers/status"],
+            &[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
+            ],
         ),
-        rule(READ, &["batch"], &["jobs", "cronjobs", "cronjobs/status", "jobs/status"]),
+        rule(
+            READ,
+            &["batch"],
+            &["jobs", "cronjobs", "cronjobs/status", "jobs/status"],
+        ),
         rule(
             READ,
             &["extensions"],
@@ -470,7 +534,12 @@ fn scheduler() -> Vec<PolicyRule> {
         rule(EVENT_VERBS, EVENT_GROUPS, &["events"]),
         // leader election
         rule(&["create"], &["coordination.k8s.io"], &["leases"]),
-        named(&["get", "update"], &["coordination.k8s.io"], &["leases"], &[SCHEDULER_LEASE]),
+        named(
+            &["get", "update"],
+            &["coordination.k8s.io"],
+            &["leases"],
+            &[SCHEDULER_LEASE],
+        ),
         // scheduling
         rule(READ, &[""], &["nodes"]),
         rule(&["get", "list", "watch", "delete"], &[""], &["pods"]),
@@ -481,10 +550,18 @@ fn scheduler() -> Vec<PolicyRule> {
         rule(READ, &["apps", "extensions"], &["replicasets"]),
         rule(READ, &["apps"], &["statefulsets"]),
         rule(READ, &["policy"], &["poddisruptionbudgets"]),
-        rule(READ, &[""], &["persistentvolumeclaims", "persistentvolumes"]),
+        rule(
+            READ,
+            &[""],
+            &["persistentvolumeclaims", "persistentvolumes"],
+        ),
         // delegated authentication and authorization of its own endpoints
         rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
-        rule(&["create"], &["authorization.k8s.io"], &["subjectaccessreviews"]),
+        rule(
+            &["create"],
+            &["authorization.k8s.io"],
+            &["subjectaccessreviews"],
+        ),
         rule(READ, &["storage.k8s.io"], &["csinodes"]),
         rule(READ, &[""], &["namespaces"]),
         rule(READ, &["storage.k8s.io"], &["csidrivers"]),
@@ -516,7 +593,13 @@ const NAMESPACED_CONTENT: &[(&str, &[&str])] = &[
     ),
     (
         "apps",
-        &["controllerrevisions", "daemonsets", "deployments", "replicasets", "statefulsets"],
+        &[
+            "controllerrevisions",
+            "daemonsets",
+            "deployments",
+            "replicasets",
+            "statefulsets",
+        ],
     ),
     ("batch", &["cronjobs", "jobs"]),
     ("coordination.k8s.io", &["leases"]),
@@ -534,7 +617,15 @@ const NAMESPACED_CONTENT: &[(&str, &[&str])] = &[
 /// impersonate, exec into pods or mint tokens; and since it holds no `*` rule and no `bind` or
 /// `escalate`, escalation prevention stops it from rewriting bindings into more power.
 fn controller_manager() -> Vec<PolicyRule> {
-    let lifecycle = ["get", "list", "watch", "patch", "update", "delete", "deletecollection"];
+    let lifecycle = [
+        "get",
+        "list",
+        "watch",
+        "patch",
+        "update",
+        "delete",
+        "deletecollection",
+    ];
     let mut rules = vec![rule(EVENT_VERBS, EVENT_GROUPS, &["events"])];
     rules.extend(
         NAMESPACED_CONTENT
@@ -544,7 +635,11 @@ fn controller_manager() -> Vec<PolicyRule> {
     rules.extend([
         // namespace controller
         rule(&["get", "list", "watch", "delete"], &[""], &["namespaces"]),
-        rule(&["update"], &[""], &["namespaces/finalize", "namespaces/status"]),
+        rule(
+            &["update"],
+            &[""],
+            &["namespaces/finalize", "namespaces/status"],
+        ),
         // objects controllers create
         rule(
             &["create"],
@@ -558,7 +653,11 @@ fn controller_manager() -> Vec<PolicyRule> {
                 "serviceaccounts",
             ],
         ),
-        rule(&["create"], &["apps"], &["controllerrevisions", "replicasets"]),
+        rule(
+            &["create"],
+            &["apps"],
+            &["controllerrevisions", "replicasets"],
+        ),
         rule(&["create"], &["batch"], &["jobs"]),
         rule(&["create"], &["discovery.k8s.io"], &["endpointslices"]),
         rule(&["create"], &["coordination.k8s.io"], &["leases"]),
@@ -574,8 +673,16 @@ fn controller_manager() -> Vec<PolicyRule> {
                 "statefulsets/status",
             ],
         ),
-        rule(&["update", "patch"], &["batch"], &["cronjobs/status", "jobs/status"]),
-        rule(&["update"], &[""], &["pods/finalizers", "services/finalizers"]),
+        rule(
+            &["update", "patch"],
+            &["batch"],
+            &["cronjobs/status", "jobs/status"],
+        ),
+        rule(
+            &["update"],
+            &[""],
+            &["pods/finalizers", "services/finalizers"],
+        ),
         rule(
             &["update"],
             &["apps"],
@@ -586,7 +693,11 @@ fn controller_manager() -> Vec<PolicyRule> {
                 "statefulsets/finalizers",
             ],
         ),
-        rule(&["update"], &["batch"], &["cronjobs/finalizers", "jobs/finalizers"]),
+        rule(
+            &["update"],
+            &["batch"],
+            &["cronjobs/finalizers", "jobs/finalizers"],
+        ),
         // nodes: pod garbage collection, DaemonSets, EndpointSlice topology
         rule(READ, &[""], &["nodes"]),
     ]);
@@ -599,7 +710,11 @@ fn controller_manager() -> Vec<PolicyRule> {
 /// events, and follow Services and endpoints for the service proxy.
 fn node() -> Vec<PolicyRule> {
     vec![
-        rule(&["create", "get", "list", "watch", "update", "patch"], &[""], &["nodes"]),
+        rule(
+            &["create", "get", "list", "watch", "update", "patch"],
+            &[""],
+            &["nodes"],
+        ),
         rule(&["update", "patch"], &[""], &["nodes/status"]),
         rule(&["get", "list", "watch", "delete"], &[""], &["pods"]),
         rule(&["update", "patch"], &[""], &["pods/status"]),

@@ -205,6 +205,7 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn covers_table() {
         let pods_rw = rule(&["get", "list", "create"], &[""], &["pods"]);
         let cases: &[(&str, Vec<PolicyRule>, Vec<PolicyRule>, bool)] = &[
@@ -291,7 +292,10 @@ mod tests {
              {NonResourceURLs:[\"/metrics\"], Verbs:[\"get\"]}"
         );
         assert_eq!(forbidden_message("", "", "x"), "forbidden: x");
-        assert_eq!(forbidden_message("roles.rbac.authorization.k8s.io", "", "x"), "roles.rbac.authorization.k8s.io is forbidden: x");
+        assert_eq!(
+            forbidden_message("roles.rbac.authorization.k8s.io", "", "x"),
+            "roles.rbac.authorization.k8s.io is forbidden: x"
+        );
     }
 
     #[test]
@@ -299,6 +303,9 @@ mod tests {
         assert_eq!(aggregate_errors(&[]), "");
         assert_eq!(aggregate_errors(&["a".into()]), "a");
         assert_eq!(aggregate_errors(&["a".into(), "a".into()]), "a");
-        assert_eq!(aggregate_errors(&["a".into(), "b".into(), "a".into()]), "[a, b]");
+        assert_eq!(
+            aggregate_errors(&["a".into(), "b".into(), "a".into()]),
+            "[a, b]"
+        );
     }
 }

@@ -158,7 +158,8 @@ fn resource_matches(rule: &PolicyRule, resource: &str, subresource: &str) -> boo
             && r.as_bytes().get(resource.len()) == Some(&b'/')
             && r.ends_with(subresource);
         // `*/subresource`
-        exact || (r.len() == subresource.len() + 2 && r.starts_with("*/") && r.ends_with(subresource))
+        exact
+            || (r.len() == subresource.len() + 2 && r.starts_with("*/") && r.ends_with(subresource))
     })
 }
 
@@ -168,9 +169,7 @@ fn name_matches(rule: &PolicyRule, name: &str) -> bool {
 
 fn url_matches(rule: &PolicyRule, path: &str) -> bool {
     rule.non_resource_urls.iter().any(|u| {
-        u == ALL
-            || u == path
-            || (u.ends_with('*') && path.starts_with(u.trim_end_matches('*')))
+        u == ALL || u == path || (u.ends_with('*') && path.starts_with(u.trim_end_matches('*')))
     })
 }
 
@@ -266,6 +265,7 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn resource_rule_matching_table() {
         let u = UserInfo::default();
         let pods = PolicyRule::resource(&["get", "list"], &[""], &["pods"]);
@@ -303,6 +303,7 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn non_resource_url_matching_table() {
         let u = UserInfo::default();
         let discovery = PolicyRule::urls(&["get"], &["/api", "/api/*", "/version/"]);
@@ -326,7 +327,10 @@ mod tests {
     fn json_round_trip_keeps_upstream_shape() {
         let v = json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]});
         let rule = PolicyRule::from_json(&v);
-        assert_eq!(rule, PolicyRule::resource(&["get"], &[""], &["pods"]).with_names(&["a"]));
+        assert_eq!(
+            rule,
+            PolicyRule::resource(&["get"], &[""], &["pods"]).with_names(&["a"])
+        );
         assert_eq!(rule.to_json(), v);
         let urls = json!({"verbs": ["get"], "nonResourceURLs": ["/healthz"]});
         assert_eq!(PolicyRule::from_json(&urls).to_json(), urls);
@@ -340,14 +344,21 @@ mod tests {
     #[test]
     fn compact_string_is_upstreams() {
         let rule = PolicyRule::resource(&["get", "list"], &[""], &["pods"]);
-        assert_eq!(rule.compact_string(), r#"{APIGroups:[""], Resources:["pods"], Verbs:["get" "list"]}"#);
-        let named = PolicyRule::resource(&["get"], &["apps"], &["deployments"]).with_names(&["web"]);
+        assert_eq!(
+            rule.compact_string(),
+            r#"{APIGroups:[""], Resources:["pods"], Verbs:["get" "list"]}"#
+        );
+        let named =
+            PolicyRule::resource(&["get"], &["apps"], &["deployments"]).with_names(&["web"]);
         assert_eq!(
             named.to_string(),
             r#"PolicyRule{APIGroups:["apps"], Resources:["deployments"], ResourceNames:["web"], Verbs:["get"]}"#
         );
         let urls = PolicyRule::urls(&["get"], &["/healthz"]);
-        assert_eq!(urls.compact_string(), r#"{NonResourceURLs:["/healthz"], Verbs:["get"]}"#);
+        assert_eq!(
+            urls.compact_string(),
+            r#"{NonResourceURLs:["/healthz"], Verbs:["get"]}"#
+        );
         assert_eq!(go_quote("a\"b\\c\n"), r#""a\"b\\c\n""#);
     }
 }

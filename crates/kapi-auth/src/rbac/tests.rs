@@ -46,6 +46,7 @@ fn pod_reader() -> Value {
 }
 
 /// A small cluster covering every way a binding can apply.
+#[rustfmt::skip]
 fn index() -> RbacIndex {
     let roles = vec![
         role("a", "pod-reader", pod_reader()),
@@ -93,12 +94,18 @@ fn role_binding_to_role_applies_in_its_namespace() {
     assert_eq!(idx.authorize(&list).0, Decision::Allow);
     let delete = Attributes::resource(&alice, "delete", "", "pods", "", "a", "web");
     assert_eq!(idx.authorize(&delete), (Decision::NoOpinion, String::new()));
-    assert_eq!(idx.authorize(&get(&alice, "pods", "elsewhere", "web")).0, Decision::NoOpinion);
+    assert_eq!(
+        idx.authorize(&get(&alice, "pods", "elsewhere", "web")).0,
+        Decision::NoOpinion
+    );
     // all namespaces (list at cluster scope) is not granted by a RoleBinding
     let list_all = Attributes::resource(&alice, "list", "", "pods", "", "", "");
     assert_eq!(idx.authorize(&list_all).0, Decision::NoOpinion);
     // a Role of the same name in another namespace is not referenced
-    assert_eq!(idx.authorize(&get(&alice, "secrets", "c", "s")).0, Decision::NoOpinion);
+    assert_eq!(
+        idx.authorize(&get(&alice, "secrets", "c", "s")).0,
+        Decision::NoOpinion
+    );
 }
 
 #[test]
@@ -113,7 +120,10 @@ fn role_binding_to_cluster_role_is_limited_to_its_namespace() {
                 .to_owned()
         )
     );
-    assert_eq!(idx.authorize(&get(&alice, "pods", "z", "web")).0, Decision::NoOpinion);
+    assert_eq!(
+        idx.authorize(&get(&alice, "pods", "z", "web")).0,
+        Decision::NoOpinion
+    );
 }
 
 #[test]
@@ -134,11 +144,26 @@ fn cluster_role_binding_applies_everywhere_by_user_or_group() {
         r#"RBAC: allowed by ClusterRoleBinding "ops-nodes" of ClusterRole "node-reader" to Group "ops""#
     );
     // cluster-wide grants apply inside namespaces too
-    assert_eq!(idx.authorize(&get(&op, "nodes", "a", "n1")).0, Decision::Allow);
+    assert_eq!(
+        idx.authorize(&get(&op, "nodes", "a", "n1")).0,
+        Decision::Allow
+    );
     let mon = user("prometheus", &["monitoring"]);
-    assert_eq!(idx.authorize(&Attributes::non_resource(&mon, "get", "/metrics")).0, Decision::Allow);
-    assert_eq!(idx.authorize(&Attributes::non_resource(&mon, "get", "/metrics/x")).0, Decision::NoOpinion);
-    assert_eq!(idx.authorize(&Attributes::non_resource(&carol, "get", "/metrics")).0, Decision::NoOpinion);
+    assert_eq!(
+        idx.authorize(&Attributes::non_resource(&mon, "get", "/metrics"))
+            .0,
+        Decision::Allow
+    );
+    assert_eq!(
+        idx.authorize(&Attributes::non_resource(&mon, "get", "/metrics/x"))
+            .0,
+        Decision::NoOpinion
+    );
+    assert_eq!(
+        idx.authorize(&Attributes::non_resource(&carol, "get", "/metrics"))
+            .0,
+        Decision::NoOpinion
+    );
 }
 
 #[test]
@@ -149,9 +174,15 @@ fn group_subjects_of_role_bindings() {
         idx.authorize(&get(&dev, "secrets", "b", "s")).1,
         r#"RBAC: allowed by RoleBinding "devs-secrets/b" of Role "secret-reader" to Group "devs""#
     );
-    assert_eq!(idx.authorize(&get(&dev, "secrets", "a", "s")).0, Decision::NoOpinion);
+    assert_eq!(
+        idx.authorize(&get(&dev, "secrets", "a", "s")).0,
+        Decision::NoOpinion
+    );
     let other = user("dave", &["not-devs"]);
-    assert_eq!(idx.authorize(&get(&other, "secrets", "b", "s")).0, Decision::NoOpinion);
+    assert_eq!(
+        idx.authorize(&get(&other, "secrets", "b", "s")).0,
+        Decision::NoOpinion
+    );
 }
 
 #[test]
@@ -159,7 +190,11 @@ fn service_account_subjects() {
     let idx = index();
     let sa = user(
         "system:serviceaccount:a:app",
-        &["system:serviceaccounts", "system:serviceaccounts:a", "system:authenticated"],
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:a",
+            "system:authenticated",
+        ],
     );
     // namespace defaults to the binding's
     assert_eq!(
@@ -173,25 +208,49 @@ fn service_account_subjects() {
     );
     // the same name in another namespace is another account
     let other = user("system:serviceaccount:b:app", &["system:serviceaccounts"]);
-    assert_eq!(idx.authorize(&get(&other, "pods", "a", "p")).0, Decision::NoOpinion);
+    assert_eq!(
+        idx.authorize(&get(&other, "pods", "a", "p")).0,
+        Decision::NoOpinion
+    );
     // a ClusterRoleBinding's namespace-less ServiceAccount subject matches nobody
-    assert_eq!(idx.authorize(&get(&sa, "nodes", "", "n")).0, Decision::NoOpinion);
+    assert_eq!(
+        idx.authorize(&get(&sa, "nodes", "", "n")).0,
+        Decision::NoOpinion
+    );
 }
 
 #[test]
 fn system_masters_is_allowed_everything() {
     let idx = RbacIndex::default();
-    let admin = user("kubernetes-admin", &["system:masters", "system:authenticated"]);
-    let attrs = Attributes::resource(&admin, "escalate", "rbac.authorization.k8s.io", "clusterroles", "", "", "x");
+    let admin = user(
+        "kubernetes-admin",
+        &["system:masters", "system:authenticated"],
+    );
+    let attrs = Attributes::resource(
+        &admin,
+        "escalate",
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "",
+        "",
+        "x",
+    );
     assert_eq!(idx.authorize(&attrs), (Decision::Allow, String::new()));
-    assert_eq!(idx.authorize(&Attributes::non_resource(&admin, "delete", "/x")).0, Decision::Allow);
+    assert_eq!(
+        idx.authorize(&Attributes::non_resource(&admin, "delete", "/x"))
+            .0,
+        Decision::Allow
+    );
 }
 
 #[test]
 fn no_opinion_reports_unresolved_references() {
     let idx = index();
     let nobody = user("nobody", &["system:authenticated"]);
-    assert_eq!(idx.authorize(&get(&nobody, "pods", "a", "p")), (Decision::NoOpinion, String::new()));
+    assert_eq!(
+        idx.authorize(&get(&nobody, "pods", "a", "p")),
+        (Decision::NoOpinion, String::new())
+    );
     let dan = user("dan", &[]);
     assert_eq!(
         idx.authorize(&get(&dan, "pods", "", "p")).1,
@@ -207,6 +266,7 @@ fn no_opinion_reports_unresolved_references() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn first_binding_in_list_order_explains_the_allow() {
     let crs = vec![cluster_role("pod-reader", pod_reader())];
     let crbs = vec![
@@ -240,6 +300,7 @@ fn rules_for_lists_cluster_then_namespace_rules() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn malformed_objects_are_skipped_not_fatal() {
     let junk = vec![json!(null), json!({"metadata": {}}), json!({"metadata": {"name": 3}}), json!("x")];
     let idx = RbacIndex::build(&junk, &junk, &junk, &junk);
@@ -251,13 +312,28 @@ fn malformed_objects_are_skipped_not_fatal() {
 fn bootstrapped() -> RbacIndex {
     let policy = bootstrap_policy();
     let of = |kind: &str| -> Vec<Value> {
-        policy.iter().filter(|o| o["kind"] == kind).cloned().collect()
+        policy
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .cloned()
+            .collect()
     };
     let mut role_bindings = of("RoleBinding");
     for who in ["view", "edit", "admin"] {
-        role_bindings.push(binding("team", who, "ClusterRole", who, json!([subject("User", who)])));
+        role_bindings.push(binding(
+            "team",
+            who,
+            "ClusterRole",
+            who,
+            json!([subject("User", who)]),
+        ));
     }
-    RbacIndex::build(&of("Role"), &of("ClusterRole"), &role_bindings, &of("ClusterRoleBinding"))
+    RbacIndex::build(
+        &of("Role"),
+        &of("ClusterRole"),
+        &role_bindings,
+        &of("ClusterRoleBinding"),
+    )
 }
 
 fn allowed(idx: &RbacIndex, attrs: Attributes<'_>) -> bool {
@@ -265,11 +341,13 @@ fn allowed(idx: &RbacIndex, attrs: Attributes<'_>) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[rustfmt::skip]
 fn can(idx: &RbacIndex, u: &UserInfo, verb: &str, group: &str, resource: &str, sub: &str, ns: &str, name: &str) -> bool {
     allowed(idx, Attributes::resource(u, verb, group, resource, sub, ns, name))
 }
 
 #[test]
+#[rustfmt::skip]
 fn bootstrap_objects_are_labelled_and_annotated() {
     let policy = bootstrap_policy();
     assert!(policy.len() > 20);
@@ -288,6 +366,7 @@ fn bootstrap_objects_are_labelled_and_annotated() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn view_reads_but_not_secrets() {
     let idx = bootstrapped();
     let u = user("view", &["system:authenticated"]);
@@ -304,6 +383,7 @@ fn view_reads_but_not_secrets() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn edit_writes_workloads_but_not_rbac() {
     let idx = bootstrapped();
     let u = user("edit", &["system:authenticated"]);
@@ -322,6 +402,7 @@ fn edit_writes_workloads_but_not_rbac() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn admin_manages_rbac_in_its_namespace_only() {
     let idx = bootstrapped();
     let u = user("admin", &["system:authenticated"]);
@@ -345,6 +426,7 @@ fn aggregated_roles_nest() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn anonymous_reads_public_info_only() {
     let idx = bootstrapped();
     let anon = UserInfo::anonymous();
@@ -360,6 +442,7 @@ fn anonymous_reads_public_info_only() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn authenticated_users_discover_and_review_themselves() {
     let idx = bootstrapped();
     let u = user("someone", &["system:authenticated"]);
@@ -378,6 +461,7 @@ fn authenticated_users_discover_and_review_themselves() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn nodes_get_what_the_agent_needs_and_no_more() {
     let idx = bootstrapped();
     let n = user("system:node:n1", &[NODES_GROUP, "system:authenticated"]);
@@ -398,6 +482,7 @@ fn nodes_get_what_the_agent_needs_and_no_more() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn controller_manager_is_not_an_admin() {
     let idx = bootstrapped();
     let cm = user(CONTROLLER_MANAGER_USER, &["system:authenticated"]);
@@ -423,6 +508,7 @@ fn controller_manager_is_not_an_admin() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn scheduler_binds_pods_and_holds_its_lease() {
     let idx = bootstrapped();
     let s = user(SCHEDULER_USER, &["system:authenticated"]);
@@ -437,11 +523,17 @@ fn escalation_checks_use_the_namespace_rules() {
     let idx = bootstrapped();
     let admin = user("admin", &["system:authenticated"]);
     let grant_pods = [PolicyRule::resource(&["get"], &[""], &["pods"])];
-    assert!(idx.confirm_no_escalation(&admin, "team", &grant_pods).is_ok());
-    assert!(idx.confirm_no_escalation(&admin, "other", &grant_pods).is_err());
+    assert!(idx
+        .confirm_no_escalation(&admin, "team", &grant_pods)
+        .is_ok());
+    assert!(idx
+        .confirm_no_escalation(&admin, "other", &grant_pods)
+        .is_err());
     let view = user("view", &["system:authenticated"]);
     let grant_secrets = [PolicyRule::resource(&["get"], &[""], &["secrets"])];
-    let err = idx.confirm_no_escalation(&view, "team", &grant_secrets).unwrap_err();
+    let err = idx
+        .confirm_no_escalation(&view, "team", &grant_secrets)
+        .unwrap_err();
     assert_eq!(
         forbidden_message("roles.rbac.authorization.k8s.io", "r", &err),
         "roles.rbac.authorization.k8s.io \"r\" is forbidden: user \"view\" \
@@ -449,5 +541,7 @@ fn escalation_checks_use_the_namespace_rules() {
          currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}"
     );
     let masters = user("root", &["system:masters"]);
-    assert!(idx.confirm_no_escalation(&masters, "", &full_authority()).is_ok());
+    assert!(idx
+        .confirm_no_escalation(&masters, "", &full_authority())
+        .is_ok());
 }

@@ -5,6 +5,7 @@ mod discovery;
 mod negotiate;
 mod openapi;
 mod resource;
+mod reviews;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,11 +33,15 @@ pub async fn handle(
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let watch = query.flag("watch");
     let info = request_info::parse(req.method().as_str(), req.uri().path(), watch);
-    let user = match filters::authenticate(cert_user) {
+    let user = match server.authn.authenticate(cert_user, req.headers()) {
         Ok(user) => user,
         Err(e) => return response::error(&e),
     };
-    if let Err(e) = filters::authorize(&user, &info) {
+    let user = match filters::impersonate::impersonate(user, req.headers(), &server.authz) {
+        Ok(user) => user,
+        Err(e) => return response::error(&e),
+    };
+    if let Err(e) = server.authz.authorize(&user, &info) {
         return response::error(&e);
     }
     let result = if info.is_resource {
@@ -70,6 +75,21 @@ async fn non_resource(
         "/version" => Ok(response::json_value(200, &crate::version::info())),
         "/api" | "/apis" => Ok(discovery::root(server, path, accept)),
         "/openapi/v2" => Err(ApiError::no_route()),
+        "/.well-known/openid-configuration" => Ok(response::json_value(
+            200,
+            &kapi_auth::serviceaccount::openid_configuration(
+                &server.authn.issuer.issuer,
+                &format!("https://{}/openid/v1/jwks", server.config.advertise_address()),
+            ),
+        )),
+        "/openid/v1/jwks" => {
+            let mut resp = response::json_value(200, &server.authn.keys.jwks());
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/jwk-set+json"),
+            );
+            Ok(resp)
+        }
         "/openapi/v3" => Ok(openapi::index()),
         _ if path.starts_with("/openapi/v3/") => {
             openapi::document(&path["/openapi/v3/".len()..], &req)

@@ -1,15 +1,17 @@
 //! OpenAPI v3: the index and one document per group-version.
 //!
-//! kubectl needs these to `apply` and `create -f` with its default validation: each document
-//! declares, per kind, a PATCH operation carrying `x-kubernetes-group-version-kind` and the
-//! `fieldValidation` parameter, so kubectl leaves validation to the server. Strategic merge
-//! patch is deliberately not advertised, so kubectl computes apply patches from the types
-//! compiled into it. Schemas here are skeletons (kind, apiVersion, metadata, spec, status).
+//! The documents are kapi-schema's: upstream's schemas (from k8s-openapi) with descriptions,
+//! patch strategies and list markers, and per kind the operations kube-apiserver lists. kubectl
+//! relies on them three ways: `explain` reads the schemas; `apply` and `create -f` find the
+//! `fieldValidation` parameter on the kind's PATCH operation and leave validation to the
+//! server; and client-side apply computes strategic merge patches from the schemas because
+//! the PATCH operation lists `application/strategic-merge-patch+json`. All documents are built
+//! on the first request (the index needs every hash) and then served from memory.
 
 use std::sync::OnceLock;
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use kapi_api::resources::{self, ResourceDef};
+use kapi_api::resources;
 use kapi_api::status::ApiError;
 use serde_json::{json, Value};
 
@@ -94,81 +96,8 @@ pub fn document<B>(path: &str, req: &Request<B>) -> Result<Response<Body>, ApiEr
     Ok(resp)
 }
 
-fn schema_name(r: &ResourceDef) -> String {
-    let group = if r.group.is_empty() {
-        "core"
-    } else {
-        r.group.split('.').next().unwrap_or(r.group)
-    };
-    format!("io.k8s.api.{group}.{}.{}", r.version, r.kind)
-}
-
 fn build_document(group: &str, version: &str) -> Value {
-    let mut paths = serde_json::Map::new();
-    let mut schemas = serde_json::Map::new();
-    let field_validation = json!({
-        "name": "fieldValidation", "in": "query", "uniqueItems": true,
-        "description": "how the server treats unknown or duplicate fields: Ignore, Warn or Strict",
-        "schema": {"type": "string"}
-    });
-    for r in resources::in_group_version(group, version) {
-        let name = schema_name(r);
-        let gvk = json!([{"group": r.group, "version": r.version, "kind": r.kind}]);
-        schemas.insert(name.clone(), json!({
-            "description": format!("{} is a Kubernetes {} object.", r.kind, r.api_version()),
-            "type": "object",
-            "properties": {
-                "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."},
-                "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
-                "metadata": {"type": "object", "description": "Standard object's metadata."},
-                "spec": {"type": "object", "description": "The desired state.", "x-kubernetes-preserve-unknown-fields": true},
-                "status": {"type": "object", "description": "The observed state.", "x-kubernetes-preserve-unknown-fields": true},
-            },
-            "x-kubernetes-preserve-unknown-fields": true,
-            "x-kubernetes-group-version-kind": gvk,
-        }));
-        let base = format!("/{}", gv_path(group, version));
-        let item = if r.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.resource)
-        } else {
-            format!("{base}/{}/{{name}}", r.resource)
-        };
-        let reference = json!({"$ref": format!("#/components/schemas/{name}")});
-        let op = |verb: &str| {
-            json!({
-                "description": format!("{verb} the specified {}", r.kind),
-                "operationId": format!("{verb}{}", r.kind),
-                "x-kubernetes-action": verb,
-                "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-                "parameters": [field_validation.clone()],
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": reference.clone()}}}},
-            })
-        };
-        let mut patch = op("patch");
-        patch["requestBody"] = json!({"content": {
-            "application/json-patch+json": {"schema": {"type": "object"}},
-            "application/merge-patch+json": {"schema": {"type": "object"}},
-            "application/apply-patch+yaml": {"schema": {"type": "object"}},
-        }});
-        let mut put = op("put");
-        put["requestBody"] = json!({"content": {"*/*": {"schema": reference.clone()}}});
-        paths.insert(
-            item,
-            json!({"get": op("get"), "put": put, "patch": patch, "delete": op("delete")}),
-        );
-        let collection = if r.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}", r.resource)
-        } else {
-            format!("{base}/{}", r.resource)
-        };
-        let mut post = op("post");
-        post["requestBody"] = json!({"content": {"*/*": {"schema": reference}}});
-        paths.insert(collection, json!({"get": op("list"), "post": post}));
-    }
-    json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": crate::version::GIT_VERSION},
-        "paths": paths,
-        "components": {"schemas": schemas},
-    })
+    let mut doc = kapi_schema::openapi_v3_document(group, version);
+    doc["info"]["version"] = json!(crate::version::GIT_VERSION);
+    doc
 }

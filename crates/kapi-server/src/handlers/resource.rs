@@ -97,20 +97,23 @@ pub async fn serve(
                 "fieldManager: Too long: may not be more than 128 bytes",
             ));
         }
-        match query.get("fieldValidation") {
-            None | Some("") | Some("Strict") | Some("Warn") | Some("Ignore") => {}
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
-                )))
-            }
-        }
+        let field_validation = WriteOptions::parse_field_validation(query.get("fieldValidation"))?;
+        let admit: Option<crate::registry::Admit> = (def.group == "rbac.authorization.k8s.io").then(|| {
+            let (authz, registry, user) = (server.authz.clone(), server.registry.clone(), user.clone());
+            let namespace = info.namespace.clone();
+            let admit: crate::registry::Admit = std::sync::Arc::new(move |obj: &Value| {
+                crate::admission::rbac_escalation::check(&authz, &registry, &user, def, &namespace, obj)
+            });
+            admit
+        });
         Ok(WriteOptions {
             dry_run,
             field_manager,
+            admit,
+            field_validation,
+            warnings: Default::default(),
         })
     };
-    let _ = user;
 
     match (info.verb.as_str(), info.subresource.as_str()) {
         ("get", "scale") => {
@@ -137,13 +140,30 @@ pub async fn serve(
             }
             crate::watch::serve(server, def, ns, opts, shape)
         }
+        ("create", "") if !def.is_stored() => {
+            let bytes = body::read(req.into_body()).await?;
+            let obj = body::decode_object(&content_type, &bytes)?;
+            let answer = super::reviews::review(server, user, def, &info.namespace, &obj)?;
+            Ok(response::json_value(201, &answer))
+        }
+        ("create", "token") => {
+            let bytes = body::read(req.into_body()).await?;
+            let obj = if bytes.iter().all(u8::is_ascii_whitespace) {
+                json!({})
+            } else {
+                body::decode_object(&content_type, &bytes)?
+            };
+            let answer = super::reviews::token_request(server, &info.namespace, &info.name, &obj)?;
+            Ok(response::json_value(201, &answer))
+        }
         ("create", "") => {
             let bytes = body::read(req.into_body()).await?;
             let obj = body::decode_object(&content_type, &bytes)?;
-            let created = registry.create(def, ns, obj, &write_opts()?).await?;
-            single_status(def, shape, created, 201, query)
+            let opts = write_opts()?;
+            let created = registry.create(def, ns, obj, &opts).await?;
+            single_status(def, shape, created, 201, query).map(|r| with_warnings(r, &opts))
         }
-        ("create", "token") | ("create", "binding") | ("create", "eviction") => {
+        ("create", "binding") | ("create", "eviction") => {
             Err(ApiError::method_not_supported(
                 def.group,
                 &format!("{}/{}", def.resource, info.subresource),
@@ -175,10 +195,11 @@ pub async fn serve(
         ("update", sub) => {
             let bytes = body::read(req.into_body()).await?;
             let obj = body::decode_object(&content_type, &bytes)?;
+            let opts = write_opts()?;
             let updated = registry
-                .update(def, ns, &info.name, sub, obj, &write_opts()?)
+                .update(def, ns, &info.name, sub, obj, &opts)
                 .await?;
-            single(def, shape, updated, query)
+            single(def, shape, updated, query).map(|r| with_warnings(r, &opts))
         }
         ("patch", sub) => {
             let patch_type = match body::media_type(&content_type) {
@@ -246,10 +267,12 @@ pub async fn serve(
                     &to_scale(def, &registry::decode(&updated)?),
                 ));
             }
+            let opts = write_opts()?;
             let (patched, created) = registry
-                .patch(def, ns, &info.name, sub, patch_type, &bytes, &write_opts()?)
+                .patch(def, ns, &info.name, sub, patch_type, &bytes, &opts)
                 .await?;
             single_status(def, shape, patched, if created { 201 } else { 200 }, query)
+                .map(|r| with_warnings(r, &opts))
         }
         ("delete", "") => {
             let bytes = body::read(req.into_body()).await?;
@@ -338,6 +361,18 @@ fn returns_deleted_object(def: &ResourceDef) -> bool {
         (def.group, def.resource),
         ("", "pods") | ("", "namespaces") | ("", "services")
     )
+}
+
+/// Adds a `Warning: 299 - "<text>"` header per warning the write produced (unknown fields
+/// under `fieldValidation=Warn`); client-go prints each as `Warning: <text>`.
+fn with_warnings(mut resp: Response<Body>, opts: &WriteOptions) -> Response<Body> {
+    for w in opts.warnings() {
+        let quoted = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
 }
 
 /// The field manager upstream derives from the user agent: its first path segment.

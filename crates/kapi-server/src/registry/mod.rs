@@ -18,7 +18,7 @@ use kapi_store::{Revision, Store, StoreError, WatchStream};
 use serde_json::Value;
 
 pub use list_options::ListOptions;
-pub use write::{DeleteOutcome, PatchType, WriteOptions};
+pub use write::{Admit, DeleteOutcome, PatchType, WriteOptions};
 
 /// The registry over one store.
 pub struct Registry {

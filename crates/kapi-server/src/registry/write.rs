@@ -17,13 +17,69 @@ use super::{decode, store_error, strategy, Registry};
 /// How many times a write retries a conflict it did not ask for.
 const RETRIES: usize = 8;
 
+/// A check on the final object, run just before it is stored (validating admission that needs
+/// the caller, such as RBAC escalation prevention).
+pub type Admit = std::sync::Arc<dyn Fn(&Value) -> Result<(), ApiError> + Send + Sync>;
+
 /// Options every write takes.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WriteOptions {
     /// `dryRun=All`: do everything but persist.
     pub dry_run: bool,
     /// The field manager recorded in managedFields.
     pub field_manager: String,
+    /// Validating admission for this write, if any.
+    pub admit: Option<Admit>,
+    /// `fieldValidation`: what unknown fields in the request do.
+    pub field_validation: FieldValidation,
+    /// Warnings for the response, one `Warning: 299` header each; the write fills it.
+    pub warnings: Arc<Mutex<Vec<String>>>,
+}
+
+/// `fieldValidation`: unknown fields are always dropped from built-in kinds (upstream decodes
+/// into Go structs); this says whether they are also reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and warn, one warning each: upstream's default when the parameter is unset.
+    #[default]
+    Warn,
+    /// Fail the request with 400 (422 for patches) naming them.
+    Strict,
+}
+
+impl WriteOptions {
+    /// Parses the `fieldValidation` query parameter; unset or empty is Warn, as upstream.
+    pub fn parse_field_validation(value: Option<&str>) -> Result<FieldValidation, ApiError> {
+        match value {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ))),
+        }
+    }
+
+    /// The warnings the write produced, for `Warning` response headers.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the warnings (a retried transformation reports its last run only).
+    fn set_warnings(&self, warnings: Vec<String>) {
+        if let Ok(mut w) = self.warnings.lock() {
+            *w = warnings;
+        }
+    }
+
+    fn admit(&self, obj: &Value) -> Result<(), ApiError> {
+        match &self.admit {
+            Some(check) => check(obj),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The patch formats of `PATCH`.
@@ -193,6 +249,7 @@ impl Registry {
         mut obj: Value,
         opts: &WriteOptions,
     ) -> Result<Bytes, ApiError> {
+        check_body(def, &mut obj, opts)?;
         strategy::prepare_create(def, ns, &mut obj)?;
         let name = obj
             .pointer("/metadata/name")
@@ -206,6 +263,7 @@ impl Registry {
             self.allocator.allocate_service(self, &mut obj)?;
         }
         record_manager(def, &mut obj, &opts.field_manager, "", "Update");
+        opts.admit(&obj)?;
         if opts.dry_run {
             if self.store.get(&def.key(ns, &name)).is_some() {
                 return Err(ApiError::already_exists(def.group, def.resource, &name));
@@ -249,7 +307,7 @@ impl Registry {
         ns: Option<&str>,
         name: &str,
         subresource: &str,
-        new: Value,
+        mut new: Value,
         opts: &WriteOptions,
     ) -> Result<Bytes, ApiError> {
         if !new.is_object() {
@@ -274,6 +332,7 @@ impl Registry {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
+        check_body(def, &mut new, opts)?;
         let pinned = rv_of(&new)?;
         self.guaranteed_update(
             def,
@@ -304,6 +363,7 @@ impl Registry {
             _ => Some(parse_patch_body(body)?),
         };
         if let (PatchType::Apply { .. }, Some(applied)) = (patch_type, &patch_value) {
+            check_applied(def, applied)?;
             if self.store.get(&def.key(ns, name)).is_none() && subresource.is_empty() {
                 let mut obj = applied.clone();
                 if obj
@@ -329,7 +389,10 @@ impl Registry {
         let pinned = patch_value.as_ref().map(rv_of).transpose()?.flatten();
         let bytes = self
             .guaranteed_update(def, ns, name, subresource, pinned, opts, |current| {
-                apply_patch(def, current, patch_type, body, patch_value.as_ref())
+                let mut patched =
+                    apply_patch(def, current, patch_type, body, patch_value.as_ref())?;
+                check_patched(def, &mut patched, opts, body)?;
+                Ok(patched)
             })
             .await?;
         Ok((bytes, false))
@@ -369,6 +432,7 @@ impl Registry {
                 ""
             };
             record_manager(def, &mut new, &opts.field_manager, manager_sub, "Update");
+            opts.admit(&new)?;
             if opts.dry_run {
                 return Ok(dry_run_bytes(&new));
             }
@@ -504,6 +568,105 @@ fn check_preconditions(
         }
     }
     Ok(())
+}
+
+/// Decodes a request body as upstream decodes it into the kind's Go type: a value of the wrong
+/// type fails, unknown fields are dropped and reported as `fieldValidation` says, in
+/// upstream's words (`Deployment in version "v1" cannot be handled as a Deployment: strict
+/// decoding error: unknown field "spec.foo"`).
+fn check_body(def: &ResourceDef, obj: &mut Value, opts: &WriteOptions) -> Result<(), ApiError> {
+    let problems = kapi_schema::prune_unknown_fields(def.group, def.version, def.kind, obj);
+    let fail = |why: String| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{}\" cannot be handled as a {kind}: {why}",
+            def.version,
+            kind = def.kind
+        ))
+    };
+    if let Some(e) = problems.type_error {
+        return Err(fail(e));
+    }
+    report_unknown(opts, problems.unknown, fail)
+}
+
+/// The object a patch produced, decoded as upstream does: failures are 422 Invalid on the
+/// field `patch`, quoting the patch (upstream quotes the patched object for JSON and merge
+/// patches, the patch map for strategic ones; the patch alone is the more useful of the two).
+fn check_patched(
+    def: &ResourceDef,
+    obj: &mut Value,
+    opts: &WriteOptions,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let problems = kapi_schema::prune_unknown_fields(def.group, def.version, def.kind, obj);
+    let fail = |why: String| {
+        let value = String::from_utf8_lossy(body);
+        // Upstream's message: ` "" is invalid: patch: Invalid value: "<patch>": <why>`.
+        ApiError::invalid(
+            "",
+            "",
+            "",
+            vec![kapi_api::status::Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {:?}: {why}", value.trim_end()),
+                field: "patch".into(),
+            }],
+        )
+    };
+    if let Some(e) = problems.type_error {
+        return Err(fail(e));
+    }
+    report_unknown(opts, problems.unknown, fail)
+}
+
+/// A server-side apply body names only fields the kind has, whatever `fieldValidation` says:
+/// upstream converts it to a typed value first (and answers 500 where kapi answers 400).
+fn check_applied(def: &ResourceDef, applied: &Value) -> Result<(), ApiError> {
+    let problems = kapi_schema::validate_fields(def.group, def.version, def.kind, applied);
+    let Some(first) = problems.first() else {
+        return Ok(());
+    };
+    let field = first
+        .strip_prefix("unknown field \"")
+        .and_then(|f| f.strip_suffix('"'))
+        .map(|f| format!(".{f}: field not declared in schema"))
+        .unwrap_or_else(|| first.clone());
+    let meta = |k: &str| {
+        applied
+            .pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    Err(ApiError::bad_request(format!(
+        "failed to create typed patch object ({}/{}; {}, Kind={}): {field}",
+        meta("namespace"),
+        meta("name"),
+        if def.group.is_empty() {
+            format!("/{}", def.version)
+        } else {
+            format!("{}/{}", def.group, def.version)
+        },
+        def.kind
+    )))
+}
+
+fn report_unknown(
+    opts: &WriteOptions,
+    unknown: Vec<String>,
+    fail: impl FnOnce(String) -> ApiError,
+) -> Result<(), ApiError> {
+    match opts.field_validation {
+        FieldValidation::Strict if !unknown.is_empty() => Err(fail(format!(
+            "strict decoding error: {}",
+            unknown.join(", ")
+        ))),
+        FieldValidation::Warn => {
+            opts.set_warnings(unknown);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Parses a JSON or YAML patch body.

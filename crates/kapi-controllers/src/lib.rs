@@ -1,0 +1,281 @@
+//! kapi's controllers, written as ordinary API clients.
+//!
+//! Like kube-controller-manager, every controller here talks to the API server over HTTPS with
+//! its own identity, through kube-rs (`kube` and `kube-runtime`): list and watch, a work queue
+//! per controller, retries with exponential backoff. Nothing here reaches into the server's
+//! storage — the crate does not depend on `kapi-server` or `kapi-store` — so the controllers
+//! exercise the same API every other client uses, and could run in another process.
+//!
+//! The controllers, by the names `--controllers` takes (upstream's names; the newer
+//! `…-controller` spellings are accepted too):
+//! - `serviceaccount`: a `default` ServiceAccount in every active namespace.
+//! - `root-ca-cert-publisher`: the `kube-root-ca.crt` ConfigMap in every active namespace.
+//! - `serviceaccount-token` (alias `tokens`): fills Secrets of type
+//!   `kubernetes.io/service-account-token` and removes them with their account; optionally
+//!   creates one per account, as clusters before 1.24 did.
+//! - `csrsigning`: signs approved CertificateSigningRequests for the
+//!   `kubernetes.io/kube-apiserver-client` signer with the cluster CA.
+//! - `csrcleaner`: deletes CertificateSigningRequests that are finished or stale.
+//!
+//! [`run`] starts them behind leader election on a coordination.k8s.io Lease, so that of several
+//! servers sharing one store only one runs controllers at a time.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kapi_controllers::ControllerError> {
+//! use std::path::Path;
+//! let client = kapi_controllers::client_from_kubeconfig(Path::new("kapi-data/controller-manager.kubeconfig")).await?;
+//! let options = kapi_controllers::ControllerOptions {
+//!     data_dir: "kapi-data".into(),
+//!     enabled: kapi_controllers::parse_controllers("*,-csrcleaner")?,
+//!     legacy_token_secrets: false,
+//! };
+//! kapi_controllers::run(client, options).await
+//! # }
+//! ```
+
+mod csrcleaner;
+mod csrsigning;
+pub mod leader;
+mod rootca;
+mod serviceaccounts;
+mod shared;
+mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kapi_auth::serviceaccount::TokenError;
+use tokio::task::JoinSet;
+
+pub use leader::{LeaderElector, LEASE_NAME, LEASE_NAMESPACE};
+
+/// The ServiceAccount controller's name.
+pub const SERVICEACCOUNT: &str = "serviceaccount";
+/// The root CA publisher's name.
+pub const ROOT_CA_CERT_PUBLISHER: &str = "root-ca-cert-publisher";
+/// The token controller's name.
+pub const SERVICEACCOUNT_TOKEN: &str = "serviceaccount-token";
+/// The CSR signer's name.
+pub const CSR_SIGNING: &str = "csrsigning";
+/// The CSR cleaner's name.
+pub const CSR_CLEANER: &str = "csrcleaner";
+
+/// Every controller, with the other spellings accepted for it. All are on under `*`.
+const CONTROLLERS: &[(&str, &[&str])] = &[
+    (SERVICEACCOUNT, &["serviceaccount-controller"]),
+    (
+        ROOT_CA_CERT_PUBLISHER,
+        &["root-ca-certificate-publisher-controller"],
+    ),
+    (
+        SERVICEACCOUNT_TOKEN,
+        &["serviceaccount-token-controller", "tokens"],
+    ),
+    (
+        CSR_SIGNING,
+        &["certificatesigningrequest-signing-controller"],
+    ),
+    (
+        CSR_CLEANER,
+        &["certificatesigningrequest-cleaner-controller"],
+    ),
+];
+
+/// Why the controllers could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// `--controllers` named a controller that does not exist.
+    #[error("unknown controller {name:?} in --controllers (known: *, {known})")]
+    UnknownController {
+        /// The name as given.
+        name: String,
+        /// The names that exist, comma-separated.
+        known: String,
+    },
+    /// The kubeconfig could not be read or understood.
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// The API client could not be built.
+    #[error("API client: {0}")]
+    Client(#[from] kube::Error),
+    /// A file in the data dir could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The service-account signing key could not be loaded.
+    #[error("service-account keys: {0}")]
+    Keys(#[from] TokenError),
+    /// The cluster CA could not be loaded.
+    #[error("cluster CA: {0}")]
+    Pki(#[from] kapi_auth::pki::PkiError),
+}
+
+/// What [`run`] starts and with which inputs.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// The server's data dir: the cluster CA (`ca.crt`, and `ca.key` for the CSR signer) and
+    /// the service-account signing key live there.
+    pub data_dir: PathBuf,
+    /// The `--controllers` items as [`parse_controllers`] returns them: `*`, `NAME`, `-NAME`.
+    pub enabled: Vec<String>,
+    /// Also create a token Secret for every ServiceAccount, as Kubernetes did before 1.24.
+    pub legacy_token_secrets: bool,
+}
+
+impl ControllerOptions {
+    /// Every controller, as `--controllers=*` asks.
+    pub fn all(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            enabled: vec!["*".into()],
+            legacy_token_secrets: false,
+        }
+    }
+
+    /// Whether the controller `name` runs: the first item naming it (`NAME` or `-NAME`)
+    /// decides; otherwise it runs if `*` is present, as kube-controller-manager decides.
+    pub fn is_enabled(&self, name: &str) -> bool {
+        let mut star = false;
+        for item in &self.enabled {
+            if item == name {
+                return true;
+            }
+            if item.strip_prefix('-') == Some(name) {
+                return false;
+            }
+            star |= item == "*";
+        }
+        star
+    }
+}
+
+/// Splits a `--controllers` value (`*,-tokens`) into items, with every alias replaced by the
+/// controller's name, refusing names that match no controller.
+pub fn parse_controllers(value: &str) -> Result<Vec<String>, ControllerError> {
+    let mut items = Vec::new();
+    for raw in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if raw == "*" {
+            items.push(raw.to_string());
+            continue;
+        }
+        let (minus, name) = match raw.strip_prefix('-') {
+            Some(name) => ("-", name),
+            None => ("", raw),
+        };
+        let canonical = CONTROLLERS
+            .iter()
+            .find(|(n, aliases)| *n == name || aliases.contains(&name))
+            .map(|(n, _)| *n)
+            .ok_or_else(|| ControllerError::UnknownController {
+                name: raw.to_string(),
+                known: CONTROLLERS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        items.push(format!("{minus}{canonical}"));
+    }
+    Ok(items)
+}
+
+/// Builds an API client from a kubeconfig file (its current context).
+pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client, ControllerError> {
+    let err = |source| ControllerError::Kubeconfig {
+        path: path.to_path_buf(),
+        source,
+    };
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(err)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(err)?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Starts every enabled controller once this process holds the controller-manager Lease, and
+/// runs until the process ends. Losing the Lease stops the controllers until it is won again.
+/// Returns early only if the inputs in the data dir cannot be loaded.
+pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(), ControllerError> {
+    let ctx = Arc::new(shared::Context::load(client.clone(), &options)?);
+    let elector = LeaderElector::new(client, leader::identity(&options.data_dir)?);
+    loop {
+        elector.acquire().await;
+        tracing::info!(identity = elector.identity(), "leading; starting controllers");
+        let mut tasks = JoinSet::new();
+        let started: &[(&str, shared::Start)] = &[
+            (SERVICEACCOUNT, serviceaccounts::run),
+            (ROOT_CA_CERT_PUBLISHER, rootca::run),
+            (SERVICEACCOUNT_TOKEN, tokens::run),
+            (CSR_SIGNING, csrsigning::run),
+            (CSR_CLEANER, csrcleaner::run),
+        ];
+        for (name, start) in started {
+            if options.is_enabled(name) {
+                tasks.spawn(start(ctx.clone()));
+            } else {
+                tracing::info!(controller = name, "disabled");
+            }
+        }
+        tokio::select! {
+            () = elector.hold() => {
+                tracing::warn!("lost the controller-manager lease; stopping controllers");
+            }
+            Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
+                tracing::error!(?ended, "a controller stopped; restarting all");
+            }
+        }
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(value: &str) -> ControllerOptions {
+        ControllerOptions {
+            enabled: parse_controllers(value).unwrap(),
+            ..ControllerOptions::all(PathBuf::new())
+        }
+    }
+
+    #[test]
+    fn star_enables_all_and_minus_removes_one() {
+        let o = options("*,-tokens");
+        assert_eq!(o.enabled, ["*", "-serviceaccount-token"]);
+        assert!(o.is_enabled(SERVICEACCOUNT));
+        assert!(o.is_enabled(CSR_SIGNING));
+        assert!(!o.is_enabled(SERVICEACCOUNT_TOKEN));
+    }
+
+    #[test]
+    fn names_alone_enable_only_themselves() {
+        let o = options("serviceaccount, root-ca-certificate-publisher-controller");
+        assert!(o.is_enabled(SERVICEACCOUNT));
+        assert!(o.is_enabled(ROOT_CA_CERT_PUBLISHER));
+        assert!(!o.is_enabled(CSR_SIGNING));
+        assert!(!options("").is_enabled(SERVICEACCOUNT));
+    }
+
+    #[test]
+    fn first_mention_wins() {
+        assert!(options("csrsigning,-csrsigning").is_enabled(CSR_SIGNING));
+        assert!(!options("-csrsigning,*").is_enabled(CSR_SIGNING));
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        let err = parse_controllers("*,-nope").unwrap_err();
+        assert!(err.to_string().contains("\"-nope\""), "{err}");
+    }
+}

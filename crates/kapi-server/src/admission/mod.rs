@@ -1,0 +1,4 @@
+//! Admission: checks that need the caller's identity and run on the final object, just before
+//! it is stored. One file per plugin.
+
+pub mod rbac_escalation;
