@@ -3,6 +3,7 @@
 
 mod support;
 
+mod auth; // tokens, RBAC, reviews, impersonation, escalation
 mod crash; // SIGKILL during a stream of writes loses no acknowledged write
 mod errors; // bad input gets the right Status and never hurts the server
 mod kubectl; // everyday kubectl: get, create, apply, edit, describe, delete, tables

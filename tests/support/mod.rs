@@ -14,13 +14,23 @@ pub struct Cluster {
     pub url: String,
     pub port: u16,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl Cluster {
     /// Starts a server in a new temp dir.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `kapi server` flags; `{dir}` in a flag is the temp dir.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut c = Cluster { dir, url: String::new(), port: 0, child: None };
+        let extra = extra
+            .iter()
+            .map(|a| a.replace("{dir}", &dir.path().display().to_string()))
+            .collect();
+        let mut c = Cluster { dir, url: String::new(), port: 0, child: None, extra };
         c.launch("127.0.0.1:0");
         c
     }
@@ -35,6 +45,7 @@ impl Cluster {
             .args(["server", "--data-dir"])
             .arg(self.data())
             .args(["--listen", listen])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -143,6 +154,22 @@ impl Cluster {
             .arg(format!("{}{}", self.url, args[0]))
             .args(&args[1..]);
         cmd.output().expect("curl")
+    }
+
+    /// curl with a bearer token, verifying the cluster CA.
+    pub fn curl_token(&self, token: &str, args: &[&str]) -> (u16, serde_json::Value) {
+        let out = Command::new("curl")
+            .arg("-sS")
+            .arg("--cacert")
+            .arg(self.data().join("ca.crt"))
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {token}"))
+            .arg(format!("{}{}", self.url, args[0]))
+            .args(&args[1..])
+            .args(["-w", "\n%{http_code}"])
+            .output()
+            .expect("curl");
+        split_code(&out.stdout)
     }
 
     /// curl returning (HTTP status, body as JSON or Null).
