@@ -46,6 +46,12 @@ pub struct ServerArgs {
     /// The `iss` of service-account tokens, and their default audience.
     #[arg(long, default_value = "https://kubernetes.default.svc.cluster.local")]
     pub service_account_issuer: String,
+    /// Write an audit.k8s.io/v1 Event per request to this file, as JSON lines.
+    #[arg(long)]
+    pub audit_log_path: Option<PathBuf>,
+    /// An audit.k8s.io/v1 Policy choosing the level per request (default: Metadata for all).
+    #[arg(long)]
+    pub audit_policy_file: Option<PathBuf>,
 }
 
 /// Flags of `kapi kubeconfig`.

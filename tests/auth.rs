@@ -142,3 +142,42 @@ fn bootstrap_roles_aggregate() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn audit_log_records_who_did_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write_file(dir.path(), "policy.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  nonResourceURLs: [\"/readyz\", \"/healthz\", \"/livez\"]\n- level: RequestResponse\n  resources:\n  - group: \"\"\n    resources: [configmaps]\n- level: Metadata\n");
+    let log = dir.path().join("audit.log");
+    let c = Cluster::start_with(&["--audit-log-path", log.to_str().unwrap(), "--audit-policy-file", policy.to_str().unwrap()]);
+    c.kubectl_ok(&["create", "configmap", "audited", "--from-literal=k=v"]);
+    let out = c.curl_anonymous(&["/api/v1/namespaces/default/secrets"]);
+    assert!(!out.stdout.is_empty());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let events = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
+        let done = events.iter().any(|e| e["objectRef"]["resource"] == "secrets");
+        if done || std::time::Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(events.iter().all(|e| e["kind"] == "Event" && e["apiVersion"] == "audit.k8s.io/v1"));
+    assert!(!events.iter().any(|e| e["requestURI"].as_str().unwrap_or("").starts_with("/readyz")), "None level is not written");
+    let create = events
+        .iter()
+        .find(|e| e["verb"] == "create" && e["objectRef"]["name"].is_null() && e["objectRef"]["resource"] == "configmaps")
+        .expect("the create is audited");
+    assert_eq!(create["level"], "RequestResponse");
+    assert_eq!(create["user"]["username"], "kubernetes-admin");
+    assert_eq!(create["responseStatus"]["code"], 201);
+    assert_eq!(create["requestObject"]["metadata"]["name"], "audited");
+    assert_eq!(create["responseObject"]["metadata"]["name"], "audited");
+    assert_eq!(create["annotations"]["authorization.k8s.io/decision"], "allow");
+    let refused = events.iter().find(|e| e["objectRef"]["resource"] == "secrets").expect("the refusal is audited");
+    assert_eq!(refused["level"], "Metadata");
+    assert_eq!(refused["user"]["username"], "system:anonymous");
+    assert_eq!(refused["responseStatus"]["code"], 403);
+    assert_eq!(refused["annotations"]["authorization.k8s.io/decision"], "forbid");
+    assert!(refused.get("requestObject").is_none());
+}

@@ -15,6 +15,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         config.token_auth_file = args.token_auth_file.clone();
         config.anonymous_auth = args.anonymous_auth;
         config.service_account_issuer = args.service_account_issuer.clone();
+        config.audit_log_path = args.audit_log_path.clone();
+        config.audit_policy_file = args.audit_policy_file.clone();
         let running = kapi_server::start(config)
             .await
             .with_context(|| format!("starting the server in {}", args.data_dir.display()))?;

@@ -60,12 +60,18 @@ pub enum ServerError {
     /// The service-account keys could not be created or loaded.
     #[error(transparent)]
     Tokens(#[from] kapi_auth::serviceaccount::TokenError),
+    /// The audit log or policy could not be used.
+    #[error(transparent)]
+    Audit(#[from] filters::audit::AuditError),
     /// The static token file could not be read.
     #[error(transparent)]
     TokenFile(#[from] filters::authn::TokenFileError),
     /// Creating the cluster's initial objects failed.
     #[error("bootstrap: {0}")]
     Bootstrap(kapi_api::status::ApiError),
+    /// The controllers could not be configured or given a client.
+    #[error(transparent)]
+    Controllers(#[from] kapi_controllers::ControllerError),
 }
 
 /// How to run the server.
@@ -83,6 +89,14 @@ pub struct Config {
     pub anonymous_auth: bool,
     /// The service-account token issuer (`iss`), also the default audience.
     pub service_account_issuer: String,
+    /// Where audit events go, as `--audit-log-path`.
+    pub audit_log_path: Option<PathBuf>,
+    /// Which requests are audited at which level, as `--audit-policy-file`.
+    pub audit_policy_file: Option<PathBuf>,
+    /// Which controllers run in-process, as `--controllers` (`*`, `NAME`, `-NAME`, commas).
+    pub controllers: String,
+    /// Also create a token Secret per ServiceAccount (pre-1.24), as `--legacy-token-secrets`.
+    pub legacy_token_secrets: bool,
 }
 
 impl Config {
@@ -95,6 +109,10 @@ impl Config {
             token_auth_file: None,
             anonymous_auth: true,
             service_account_issuer: kapi_auth::serviceaccount::DEFAULT_ISSUER.to_string(),
+            audit_log_path: None,
+            audit_policy_file: None,
+            controllers: "*".to_string(),
+            legacy_token_secrets: false,
         }
     }
 
@@ -114,6 +132,8 @@ pub struct Server {
     pub authn: Arc<filters::authn::Authenticator>,
     /// What they may do.
     pub authz: Arc<filters::authz::Authorizer>,
+    /// The audit log, when `--audit-log-path` is set.
+    pub auditor: Option<Arc<filters::audit::Auditor>>,
 }
 
 /// A started server.
@@ -128,6 +148,7 @@ pub struct Running {
 
 /// Creates or loads the data dir, binds, bootstraps and starts serving in the background.
 pub async fn start(mut config: Config) -> Result<Running, ServerError> {
+    let controllers = kapi_controllers::parse_controllers(&config.controllers)?;
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
         path: dir.clone(),
@@ -186,7 +207,15 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         &pki.admin.key_pem,
     );
     write_private(&kubeconfig, &rendered)?;
+    let auditor = match &config.audit_log_path {
+        Some(path) => Some(Arc::new(filters::audit::Auditor::open(
+            path,
+            config.audit_policy_file.as_deref(),
+        )?)),
+        None => None,
+    };
     let server = Arc::new(Server {
+        auditor,
         config,
         registry: registry.clone(),
         authn,
@@ -199,11 +228,51 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
         server.clone(),
     ));
+    let options = kapi_controllers::ControllerOptions {
+        data_dir: dir.clone(),
+        enabled: controllers,
+        legacy_token_secrets: server.config.legacy_token_secrets,
+    };
+    start_controllers(&pki, &server_url, options).await?;
     Ok(Running {
         addr,
         kubeconfig,
         server,
     })
+}
+
+/// The controller manager's client certificate groups (CN is
+/// [`kapi_auth::rbac::bootstrap::CONTROLLER_MANAGER_USER`]); RBAC's bootstrap policy binds its
+/// role to the user, so it needs no group.
+const CONTROLLER_MANAGER_GROUPS: &[&str] = &[];
+
+/// Runs kapi's controllers in this process as API clients with their own identity, over HTTPS
+/// on loopback (DESIGN.md: controllers are clients): a fresh client certificate, written to
+/// `DIR/controller-manager.kubeconfig` (0600) so the same identity can be used from outside.
+async fn start_controllers(
+    pki: &Pki,
+    server_url: &str,
+    options: kapi_controllers::ControllerOptions,
+) -> Result<(), ServerError> {
+    let user = kapi_auth::rbac::CONTROLLER_MANAGER_USER;
+    let cert = pki.issue_client(user, CONTROLLER_MANAGER_GROUPS)?;
+    let path = options.data_dir.join("controller-manager.kubeconfig");
+    let rendered = kapi_auth::kubeconfig::render_client_cert(
+        "kapi",
+        server_url,
+        &pki.ca.cert_pem,
+        user,
+        &cert.cert_pem,
+        &cert.key_pem,
+    );
+    write_private(&path, &rendered)?;
+    let client = kapi_controllers::client_from_kubeconfig(&path).await?;
+    tokio::spawn(async move {
+        if let Err(e) = kapi_controllers::run(client, options).await {
+            tracing::error!(error = %e, "controllers stopped");
+        }
+    });
+    Ok(())
 }
 
 /// Writes a file holding credentials, readable by its owner only.

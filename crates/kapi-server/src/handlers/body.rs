@@ -2,7 +2,6 @@
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use kapi_api::status::ApiError;
 use serde_json::Value;
 
@@ -21,7 +20,7 @@ pub const ACCEPTED: &[&str] = &[
 const DRAIN_LIMIT: usize = 8 * MAX_BODY_BYTES;
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413.
-pub async fn read(mut body: Incoming) -> Result<Bytes, ApiError> {
+pub async fn read(mut body: super::ReqBody) -> Result<Bytes, ApiError> {
     let mut out = BytesMut::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {

@@ -23,35 +23,107 @@ use crate::Server;
 pub use negotiate::{Query, Shape};
 pub use resource::partial_metadata;
 
-/// Serves one request: request info → authentication → authorization → handler.
+/// The request body type every handler takes (a hyper body, or one re-read for the audit log).
+pub type ReqBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
+
+/// Serves one request: request info → authentication → impersonation → authorization →
+/// handler, with an audit event written for it when auditing is on.
 pub async fn handle(
     server: Arc<Server>,
     cert_user: Option<UserInfo>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let req = req.map(|b| b.boxed());
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let watch = query.flag("watch");
     let info = request_info::parse(req.method().as_str(), req.uri().path(), watch);
-    let user = match server.authn.authenticate(cert_user, req.headers()) {
-        Ok(user) => user,
-        Err(e) => return response::error(&e),
+    let Some(auditor) = server.auditor.clone() else {
+        return match serve(&server, cert_user, &info, &query, req, &mut None).await {
+            Ok(resp) => resp,
+            Err(e) => response::error(&e),
+        };
     };
-    let user = match filters::impersonate::impersonate(user, req.headers(), &server.authz) {
-        Ok(user) => user,
-        Err(e) => return response::error(&e),
-    };
-    if let Err(e) = server.authz.authorize(&user, &info) {
-        return response::error(&e);
-    }
-    let result = if info.is_resource {
-        resource::serve(&server, &user, &info, &query, req).await
-    } else {
-        non_resource(&server, &info, &query, req).await
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let record = filters::audit::Record::start(&info, &req.uri().to_string(), &peer.ip().to_string(), user_agent);
+    let mut record = Some((auditor.clone(), record));
+    let result = serve(&server, cert_user, &info, &query, req, &mut record).await;
+    let Some((_, mut record)) = record else {
+        return result.unwrap_or_else(|e| response::error(&e));
     };
     match result {
-        Ok(resp) => resp,
-        Err(e) => response::error(&e),
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            if record.wants_response() && info.verb != "watch" {
+                let (parts, body) = resp.into_parts();
+                let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                record.response_object(&bytes);
+                record.finish(&auditor, code, None);
+                return Response::from_parts(parts, response::full(bytes));
+            }
+            record.finish(&auditor, code, None);
+            resp
+        }
+        Err(e) => {
+            record.finish(&auditor, e.code, Some(&e.to_status()));
+            response::error(&e)
+        }
+    }
+}
+
+type Audit = Option<(Arc<filters::audit::Auditor>, filters::audit::Record)>;
+
+async fn serve(
+    server: &Server,
+    cert_user: Option<UserInfo>,
+    info: &request_info::RequestInfo,
+    query: &Query,
+    req: Request<ReqBody>,
+    audit: &mut Audit,
+) -> Result<Response<Body>, ApiError> {
+    let authenticated = server.authn.authenticate(cert_user, req.headers())?;
+    let user = filters::impersonate::impersonate(authenticated.clone(), req.headers(), &server.authz);
+    let user = match user {
+        Ok(user) => user,
+        Err(e) => {
+            if let Some((a, r)) = audit.as_mut() {
+                r.user(a, &authenticated, info, None);
+                r.decision(false, "");
+            }
+            return Err(e);
+        }
+    };
+    let impersonator = (user != authenticated).then_some(&authenticated);
+    let verdict = server.authz.authorize(&user, info);
+    let mut req = req;
+    if let Some((a, r)) = audit.as_mut() {
+        r.user(a, &user, info, impersonator);
+        r.decision(verdict.is_ok(), "");
+        if r.wants_request() && verdict.is_ok() && matches!(info.verb.as_str(), "create" | "update" | "patch") {
+            let (parts, body) = req.into_parts();
+            let bytes = body::read(body).await?;
+            let content_type = parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if let Ok(obj) = body::decode_object(content_type, &bytes) {
+                r.request_object(obj);
+            }
+            use http_body_util::BodyExt;
+            req = Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed());
+        }
+    }
+    verdict?;
+    if info.is_resource {
+        resource::serve(server, &user, info, query, req).await
+    } else {
+        non_resource(server, info, query, req).await
     }
 }
 
@@ -59,7 +131,7 @@ async fn non_resource(
     server: &Server,
     info: &request_info::RequestInfo,
     query: &Query,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
 ) -> Result<Response<Body>, ApiError> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(ApiError::no_route());
