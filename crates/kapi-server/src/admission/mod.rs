@@ -2,3 +2,4 @@
 //! it is stored. One file per plugin.
 
 pub mod rbac_escalation;
+pub mod service_account;

@@ -3,7 +3,6 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{header, HeaderValue, Request, Response};
-use hyper::body::Incoming;
 use kapi_api::printers::{self, IncludeObject};
 use kapi_api::resources::{self, ResourceDef};
 use kapi_api::status::ApiError;
@@ -23,7 +22,7 @@ pub async fn serve(
     user: &UserInfo,
     info: &RequestInfo,
     query: &Query,
-    req: Request<Incoming>,
+    req: Request<super::ReqBody>,
 ) -> Result<Response<Body>, ApiError> {
     let def = resources::find(&info.group, &info.version, &info.resource)
         .ok_or_else(ApiError::no_route)?;
@@ -158,7 +157,10 @@ pub async fn serve(
         }
         ("create", "") => {
             let bytes = body::read(req.into_body()).await?;
-            let obj = body::decode_object(&content_type, &bytes)?;
+            let mut obj = body::decode_object(&content_type, &bytes)?;
+            if def.group.is_empty() && def.resource == "pods" {
+                crate::admission::service_account::admit(registry, &info.namespace, &mut obj)?;
+            }
             let opts = write_opts()?;
             let created = registry.create(def, ns, obj, &opts).await?;
             single_status(def, shape, created, 201, query).map(|r| with_warnings(r, &opts))
