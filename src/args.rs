@@ -52,14 +52,54 @@ pub struct ServerArgs {
     /// An audit.k8s.io/v1 Policy choosing the level per request (default: Metadata for all).
     #[arg(long)]
     pub audit_policy_file: Option<PathBuf>,
+    /// Controllers to run, as kube-controller-manager's flag: `*` for all, `NAME` to enable,
+    /// `-NAME` to disable (serviceaccount, root-ca-cert-publisher, serviceaccount-token,
+    /// csrsigning, csrcleaner), e.g. `*,-csrcleaner`.
+    #[arg(long, default_value = "*")]
+    pub controllers: String,
+    /// Create a `<account>-token-<random>` Secret for every ServiceAccount and list it in its
+    /// `.secrets`, as Kubernetes did before 1.24.
+    #[arg(long)]
+    pub legacy_token_secrets: bool,
 }
 
 /// Flags of `kapi kubeconfig`.
 #[derive(Debug, clap::Args)]
 pub struct KubeconfigArgs {
-    /// Which kubeconfig: `admin`.
-    pub kind: String,
-    /// The server's data dir.
-    #[arg(long, env = "KAPI_DATA_DIR", default_value = "kapi-data")]
+    /// Which credentials.
+    #[command(subcommand)]
+    pub kind: KubeconfigKind,
+    /// The server's data dir (for `admin`).
+    #[arg(long, env = "KAPI_DATA_DIR", default_value = "kapi-data", global = true)]
     pub data_dir: PathBuf,
+    /// The kubeconfig whose credentials create the new ones (default: KUBECONFIG, then
+    /// ~/.kube/config, then the data dir's admin.kubeconfig).
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// The kinds of kubeconfig `kapi kubeconfig` prints.
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigKind {
+    /// The admin kubeconfig (client certificate in group system:masters).
+    Admin,
+    /// A user with a client certificate signed through the CSR API and approved by you.
+    User {
+        /// The user name (the certificate's CN).
+        name: String,
+        /// Groups (the certificate's O), repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// How long the certificate is valid, e.g. 24h or 30d (default: one year).
+        #[arg(long)]
+        duration: Option<String>,
+    },
+    /// A service account with a bound token from the TokenRequest API.
+    Serviceaccount {
+        /// NAMESPACE/NAME.
+        account: String,
+        /// Token lifetime, e.g. 1h, 24h (default 1h; at least 10m).
+        #[arg(long)]
+        duration: Option<String>,
+    },
 }

@@ -31,6 +31,10 @@ pub struct ClientConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// `Bearer <token>`, if the credentials are a token.
     pub authorization: Option<String>,
+    /// The server URL, as the kubeconfig gives it.
+    pub server: String,
+    /// The CA certificate(s) trusted, PEM.
+    pub ca_pem: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -251,6 +255,8 @@ impl ClientConfig {
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self {
             authority,
+            server: server.to_string(),
+            ca_pem: ca_pem.map(<[u8]>::to_vec).unwrap_or_default(),
             server_name,
             tls: Arc::new(tls),
             authorization: token.map(|t| format!("Bearer {t}")),
@@ -299,4 +305,38 @@ impl ClientConfig {
         tokio::spawn(conn.with_upgrades());
         Ok(send)
     }
+}
+
+/// A whole body for a request.
+pub fn full_body(bytes: impl Into<Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Sends one request on `conn` and reads the whole response.
+pub async fn call(
+    conn: &mut hyper::client::conn::http2::SendRequest<Body>,
+    cfg: &ClientConfig,
+    method: http::Method,
+    path: &str,
+    payload: Option<Bytes>,
+    content_type: &str,
+) -> anyhow::Result<(http::StatusCode, Bytes)> {
+    use http_body_util::BodyExt;
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::ACCEPT, "application/json");
+    if let Some(auth) = &cfg.authorization {
+        req = req.header(http::header::AUTHORIZATION, auth.as_str());
+    }
+    let req = req.body(full_body(payload.unwrap_or_default()))?;
+    conn.ready().await?;
+    let resp = conn.send_request(req).await?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
 }

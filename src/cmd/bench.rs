@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 
 use crate::client::{Body, ClientConfig};
 
@@ -99,20 +99,17 @@ impl Drop for ServerProcess {
 type Conn = hyper::client::conn::http2::SendRequest<Body>;
 
 fn body(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    crate::client::full_body(bytes)
 }
 
-async fn call(conn: &mut Conn, cfg: &ClientConfig, method: Method, path: &str, payload: Option<Bytes>) -> anyhow::Result<(StatusCode, Bytes)> {
-    let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
-    if let Some(auth) = &cfg.authorization {
-        req = req.header("authorization", auth.as_str());
-    }
-    let req = req.body(body(payload.unwrap_or_default()))?;
-    conn.ready().await?;
-    let resp = conn.send_request(req).await?;
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await?.to_bytes();
-    Ok((status, bytes))
+async fn call(
+    conn: &mut Conn,
+    cfg: &ClientConfig,
+    method: Method,
+    path: &str,
+    payload: Option<Bytes>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    crate::client::call(conn, cfg, method, path, payload, "application/json").await
 }
 
 fn configmap(name: &str) -> Bytes {

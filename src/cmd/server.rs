@@ -17,6 +17,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         config.service_account_issuer = args.service_account_issuer.clone();
         config.audit_log_path = args.audit_log_path.clone();
         config.audit_policy_file = args.audit_policy_file.clone();
+        config.controllers = args.controllers.clone();
+        config.legacy_token_secrets = args.legacy_token_secrets;
         let running = kapi_server::start(config)
             .await
             .with_context(|| format!("starting the server in {}", args.data_dir.display()))?;

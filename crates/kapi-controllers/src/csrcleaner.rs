@@ -55,7 +55,11 @@ pub fn run(ctx: Arc<Context>) -> Task {
 /// Whether `csr` is done with at `now`.
 pub fn expired(csr: &CertificateSigningRequest, now: DateTime<Utc>) -> bool {
     let older = |t: Option<DateTime<Utc>>, ttl: Duration| {
-        t.is_some_and(|t| now.signed_duration_since(t).to_std().is_ok_and(|age| age > ttl))
+        t.is_some_and(|t| {
+            now.signed_duration_since(t)
+                .to_std()
+                .is_ok_and(|age| age > ttl)
+        })
     };
     let status = csr.status.as_ref();
     let conditions: Vec<_> = status
@@ -67,10 +71,16 @@ pub fn expired(csr: &CertificateSigningRequest, now: DateTime<Utc>) -> bool {
         conditions
             .iter()
             .filter(|c| c.type_ == kind)
-            .find_map(|c| c.last_update_time.as_ref().or(c.last_transition_time.as_ref()))
+            .find_map(|c| {
+                c.last_update_time
+                    .as_ref()
+                    .or(c.last_transition_time.as_ref())
+            })
             .map(|t| t.0)
     };
-    let certificate = status.and_then(|s| s.certificate.as_ref()).filter(|c| !c.0.is_empty());
+    let certificate = status
+        .and_then(|s| s.certificate.as_ref())
+        .filter(|c| !c.0.is_empty());
     if let Some(cert) = certificate {
         if let Some(not_after) = not_after(&cert.0) {
             if not_after < now.timestamp() {
@@ -87,7 +97,11 @@ pub fn expired(csr: &CertificateSigningRequest, now: DateTime<Utc>) -> bool {
     let pending = !conditions
         .iter()
         .any(|c| ["Approved", "Denied", "Failed"].contains(&c.type_.as_str()));
-    pending && older(csr.metadata.creation_timestamp.as_ref().map(|t| t.0), PENDING_TTL)
+    pending
+        && older(
+            csr.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            PENDING_TTL,
+        )
 }
 
 fn not_after(pem: &[u8]) -> Option<i64> {
@@ -107,8 +121,9 @@ mod tests {
     fn csr(created_ago: i64, conditions: &[(&str, i64)]) -> CertificateSigningRequest {
         let now = Utc::now();
         let mut csr = CertificateSigningRequest::default();
-        csr.metadata.creation_timestamp =
-            Some(Time(now - k8s_openapi::chrono::Duration::seconds(created_ago)));
+        csr.metadata.creation_timestamp = Some(Time(
+            now - k8s_openapi::chrono::Duration::seconds(created_ago),
+        ));
         csr.status = Some(CertificateSigningRequestStatus {
             conditions: Some(
                 conditions
@@ -135,7 +150,10 @@ mod tests {
         assert!(expired(&csr(25 * 3600, &[]), now));
         assert!(!expired(&csr(7200, &[("Denied", 60)]), now));
         assert!(expired(&csr(7200, &[("Denied", 7200)]), now));
-        assert!(expired(&csr(7200, &[("Approved", 7200), ("Failed", 7100)]), now));
+        assert!(expired(
+            &csr(7200, &[("Approved", 7200), ("Failed", 7100)]),
+            now
+        ));
         // Approved long ago but never issued: the signer may still act; not pending either.
         assert!(!expired(&csr(25 * 3600, &[("Approved", 25 * 3600)]), now));
     }

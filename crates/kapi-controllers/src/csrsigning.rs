@@ -74,9 +74,7 @@ pub fn check_usages(usages: &[String]) -> Result<ClientKeyUsages, String> {
         }
     }
     if !client_auth {
-        return Err(format!(
-            "{SIGNER_NAME} requires the usage \"client auth\""
-        ));
+        return Err(format!("{SIGNER_NAME} requires the usage \"client auth\""));
     }
     Ok(out)
 }
@@ -84,7 +82,9 @@ pub fn check_usages(usages: &[String]) -> Result<ClientKeyUsages, String> {
 /// `spec.expirationSeconds` bounded to what this signer issues.
 pub fn lifetime(expiration_seconds: Option<i32>) -> Duration {
     match expiration_seconds {
-        Some(s) => Duration::from_secs(u64::try_from(s).unwrap_or(0)).clamp(MIN_LIFETIME, MAX_LIFETIME),
+        Some(s) => {
+            Duration::from_secs(u64::try_from(s).unwrap_or(0)).clamp(MIN_LIFETIME, MAX_LIFETIME)
+        }
         None => MAX_LIFETIME,
     }
 }
@@ -112,7 +112,10 @@ async fn reconcile(
     let signed = match check_usages(csr.spec.usages.as_deref().unwrap_or_default()) {
         Err(message) => Err(message),
         Ok(usages) => {
-            let ca = ctx.ca.as_ref().ok_or(ReconcileError::NotLoaded("cluster CA key"))?;
+            let ca = ctx
+                .ca
+                .as_ref()
+                .ok_or(ReconcileError::NotLoaded("cluster CA key"))?;
             match kapi_auth::pki::sign_client_csr(
                 ca,
                 &csr.spec.request.0,
@@ -134,17 +137,16 @@ async fn reconcile(
         }
         Err(message) => {
             let now = Time(Utc::now());
-            status
-                .conditions
-                .get_or_insert_with(Vec::new)
-                .push(CertificateSigningRequestCondition {
+            status.conditions.get_or_insert_with(Vec::new).push(
+                CertificateSigningRequestCondition {
                     type_: "Failed".into(),
                     status: "True".into(),
                     reason: Some(VALIDATION_FAILURE.into()),
                     message: Some(message.clone()),
                     last_update_time: Some(now.clone()),
                     last_transition_time: Some(now),
-                });
+                },
+            );
             tracing::info!(csr = csr.name_any(), message, "refused to sign");
         }
     }
@@ -177,8 +179,12 @@ mod tests {
     fn client_auth_is_required_and_server_auth_refused() {
         let ok = check_usages(&usages(&["client auth"])).unwrap();
         assert_eq!(ok, ClientKeyUsages::default());
-        let all = check_usages(&usages(&["digital signature", "key encipherment", "client auth"]))
-            .unwrap();
+        let all = check_usages(&usages(&[
+            "digital signature",
+            "key encipherment",
+            "client auth",
+        ]))
+        .unwrap();
         assert!(all.digital_signature && all.key_encipherment);
         assert!(check_usages(&usages(&["digital signature"])).is_err());
         assert!(check_usages(&[]).is_err());

@@ -138,7 +138,10 @@ impl LeaderElector {
             };
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(_) => {
-                    tracing::info!(identity = self.identity, "acquired the controller-manager lease");
+                    tracing::info!(
+                        identity = self.identity,
+                        "acquired the controller-manager lease"
+                    );
                     Ok(Attempt::Leading)
                 }
                 Err(e) if is_status(&e, 409) => Ok(Attempt::Follower),
@@ -167,7 +170,11 @@ impl LeaderElector {
         {
             Ok(_) => {
                 if !mine {
-                    tracing::info!(identity = self.identity, previous = holder, "took over the controller-manager lease");
+                    tracing::info!(
+                        identity = self.identity,
+                        previous = holder,
+                        "took over the controller-manager lease"
+                    );
                 }
                 Ok(Attempt::Leading)
             }

@@ -209,7 +209,10 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
     let elector = LeaderElector::new(client, leader::identity(&options.data_dir)?);
     loop {
         elector.acquire().await;
-        tracing::info!(identity = elector.identity(), "leading; starting controllers");
+        tracing::info!(
+            identity = elector.identity(),
+            "leading; starting controllers"
+        );
         let mut tasks = JoinSet::new();
         let started: &[(&str, shared::Start)] = &[
             (SERVICEACCOUNT, serviceaccounts::run),

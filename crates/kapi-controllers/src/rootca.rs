@@ -14,7 +14,9 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
 use crate::serviceaccounts::terminating;
-use crate::shared::{is_status, log_result, Context, ReconcileError, Task};
+use crate::shared::{
+    is_namespace_terminating, is_status, log_result, Context, ReconcileError, Task,
+};
 
 /// The ConfigMap's name, fixed by Kubernetes.
 pub const CONFIGMAP_NAME: &str = "kube-root-ca.crt";
@@ -65,7 +67,7 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Reco
             match api.create(&PostParams::default(), &cm).await {
                 Ok(_) => tracing::info!(namespace = ns.name_any(), "published root CA"),
                 // Created meanwhile: its watch event brings us back to check the content.
-                Err(e) if is_status(&e, 409) => {}
+                Err(e) if is_status(&e, 409) || is_namespace_terminating(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -77,7 +79,8 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Reco
                     .insert(DESCRIPTION_ANNOTATION.into(), DESCRIPTION.into());
                 // Carries the resourceVersion we read: a concurrent edit makes this a 409 and
                 // the retry starts over from the newer object.
-                api.replace(CONFIGMAP_NAME, &PostParams::default(), &cm).await?;
+                api.replace(CONFIGMAP_NAME, &PostParams::default(), &cm)
+                    .await?;
                 tracing::info!(namespace = ns.name_any(), "restored root CA");
             }
         }

@@ -11,7 +11,9 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
-use crate::shared::{is_status, log_result, Context, ReconcileError, Task};
+use crate::shared::{
+    is_namespace_terminating, is_status, log_result, Context, ReconcileError, Task,
+};
 
 /// The account every namespace gets.
 pub const DEFAULT_ACCOUNT: &str = "default";
@@ -20,7 +22,8 @@ pub const DEFAULT_ACCOUNT: &str = "default";
 pub fn run(ctx: Arc<Context>) -> Task {
     let namespaces = Api::<Namespace>::all(ctx.client.clone());
     let accounts = Api::<ServiceAccount>::all(ctx.client.clone());
-    let only_default = watcher::Config::default().fields(&format!("metadata.name={DEFAULT_ACCOUNT}"));
+    let only_default =
+        watcher::Config::default().fields(&format!("metadata.name={DEFAULT_ACCOUNT}"));
     Box::pin(
         Controller::new(namespaces, watcher::Config::default())
             .watches(accounts, only_default, |sa| {
@@ -53,7 +56,7 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Reco
         match api.create(&PostParams::default(), &sa).await {
             Ok(_) => tracing::info!(namespace = ns.name_any(), "created default service account"),
             // Someone else made it between our read and our write: the goal is met.
-            Err(e) if is_status(&e, 409) => {}
+            Err(e) if is_status(&e, 409) || is_namespace_terminating(&e) => {}
             Err(e) => return Err(e.into()),
         }
     }

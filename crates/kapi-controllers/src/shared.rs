@@ -44,7 +44,10 @@ pub struct Context {
 
 impl Context {
     /// Reads the CA and, for the controllers that need them, the signing keys.
-    pub fn load(client: kube::Client, options: &ControllerOptions) -> Result<Self, ControllerError> {
+    pub fn load(
+        client: kube::Client,
+        options: &ControllerOptions,
+    ) -> Result<Self, ControllerError> {
         let ca_path = options.data_dir.join("ca.crt");
         let ca_pem = std::fs::read_to_string(&ca_path).map_err(|source| ControllerError::Io {
             path: ca_path,
@@ -90,14 +93,20 @@ impl Context {
         let delay = BASE_BACKOFF
             .saturating_mul(1u32 << n.saturating_sub(1).min(16))
             .min(MAX_BACKOFF);
-        tracing::warn!(
-            controller,
-            object = key(controller, obj),
-            attempt = n,
-            retry_in = ?delay,
-            error = %error,
-            "reconcile failed"
-        );
+        let object = key(controller, obj);
+        if matches!(error, ReconcileError::Api(e) if is_status(e, 409)) {
+            // Someone wrote the object since we read it: routine, the retry reads it anew.
+            tracing::debug!(controller, object, attempt = n, "conflict; retrying");
+        } else {
+            tracing::warn!(
+                controller,
+                object,
+                attempt = n,
+                retry_in = ?delay,
+                error = %error,
+                "reconcile failed"
+            );
+        }
         Action::requeue(delay)
     }
 }
@@ -131,6 +140,13 @@ pub enum ReconcileError {
 /// Whether an API error is `code`.
 pub fn is_status(err: &kube::Error, code: u16) -> bool {
     matches!(err, kube::Error::Api(resp) if resp.code == code)
+}
+
+/// Whether a create was refused because its namespace is being deleted: nothing to retry, the
+/// namespace and everything in it are going away.
+pub fn is_namespace_terminating(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(resp)
+        if resp.code == 403 && resp.message.contains("because it is being terminated"))
 }
 
 /// Logs what a controller's stream yields: reconcile failures are already logged (with their

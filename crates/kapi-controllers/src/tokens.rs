@@ -24,7 +24,9 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
-use crate::shared::{is_status, log_result, Context, ReconcileError, Task};
+use crate::shared::{
+    is_namespace_terminating, is_status, log_result, Context, ReconcileError, Task,
+};
 
 /// The Secret type of service-account tokens.
 pub const TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
@@ -217,7 +219,10 @@ async fn reconcile_secret(
                 Issuer::default().issue_legacy(keys, &ns, &account, &sa_uid, &secret.name_any())?;
             data.insert(TOKEN_KEY.into(), ByteString(token.into_bytes()));
         }
-        data.insert(CA_KEY.into(), ByteString(shared.ca_pem.clone().into_bytes()));
+        data.insert(
+            CA_KEY.into(),
+            ByteString(shared.ca_pem.clone().into_bytes()),
+        );
         data.insert(NAMESPACE_KEY.into(), ByteString(ns.clone().into_bytes()));
         next.annotations_mut()
             .insert(SA_UID_ANNOTATION.into(), sa_uid.clone());
@@ -236,7 +241,11 @@ async fn reconcile_secret(
     Ok(Action::await_change())
 }
 
-fn secret_error_policy(secret: Arc<Secret>, error: &ReconcileError, ctx: Arc<TokenContext>) -> Action {
+fn secret_error_policy(
+    secret: Arc<Secret>,
+    error: &ReconcileError,
+    ctx: Arc<TokenContext>,
+) -> Action {
     ctx.shared
         .failed(crate::SERVICEACCOUNT_TOKEN, secret.as_ref(), error)
 }
@@ -296,7 +305,11 @@ async fn reconcile_account(
             type_: Some(TOKEN_TYPE.into()),
             ..Default::default()
         };
-        let made = secrets.create(&PostParams::default(), &secret).await?;
+        let made = match secrets.create(&PostParams::default(), &secret).await {
+            Ok(made) => made,
+            Err(e) if is_namespace_terminating(&e) => return Ok(Action::await_change()),
+            Err(e) => return Err(e.into()),
+        };
         keep.push(made.name_any());
         created = Some(made);
     }
@@ -309,10 +322,14 @@ async fn reconcile_account(
             .into_iter()
             .filter(|r| r.name.as_ref().is_some_and(|n| keep.contains(n)))
             .collect();
-        refs.extend(keep.iter().filter(|n| !previous.contains(n)).map(|n| ObjectReference {
-            name: Some(n.clone()),
-            ..Default::default()
-        }));
+        refs.extend(
+            keep.iter()
+                .filter(|n| !previous.contains(n))
+                .map(|n| ObjectReference {
+                    name: Some(n.clone()),
+                    ..Default::default()
+                }),
+        );
         sa.secrets = Some(refs);
         if let Err(e) = accounts.replace(&name, &PostParams::default(), &sa).await {
             // Do not leave a Secret the account does not list; the retry makes a new one.

@@ -270,17 +270,15 @@ impl<'s> Walker<'s> {
         names: &mut Vec<&'v str>,
         out: &mut Comparison,
     ) {
-        let implied = |side: Option<&'v Value>, parent: bool, other: &'v Value| {
-            side.or_else(|| {
-                (parent
-                    && matches!(path.last(), Some(PathElement::Field(_)))
-                    && self.schema.always_present(names))
-                .then(|| if other.is_array() { &*EMPTY_LIST } else { &*EMPTY })
-            })
+        let implied = |parent: bool, other: &'v Value| -> Option<&'v Value> {
+            (parent
+                && matches!(path.last(), Some(PathElement::Field(_)))
+                && self.schema.always_present(names))
+            .then(|| if other.is_array() { &*EMPTY_LIST } else { &*EMPTY })
         };
         let (l, r) = match (l, r) {
-            (None, Some(other)) => (implied(None, parents.0, other), r),
-            (Some(other), None) => (l, implied(None, parents.1, other)),
+            (None, Some(other)) => (implied(parents.0, other), r),
+            (Some(other), None) => (l, implied(parents.1, other)),
             lr => lr,
         };
         let shape = match (l, r) {
@@ -679,10 +677,10 @@ mod tests {
             {"name": "c", "env": [{"name": "FOO"}, {"name": "FOO"}]}, "oops"]}}}});
         let errs = w.check(&bad);
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert_eq!(errs[0].path, ".spec.template.spec.containers");
-        assert_eq!(errs[0].message, "element 1: associative list with keys may not have non-map elements");
-        assert_eq!(errs[1].path, ".spec.template.spec.containers[name=\"c\"].env");
-        assert_eq!(errs[1].message, "duplicate entries for key [name=\"FOO\"]");
+        assert_eq!(errs[0].path, ".spec.template.spec.containers[name=\"c\"].env");
+        assert_eq!(errs[0].message, "duplicate entries for key [name=\"FOO\"]");
+        assert_eq!(errs[1].path, ".spec.template.spec.containers");
+        assert_eq!(errs[1].message, "element 1: associative list with keys may not have non-map elements");
     }
 
     #[test]

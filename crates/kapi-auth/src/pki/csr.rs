@@ -37,8 +37,7 @@ pub fn sign_client_csr(
     now: SystemTime,
 ) -> Result<String, PkiError> {
     let bad = |why: &str| PkiError::BadCsr(why.to_string());
-    let (_, pem) =
-        x509_parser::pem::parse_x509_pem(csr_pem).map_err(|_| bad("not a PEM block"))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(csr_pem).map_err(|_| bad("not a PEM block"))?;
     if pem.label != "CERTIFICATE REQUEST" && pem.label != "NEW CERTIFICATE REQUEST" {
         return Err(bad("PEM block is not a CERTIFICATE REQUEST"));
     }
@@ -90,10 +89,13 @@ pub fn sign_client_csr(
         &der(0x30, &oid(OID_CLIENT_AUTH)),
     ));
     extensions.push(extension(OID_BASIC_CONSTRAINTS, true, &der(0x30, &[])));
-    let ca_key_id = ca_cert.extensions().iter().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
-        _ => None,
-    });
+    let ca_key_id = ca_cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+            _ => None,
+        });
     if let Some(id) = ca_key_id {
         extensions.push(extension(
             OID_AUTHORITY_KEY_ID,
@@ -324,7 +326,8 @@ mod tests {
         for input in [
             b"garbage".to_vec(),
             pki.ca.cert_pem.as_bytes().to_vec(),
-            b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n".to_vec(),
+            b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+                .to_vec(),
         ] {
             let err = sign_client_csr(&pki.ca, &input, usages, day, now).unwrap_err();
             assert!(matches!(err, PkiError::BadCsr(_)), "{err}");

@@ -613,9 +613,10 @@ const NAMESPACED_CONTENT: &[(&str, &[&str])] = &[
 /// `system:kapi:controller-manager`: the union of what kapi's controllers do — service
 /// accounts and their token Secrets, the root CA ConfigMap, namespace deletion, endpoints and
 /// EndpointSlices, Deployments → ReplicaSets → Pods, Jobs and CronJobs, StatefulSets and
-/// DaemonSets, garbage collection, events and leader election. It may not create RBAC objects,
-/// impersonate, exec into pods or mint tokens; and since it holds no `*` rule and no `bind` or
-/// `escalate`, escalation prevention stops it from rewriting bindings into more power.
+/// DaemonSets, garbage collection, signing API-client CSRs, events and leader election. It may
+/// not create RBAC objects, impersonate, exec into pods or mint tokens; and since it holds no
+/// `*` rule and no `bind` or `escalate`, escalation prevention stops it from rewriting bindings
+/// into more power.
 fn controller_manager() -> Vec<PolicyRule> {
     let lifecycle = [
         "get",
@@ -700,6 +701,24 @@ fn controller_manager() -> Vec<PolicyRule> {
         ),
         // nodes: pod garbage collection, DaemonSets, EndpointSlice topology
         rule(READ, &[""], &["nodes"]),
+        // CSR signing and cleaning: read requests, write the certificate or a Failed
+        // condition, delete finished ones; sign only for the API-client signer
+        rule(
+            &["get", "list", "watch", "delete"],
+            &["certificates.k8s.io"],
+            &["certificatesigningrequests"],
+        ),
+        rule(
+            &["update"],
+            &["certificates.k8s.io"],
+            &["certificatesigningrequests/status"],
+        ),
+        named(
+            &["sign"],
+            &["certificates.k8s.io"],
+            &["signers"],
+            &["kubernetes.io/kube-apiserver-client"],
+        ),
     ]);
     rules
 }

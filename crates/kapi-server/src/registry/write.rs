@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use kapi_api::apply::{self, ManagedFieldsEntry};
 use kapi_api::resources::ResourceDef;
 use kapi_api::status::ApiError;
 use kapi_store::{Revision, StoreError};
@@ -164,76 +165,56 @@ fn rv_of(obj: &Value) -> Result<Option<Revision>, ApiError> {
     }
 }
 
-/// The field set of an object in FieldsV1 form: every key, recursively; lists atomic.
-fn fields_v1(v: &Value, top: bool) -> Value {
-    let mut out = Map::new();
-    if let Value::Object(m) = v {
-        for (k, child) in m {
-            if top && matches!(k.as_str(), "apiVersion" | "kind") {
-                continue;
-            }
-            if top && k == "metadata" {
-                let mut meta = Map::new();
-                for key in ["labels", "annotations", "finalizers", "ownerReferences"] {
-                    if let Some(c) = child.get(key) {
-                        meta.insert(format!("f:{key}"), fields_v1(c, false));
-                    }
-                }
-                if !meta.is_empty() {
-                    out.insert("f:metadata".into(), Value::Object(meta));
-                }
-                continue;
-            }
-            out.insert(format!("f:{k}"), fields_v1(child, false));
+/// What field ownership is tracked against: the kind, its served version and the
+/// subresource written.
+fn apply_scope<'a>(
+    def: &'a ResourceDef,
+    api_version: &'a str,
+    subresource: &'a str,
+) -> apply::Scope<'a> {
+    apply::Scope {
+        group: def.group,
+        kind: def.kind,
+        api_version,
+        subresource,
+        status_subresource: def.has_status(),
+    }
+}
+
+/// The object a write produced must keep the name and namespace of the URL.
+fn check_name(obj: &Value, name: &str, ns: Option<&str>) -> Result<(), ApiError> {
+    let field = |k: &str| {
+        obj.pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    if field("name") != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            field("name")
+        )));
+    }
+    match ns {
+        Some(ns)
+            if !ns.is_empty() && !field("namespace").is_empty() && field("namespace") != ns =>
+        {
+            Err(ApiError::bad_request(format!(
+                "the namespace of the object ({}) does not match the namespace on the URL ({ns})",
+                field("namespace")
+            )))
         }
-    }
-    Value::Object(out)
-}
-
-/// Records `manager`'s ownership of the object's fields (operation Update).
-fn record_manager(
-    def: &ResourceDef,
-    obj: &mut Value,
-    manager: &str,
-    subresource: &str,
-    operation: &str,
-) {
-    if manager.is_empty() {
-        return;
-    }
-    let fields = fields_v1(obj, true);
-    let mut entry = json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": def.api_version(),
-        "time": now(),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-    });
-    if !subresource.is_empty() {
-        entry["subresource"] = json!(subresource);
-    }
-    let meta = meta_mut(obj);
-    let list = meta
-        .entry("managedFields")
-        .or_insert_with(|| Value::Array(vec![]));
-    if let Value::Array(items) = list {
-        items.retain(|m| {
-            !(m.get("manager").and_then(Value::as_str) == Some(manager)
-                && m.get("operation").and_then(Value::as_str) == Some(operation)
-                && m.get("subresource").and_then(Value::as_str).unwrap_or("") == subresource)
-        });
-        items.push(entry);
+        _ => Ok(()),
     }
 }
 
-/// Whether two objects differ in anything but bookkeeping (resourceVersion, managedFields).
+/// Whether two objects differ in anything but their resourceVersion. managedFields count:
+/// they change only with content (times included), except when an apply takes co-ownership
+/// of values it leaves as they were, which upstream stores too.
 fn same_content(a: &Value, b: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
-            m.remove("managedFields");
         }
         v
     };
@@ -246,10 +227,24 @@ impl Registry {
         &self,
         def: &'static ResourceDef,
         ns: Option<&str>,
-        mut obj: Value,
+        obj: Value,
         opts: &WriteOptions,
     ) -> Result<Bytes, ApiError> {
+        self.create_with(def, ns, obj, opts, None).await
+    }
+
+    /// Creates an object; its managedFields are `applied` (a server-side apply's) or else
+    /// the creator's Update entry.
+    async fn create_with(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+        applied: Option<Vec<ManagedFieldsEntry>>,
+    ) -> Result<Bytes, ApiError> {
         check_body(def, &mut obj, opts)?;
+        let requested = obj.pointer("/metadata/managedFields").cloned();
         strategy::prepare_create(def, ns, &mut obj)?;
         let name = obj
             .pointer("/metadata/name")
@@ -259,10 +254,23 @@ impl Registry {
         if def.namespaced {
             self.check_namespace_open(def, ns.unwrap_or_default(), &name)?;
         }
+        // Ownership covers what the client sent and the defaults; fields the server
+        // allocates below (cluster IPs, node ports) belong to nobody, as upstream.
+        match applied {
+            Some(entries) => ManagedFieldsEntry::set_on_object(&mut obj, &entries),
+            None if !opts.field_manager.is_empty() => {
+                if let Some(mf) = requested {
+                    meta_mut(&mut obj).insert("managedFields".into(), mf);
+                }
+                let api_version = def.api_version();
+                let scope = apply_scope(def, &api_version, "");
+                apply::track_update(&scope, None, &mut obj, &opts.field_manager, &now());
+            }
+            None => {}
+        }
         if def.group.is_empty() && def.resource == "services" {
             self.allocator.allocate_service(self, &mut obj)?;
         }
-        record_manager(def, &mut obj, &opts.field_manager, "", "Update");
         opts.admit(&obj)?;
         if opts.dry_run {
             if self.store.get(&def.key(ns, &name)).is_some() {
@@ -334,15 +342,9 @@ impl Registry {
         }
         check_body(def, &mut new, opts)?;
         let pinned = rv_of(&new)?;
-        self.guaranteed_update(
-            def,
-            ns,
-            name,
-            subresource,
-            pinned,
-            opts,
-            |_| Ok(new.clone()),
-        )
+        self.guaranteed_update(def, ns, name, subresource, pinned, opts, false, |_| {
+            Ok(new.clone())
+        })
         .await
     }
 
@@ -362,33 +364,15 @@ impl Registry {
             PatchType::Json => None,
             _ => Some(parse_patch_body(body)?),
         };
-        if let (PatchType::Apply { .. }, Some(applied)) = (patch_type, &patch_value) {
+        if let (PatchType::Apply { force }, Some(applied)) = (patch_type, &patch_value) {
             check_applied(def, applied)?;
-            if self.store.get(&def.key(ns, name)).is_none() && subresource.is_empty() {
-                let mut obj = applied.clone();
-                if obj
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    != name
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "the name of the object ({}) does not match the name on the URL ({name})",
-                        obj.pointer("/metadata/name")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                    )));
-                }
-                if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                    m.remove("managedFields");
-                }
-                let created = self.create(def, ns, obj, opts).await?;
-                return Ok((created, true));
-            }
+            return self
+                .server_side_apply(def, ns, name, subresource, applied, force, opts)
+                .await;
         }
         let pinned = patch_value.as_ref().map(rv_of).transpose()?.flatten();
         let bytes = self
-            .guaranteed_update(def, ns, name, subresource, pinned, opts, |current| {
+            .guaranteed_update(def, ns, name, subresource, pinned, opts, false, |current| {
                 let mut patched =
                     apply_patch(def, current, patch_type, body, patch_value.as_ref())?;
                 check_patched(def, &mut patched, opts, body)?;
@@ -398,8 +382,54 @@ impl Registry {
         Ok((bytes, false))
     }
 
+    /// Server-side apply: merges `applied` into the object (creating it when missing) and
+    /// makes it `opts.field_manager`'s configuration; fields other managers own are a 409
+    /// conflict unless `force`. Returns the object and whether it was created.
+    #[allow(clippy::too_many_arguments)]
+    async fn server_side_apply(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        subresource: &str,
+        applied: &Value,
+        force: bool,
+        opts: &WriteOptions,
+    ) -> Result<(Bytes, bool), ApiError> {
+        let api_version = def.api_version();
+        let scope = apply_scope(def, &api_version, subresource);
+        let manager = opts.field_manager.as_str();
+        let now = now();
+        if self.store.get(&def.key(ns, name)).is_none() {
+            if !subresource.is_empty() {
+                return Err(ApiError::not_found(def.group, def.resource, name));
+            }
+            let (obj, entries) =
+                apply::apply(&scope, &json!({}), &[], manager, applied, force, &now)?;
+            check_name(&obj, name, ns)?;
+            match self.create_with(def, ns, obj, opts, Some(entries)).await {
+                Ok(created) => return Ok((created, true)),
+                // Created meanwhile by someone else: apply to theirs.
+                Err(e) if e.reason == "AlreadyExists" && !opts.dry_run => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let bytes = self
+            .guaranteed_update(def, ns, name, subresource, None, opts, true, |current| {
+                let managed = ManagedFieldsEntry::list_from_object(current).unwrap_or_default();
+                let (obj, _) =
+                    apply::apply(&scope, current, &managed, manager, applied, force, &now)?;
+                check_name(&obj, name, ns)?;
+                Ok(obj)
+            })
+            .await?;
+        Ok((bytes, false))
+    }
+
     /// Reads, transforms and writes until the write lands without a conflict (or the
-    /// client's pinned resourceVersion is stale).
+    /// client's pinned resourceVersion is stale). `applied`: the transformation is a
+    /// server-side apply and set managedFields itself; otherwise the write is recorded as
+    /// `opts.field_manager`'s Update.
     #[allow(clippy::too_many_arguments)]
     async fn guaranteed_update(
         &self,
@@ -409,9 +439,12 @@ impl Registry {
         subresource: &str,
         pinned: Option<Revision>,
         opts: &WriteOptions,
+        applied: bool,
         transform: impl Fn(&Value) -> Result<Value, ApiError>,
     ) -> Result<Bytes, ApiError> {
         let key = def.key(ns, name);
+        let api_version = def.api_version();
+        let scope = apply_scope(def, &api_version, subresource);
         for _ in 0..RETRIES {
             let kv = self
                 .store
@@ -422,16 +455,29 @@ impl Registry {
             }
             let old = decode(&kv.value)?;
             let proposed = transform(&old)?;
+            // A resourceVersion the transformation put in (a JSON patch, an applied
+            // configuration) is a precondition too.
+            if rv_of(&proposed)?.is_some_and(|rv| rv != kv.mod_revision) {
+                return Err(ApiError::conflict(def.group, def.resource, name));
+            }
+            let applied_fields =
+                applied.then(|| proposed.pointer("/metadata/managedFields").cloned());
             let mut new = strategy::prepare_update(def, subresource, &old, proposed)?;
+            match applied_fields {
+                Some(Some(fields)) => {
+                    meta_mut(&mut new).insert("managedFields".into(), fields);
+                }
+                Some(None) => {
+                    meta_mut(&mut new).remove("managedFields");
+                }
+                None if !opts.field_manager.is_empty() => {
+                    apply::track_update(&scope, Some(&old), &mut new, &opts.field_manager, &now());
+                }
+                None => {}
+            }
             if same_content(&old, &new) {
                 return Ok(kv.value);
             }
-            let manager_sub = if subresource == "status" {
-                "status"
-            } else {
-                ""
-            };
-            record_manager(def, &mut new, &opts.field_manager, manager_sub, "Update");
             opts.admit(&new)?;
             if opts.dry_run {
                 return Ok(dry_run_bytes(&new));
