@@ -83,12 +83,13 @@ fn label_change_moves_objects_in_and_out_of_a_selector_watch() {
 fn list_pages_with_limit_and_continue() {
     let c = Cluster::start();
     for i in 0..5 {
-        create_cm(&c, &format!("p{i}"), "");
+        create_cm(&c, &format!("p{i}"), r#""page":"me""#);
     }
-    let (_, page1) = c.curl_json(&["/api/v1/namespaces/default/configmaps?limit=2"]);
+    // Controllers put kube-root-ca.crt in every namespace; select only this test's objects.
+    let (_, page1) = c.curl_json(&["/api/v1/namespaces/default/configmaps?limit=2&labelSelector=page%3Dme"]);
     assert_eq!(page1["items"].as_array().unwrap().len(), 2);
     let token = page1["metadata"]["continue"].as_str().unwrap().to_string();
-    let (_, page2) = c.curl_json(&[&format!("/api/v1/namespaces/default/configmaps?limit=10&continue={token}")]);
+    let (_, page2) = c.curl_json(&[&format!("/api/v1/namespaces/default/configmaps?limit=10&labelSelector=page%3Dme&continue={token}")]);
     let names: Vec<&str> = page2["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["p2", "p3", "p4"]);
     assert!(page2["metadata"].get("continue").is_none());
