@@ -304,3 +304,44 @@ fn controllers_can_be_turned_off_one_by_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown controller \"-nope\""), "{err}");
 }
+
+#[test]
+fn only_the_lease_holder_runs_controllers() {
+    let c = Cluster::start();
+    let lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kapi-controller-manager";
+    let lease = eventually("the controller-manager lease", 5, || get(&c, lease_path));
+    let server = lease["spec"]["holderIdentity"].as_str().expect("holder").to_string();
+    // Another candidate takes the Lease and keeps renewing it (short lease, so the server
+    // takes it back soon after the renewals stop).
+    let renew = |i: u32| {
+        let patch = format!(
+            r#"{{"spec":{{"holderIdentity":"intruder","leaseDurationSeconds":3,"renewTime":"2000-01-01T00:{:02}:{:02}.000000Z"}}}}"#,
+            i / 60,
+            i % 60
+        );
+        let (code, body) = c.curl_json(&[lease_path, "-X", "PATCH", "-H", "Content-Type: application/merge-patch+json", "-d", &patch]);
+        assert_eq!(code, 200, "{body}");
+    };
+    let mut i = 0;
+    let mut hold_for = |c: &Cluster, d: Duration| {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            i += 1;
+            renew(i);
+            assert_eq!(get(c, lease_path).expect("lease")["spec"]["holderIdentity"], "intruder");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    // The server notices at its next renewal (every 2s) and stops its controllers.
+    hold_for(&c, Duration::from_secs(3));
+    c.kubectl_ok(&["create", "namespace", "led"]);
+    hold_for(&c, Duration::from_secs(2));
+    assert!(get(&c, "/api/v1/namespaces/led/serviceaccounts/default").is_none(), "a follower ran controllers");
+    // Renewals stop: after the lease duration the server takes over and catches up.
+    eventually("the server to lead again and create the default account", 15, || {
+        get(&c, "/api/v1/namespaces/led/serviceaccounts/default")
+    });
+    let lease = get(&c, lease_path).expect("lease");
+    assert_eq!(lease["spec"]["holderIdentity"], server.as_str());
+    assert!(lease["spec"]["leaseTransitions"].as_i64().is_some_and(|t| t >= 1), "{lease}");
+}

@@ -64,9 +64,17 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
         .collect();
     let lost: Vec<&String> = acknowledged.iter().filter(|n| !stored.contains(n.as_str())).collect();
     assert!(lost.is_empty(), "{} acknowledged writes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
-    // Watches resume across the restart from the durable event log.
-    let rv: i64 = list["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
-    let out = c.curl(&[&format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={}&timeoutSeconds=1", rv - 3)]);
+    // Watches resume across the restart from the durable event log. Revisions are global and the
+    // controllers write too (their Lease), so start just before the third-newest ConfigMap.
+    let mut rvs: Vec<i64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["metadata"]["resourceVersion"].as_str()?.parse().ok())
+        .collect();
+    rvs.sort_unstable();
+    let from = rvs[rvs.len() - 3] - 1;
+    let out = c.curl(&[&format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={from}&timeoutSeconds=1")]);
     let lines = String::from_utf8_lossy(&out.stdout).lines().count();
     assert_eq!(lines, 3, "the last three events replay after a restart");
 }

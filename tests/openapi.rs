@@ -73,9 +73,19 @@ fn apply_twice_computes_the_patch_from_openapi_without_warnings() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
+    // A changed image, a renamed container (list merged by name), a new label (a map) and a
+    // strategy switch (retainKeys): kubectl computes all of it from our schemas.
     let changed = DEPLOYMENT
         .replace("nginx:1.27", "nginx:1.28")
-        .replace("name: sidecar", "name: helper");
+        .replace("name: sidecar", "name: helper")
+        .replace(
+            "labels: {app: web}\n    spec:",
+            "labels: {app: web, tier: front}\n    spec:",
+        )
+        .replace(
+            "type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 25%}",
+            "type: Recreate",
+        );
     std::fs::write(&file, changed).expect("rewrite manifest");
     let second = c.kubectl(&["apply", "-f", path]);
     let stderr = String::from_utf8_lossy(&second.stderr);
@@ -90,9 +100,12 @@ fn apply_twice_computes_the_patch_from_openapi_without_warnings() {
         "deploy",
         "web",
         "-o",
-        "jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[*].image} {.spec.template.spec.containers[0].env[0].value}",
+        "jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[*].image} {.spec.template.spec.containers[0].env[0].value} {.spec.template.metadata.labels.tier} {.spec.strategy}",
     ]);
-    assert_eq!(got, "web helper nginx:1.28 busybox:1 1");
+    assert_eq!(
+        got,
+        r#"web helper nginx:1.28 busybox:1 1 front {"type":"Recreate"}"#
+    );
 }
 
 #[test]

@@ -65,8 +65,9 @@ pub struct ResourceDef {
 impl ResourceDef {
     /// Whether objects of this resource are stored (reviews and bindings are only answered).
     pub fn is_stored(&self) -> bool {
-        !matches!(self.group, "authentication.k8s.io" | "authorization.k8s.io")
-            && !(self.group.is_empty() && matches!(self.resource, "bindings" | "componentstatuses"))
+        let answered_only = matches!(self.group, "authentication.k8s.io" | "authorization.k8s.io")
+            || (self.group.is_empty() && matches!(self.resource, "bindings" | "componentstatuses"));
+        !answered_only
     }
 
     /// `group/version`, or `version` for core.

@@ -50,15 +50,25 @@ const ACCOUNTS: &str = "serviceaccount-token/accounts";
 struct Seen(Mutex<HashMap<(String, String), HashSet<String>>>);
 
 impl Seen {
-    fn note(&self, secret: &Secret) -> Option<ObjectRef<ServiceAccount>> {
+    /// Records `secret` for its account if `known` says the account exists (so that nothing is
+    /// kept for accounts that will never be reconciled), and names the account to wake.
+    fn note(
+        &self,
+        secret: &Secret,
+        known: impl Fn(&ObjectRef<ServiceAccount>) -> bool,
+    ) -> Option<ObjectRef<ServiceAccount>> {
         let ns = secret.namespace()?;
         let account = secret.annotations().get(SA_NAME_ANNOTATION)?.clone();
+        let target = ObjectRef::new(&account).within(&ns);
+        if !known(&target) {
+            return None;
+        }
         if let Ok(mut seen) = self.0.lock() {
             seen.entry((ns.clone(), account.clone()))
                 .or_default()
                 .insert(secret.name_any());
         }
-        Some(ObjectRef::new(&account).within(&ns))
+        Some(target)
     }
 
     fn snapshot(&self, ns: &str, account: &str) -> HashSet<String> {
@@ -124,12 +134,14 @@ pub fn run(ctx: Arc<Context>) -> Task {
     let accounts = Controller::new(
         Api::<ServiceAccount>::all(client.clone()),
         watcher::Config::default(),
-    )
-    .watches(Api::<Secret>::all(client), tokens_only(), move |secret| {
-        seen_ctx.seen.note(&secret)
-    })
-    .run(reconcile_account, account_error_policy, tctx)
-    .for_each(|r| log_result(ACCOUNTS, r));
+    );
+    let known = accounts.store();
+    let accounts = accounts
+        .watches(Api::<Secret>::all(client), tokens_only(), move |secret| {
+            seen_ctx.seen.note(&secret, |r| known.get(r).is_some())
+        })
+        .run(reconcile_account, account_error_policy, tctx)
+        .for_each(|r| log_result(ACCOUNTS, r));
 
     Box::pin(async move {
         futures_util::future::join(secrets, accounts).await;
@@ -417,13 +429,16 @@ mod tests {
     #[test]
     fn seen_secrets_are_forgotten_once_handled() {
         let seen = Seen::default();
-        let r = seen.note(&token(&[(SA_NAME_ANNOTATION, "app")])).unwrap();
+        let secret = token(&[(SA_NAME_ANNOTATION, "app")]);
+        assert!(seen.note(&secret, |_| false).is_none());
+        assert!(seen.snapshot("ns", "app").is_empty());
+        let r = seen.note(&secret, |_| true).unwrap();
         assert_eq!(r.name, "app");
         assert_eq!(r.namespace.as_deref(), Some("ns"));
         let names = seen.snapshot("ns", "app");
         assert!(names.contains("app-token"));
         seen.forget("ns", "app", &names);
         assert!(seen.snapshot("ns", "app").is_empty());
-        assert!(seen.note(&token(&[])).is_none());
+        assert!(seen.note(&token(&[]), |_| true).is_none());
     }
 }

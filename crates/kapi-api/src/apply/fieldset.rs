@@ -218,11 +218,7 @@ impl FieldSet {
             [last] => {
                 self.members.insert(last.clone());
             }
-            [first, rest @ ..] => self
-                .children
-                .entry(first.clone())
-                .or_default()
-                .insert(rest),
+            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
         }
     }
 
@@ -434,7 +430,12 @@ mod tests {
         let a = PathElement::from_wire(r#"k:{"protocol":"TCP","containerPort":80}"#).unwrap();
         assert_eq!(a.to_wire(), r#"k:{"containerPort":80,"protocol":"TCP"}"#);
         assert_eq!(a.to_string(), r#"[containerPort=80,protocol="TCP"]"#);
-        let p = vec![f("spec"), f("containers"), PathElement::key(vec![("name".into(), json!("web"))]), f("image")];
+        let p = vec![
+            f("spec"),
+            f("containers"),
+            PathElement::key(vec![("name".into(), json!("web"))]),
+            f("image"),
+        ];
         assert_eq!(path_string(&p), r#".spec.containers[name="web"].image"#);
         assert_eq!(PathElement::Value(json!("x")).to_string(), r#"[="x"]"#);
         assert!(PathElement::from_wire("x:1").is_err());
@@ -448,11 +449,23 @@ mod tests {
 
     #[test]
     fn set_algebra() {
-        let a = FieldSet::from_fields_v1(&json!({"f:data":{"f:a":{},"f:b":{}},"f:spec":{".":{},"f:x":{}}})).unwrap();
+        let a = FieldSet::from_fields_v1(
+            &json!({"f:data":{"f:a":{},"f:b":{}},"f:spec":{".":{},"f:x":{}}}),
+        )
+        .unwrap();
         let b = FieldSet::from_fields_v1(&json!({"f:data":{"f:b":{},"f:c":{}}})).unwrap();
-        assert_eq!(a.union(&b).to_fields_v1(), json!({"f:data":{"f:a":{},"f:b":{},"f:c":{}},"f:spec":{".":{},"f:x":{}}}));
-        assert_eq!(a.difference(&b).to_fields_v1(), json!({"f:data":{"f:a":{}},"f:spec":{".":{},"f:x":{}}}));
-        assert_eq!(a.intersection(&b).to_fields_v1(), json!({"f:data":{"f:b":{}}}));
+        assert_eq!(
+            a.union(&b).to_fields_v1(),
+            json!({"f:data":{"f:a":{},"f:b":{},"f:c":{}},"f:spec":{".":{},"f:x":{}}})
+        );
+        assert_eq!(
+            a.difference(&b).to_fields_v1(),
+            json!({"f:data":{"f:a":{}},"f:spec":{".":{},"f:x":{}}})
+        );
+        assert_eq!(
+            a.intersection(&b).to_fields_v1(),
+            json!({"f:data":{"f:b":{}}})
+        );
         assert!(a.has(&[f("spec")]) && a.has(&[f("data"), f("a")]) && !a.has(&[f("data")]));
         let paths: Vec<String> = a.paths().iter().map(|p| path_string(p)).collect();
         // A level's members come before its children.

@@ -47,7 +47,9 @@ impl ManagedFieldsEntry {
     /// Reads one entry.
     pub fn from_json(v: &Value) -> Result<Self, FieldsError> {
         let Value::Object(m) = v else {
-            return Err(FieldsError("a managedFields entry must be an object".into()));
+            return Err(FieldsError(
+                "a managedFields entry must be an object".into(),
+            ));
         };
         let text = |key: &str| -> Result<String, FieldsError> {
             match m.get(key) {
@@ -322,7 +324,10 @@ mod tests {
         let names: Vec<&str> = sorted.iter().map(|e| e.manager.as_str()).collect();
         assert_eq!(names, ["kubectl", "kubectl-client-side-apply", "ctl"]);
         assert!(ManagedFieldsEntry::from_json(&json!({"operation": "Patch"})).is_err());
-        assert!(ManagedFieldsEntry::from_json(&json!({"operation": "Apply", "fieldsType": "FieldsV2"})).is_err());
+        assert!(ManagedFieldsEntry::from_json(
+            &json!({"operation": "Apply", "fieldsType": "FieldsV2"})
+        )
+        .is_err());
     }
 
     #[test]
@@ -331,7 +336,10 @@ mod tests {
             Identity::update("m", "v1", "status").json(),
             r#"{"manager":"m","operation":"Update","apiVersion":"v1","subresource":"status"}"#
         );
-        assert_eq!(Identity::apply("kubectl", "").json(), r#"{"manager":"kubectl","operation":"Apply"}"#);
+        assert_eq!(
+            Identity::apply("kubectl", "").json(),
+            r#"{"manager":"kubectl","operation":"Apply"}"#
+        );
     }
 
     #[test]
@@ -342,7 +350,11 @@ mod tests {
             set.insert(&[super::super::fieldset::PathElement::Field(format!("f{i}"))]);
             managers.insert(
                 Identity::update(&format!("m{i:02}"), "v1", ""),
-                Owned { set, api_version: "v1".into(), time: Some(format!("2024-01-01T00:00:{i:02}Z")) },
+                Owned {
+                    set,
+                    api_version: "v1".into(),
+                    time: Some(format!("2024-01-01T00:00:{i:02}Z")),
+                },
             );
         }
         cap_update_managers(&mut managers);

@@ -257,6 +257,16 @@ impl From<ApplyError> for ApiError {
     }
 }
 
+impl FieldSet {
+    /// The fields an applied configuration of `group`/`kind` specifies: its leaf values, the
+    /// items of its list-type maps and sets, atomic values, and empty or `null` values.
+    /// (An applier's entry is this set without the fields the server owns.)
+    pub fn from_object(group: &str, kind: &str, obj: &Value) -> FieldSet {
+        let schema = Schema::new(group, kind);
+        Walker::new(&schema).field_set(obj)
+    }
+}
+
 /// Fields the server owns; no manager ever records them.
 fn strip_server_fields(set: &FieldSet) -> FieldSet {
     set.difference(&server_fields())
@@ -383,13 +393,7 @@ fn is_reset(v: Option<&Value>) -> bool {
 /// clients can edit them; `[]` or `[{}]` clear them), else `old`'s; subresource writes
 /// always start from `old`'s. An existing object without managedFields stays untracked
 /// until its first apply, as upstream does.
-pub fn track_update(
-    scope: &Scope,
-    old: Option<&Value>,
-    new: &mut Value,
-    manager: &str,
-    now: &str,
-) {
+pub fn track_update(scope: &Scope, old: Option<&Value>, new: &mut Value, manager: &str, now: &str) {
     let from_old = || {
         old.and_then(|o| ManagedFieldsEntry::list_from_object(o).ok())
             .unwrap_or_default()
@@ -431,8 +435,7 @@ pub fn apply(
 ) -> Result<(Value, Vec<ManagedFieldsEntry>), ApplyError> {
     let api_version = applied.get("apiVersion").and_then(Value::as_str);
     let kind = applied.get("kind").and_then(Value::as_str);
-    if !applied.is_object() || api_version != Some(scope.api_version) || kind != Some(scope.kind)
-    {
+    if !applied.is_object() || api_version != Some(scope.api_version) || kind != Some(scope.kind) {
         return Err(ApplyError::InvalidObjectType(gvk_of(applied)));
     }
     if applied

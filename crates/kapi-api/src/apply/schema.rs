@@ -275,30 +275,51 @@ mod tests {
         let pod = Schema::new("", "Pod");
         assert_eq!(
             pod.list_type(&["spec", "containers"]),
-            ListType::Map { keys: vec!["name"], atomic_items: false }
+            ListType::Map {
+                keys: vec!["name"],
+                atomic_items: false
+            }
         );
         assert_eq!(
             pod.list_type(&["spec", "containers", "ports"]),
-            ListType::Map { keys: vec!["containerPort", "protocol"], atomic_items: false }
+            ListType::Map {
+                keys: vec!["containerPort", "protocol"],
+                atomic_items: false
+            }
         );
-        assert_eq!(pod.list_type(&["spec", "containers", "args"]), ListType::Atomic);
+        assert_eq!(
+            pod.list_type(&["spec", "containers", "args"]),
+            ListType::Atomic
+        );
         assert_eq!(pod.list_type(&["spec", "tolerations"]), ListType::Atomic);
         assert_eq!(pod.list_type(&["metadata", "finalizers"]), ListType::Set);
         assert_eq!(pod.list_type(&["status", "hostIPs"]), ListType::Atomic);
         assert_eq!(
             pod.list_type(&["metadata", "ownerReferences"]),
-            ListType::Map { keys: vec!["uid"], atomic_items: true }
+            ListType::Map {
+                keys: vec!["uid"],
+                atomic_items: true
+            }
         );
         let deploy = Schema::new("apps", "Deployment");
         assert_eq!(
             deploy.list_type(&["spec", "template", "spec", "topologySpreadConstraints"]),
-            ListType::Map { keys: vec!["topologyKey", "whenUnsatisfiable"], atomic_items: false }
+            ListType::Map {
+                keys: vec!["topologyKey", "whenUnsatisfiable"],
+                atomic_items: false
+            }
         );
         assert_eq!(
             Schema::new("", "Service").list_type(&["spec", "ports"]),
-            ListType::Map { keys: vec!["port", "protocol"], atomic_items: false }
+            ListType::Map {
+                keys: vec!["port", "protocol"],
+                atomic_items: false
+            }
         );
-        assert_eq!(Schema::new("batch", "Job").list_type(&["status", "conditions"]), ListType::Atomic);
+        assert_eq!(
+            Schema::new("batch", "Job").list_type(&["status", "conditions"]),
+            ListType::Atomic
+        );
     }
 
     #[test]
@@ -307,7 +328,15 @@ mod tests {
         assert!(deploy.map_is_atomic(&["spec", "selector"]));
         assert!(!deploy.map_is_atomic(&["spec", "template", "metadata", "labels"]));
         assert!(deploy.map_is_atomic(&["spec", "template", "spec", "nodeSelector"]));
-        assert!(deploy.map_is_atomic(&["spec", "template", "spec", "containers", "env", "valueFrom", "secretKeyRef"]));
+        assert!(deploy.map_is_atomic(&[
+            "spec",
+            "template",
+            "spec",
+            "containers",
+            "env",
+            "valueFrom",
+            "secretKeyRef"
+        ]));
         assert!(!deploy.map_is_atomic(&["spec", "strategy"]));
         assert!(Schema::new("policy", "PodDisruptionBudget").map_is_atomic(&["spec", "selector"]));
         assert!(Schema::new("", "Event").map_is_atomic(&["involvedObject"]));

@@ -48,7 +48,14 @@ fn owners(obj: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn apply_ok(scope: &Scope, live: &Value, manager: &str, applied: &Value, force: bool, now: &str) -> Value {
+fn apply_ok(
+    scope: &Scope,
+    live: &Value,
+    manager: &str,
+    applied: &Value,
+    force: bool,
+    now: &str,
+) -> Value {
     let (obj, _) = apply(scope, live, &entries(live), manager, applied, force, now)
         .unwrap_or_else(|e| panic!("apply by {manager} failed: {e}"));
     stored(obj)
@@ -56,7 +63,16 @@ fn apply_ok(scope: &Scope, live: &Value, manager: &str, applied: &Value, force: 
 
 #[test]
 fn apply_creates_ownership() {
-    let (obj, got) = apply(&cm_scope(), &json!({}), &[], "kubectl", &cm(json!({"a": "1"})), false, T0).unwrap();
+    let (obj, got) = apply(
+        &cm_scope(),
+        &json!({}),
+        &[],
+        "kubectl",
+        &cm(json!({"a": "1"})),
+        false,
+        T0,
+    )
+    .unwrap();
     assert_eq!(obj["data"], json!({"a": "1"}));
     assert_eq!(obj["metadata"]["name"], "c");
     assert_eq!(got.len(), 1);
@@ -70,7 +86,14 @@ fn apply_creates_ownership() {
 
 #[test]
 fn conflicts_force_and_shared_ownership() {
-    let live = apply_ok(&cm_scope(), &json!({}), "kubectl", &cm(json!({"a": "1", "b": "1"})), false, T0);
+    let live = apply_ok(
+        &cm_scope(),
+        &json!({}),
+        "kubectl",
+        &cm(json!({"a": "1", "b": "1"})),
+        false,
+        T0,
+    );
 
     struct Case {
         name: &'static str,
@@ -90,7 +113,9 @@ fn conflicts_force_and_shared_ownership() {
             name: "two fields, two lines",
             data: json!({"a": "2", "b": "2"}),
             force: false,
-            want: Err("Apply failed with 2 conflicts: conflicts with \"kubectl\":\n- .data.a\n- .data.b"),
+            want: Err(
+                "Apply failed with 2 conflicts: conflicts with \"kubectl\":\n- .data.a\n- .data.b",
+            ),
         },
         Case {
             name: "the same value is shared",
@@ -122,7 +147,15 @@ fn conflicts_force_and_shared_ownership() {
         },
     ];
     for case in cases {
-        let result = apply(&cm_scope(), &live, &entries(&live), "other", &cm(case.data), case.force, T1);
+        let result = apply(
+            &cm_scope(),
+            &live,
+            &entries(&live),
+            "other",
+            &cm(case.data),
+            case.force,
+            T1,
+        );
         match (result, case.want) {
             (Err(e), Err(msg)) => {
                 assert_eq!(e.to_status_message(), msg, "{}", case.name);
@@ -138,7 +171,8 @@ fn conflicts_force_and_shared_ownership() {
             }
             (Ok((obj, _)), Ok(want)) => {
                 let got = owners(&obj);
-                let want: Vec<(String, Value)> = want.into_iter().map(|(m, f)| (m.to_string(), f)).collect();
+                let want: Vec<(String, Value)> =
+                    want.into_iter().map(|(m, f)| (m.to_string(), f)).collect();
                 assert_eq!(got, want, "{}", case.name);
             }
             (got, want) => panic!("{}: got {got:?}, want {want:?}", case.name),
@@ -148,7 +182,14 @@ fn conflicts_force_and_shared_ownership() {
 
 #[test]
 fn dropped_fields_are_removed_unless_someone_else_owns_them() {
-    let live = apply_ok(&cm_scope(), &json!({}), "a", &cm(json!({"x": "1", "y": "1", "z": "1"})), false, T0);
+    let live = apply_ok(
+        &cm_scope(),
+        &json!({}),
+        "a",
+        &cm(json!({"x": "1", "y": "1", "z": "1"})),
+        false,
+        T0,
+    );
     // "b" co-owns y (same value).
     let live = apply_ok(&cm_scope(), &live, "b", &cm(json!({"y": "1"})), false, T1);
     // "a" stops applying x and y.
@@ -180,7 +221,14 @@ fn deployment(containers: Value) -> Value {
 #[test]
 fn containers_merge_by_name_between_managers() {
     let s = deploy_scope();
-    let live = apply_ok(&s, &json!({}), "a", &deployment(json!([{"name": "app", "image": "app:1"}])), false, T0);
+    let live = apply_ok(
+        &s,
+        &json!({}),
+        "a",
+        &deployment(json!([{"name": "app", "image": "app:1"}])),
+        false,
+        T0,
+    );
     let sidecar = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"template": {"spec": {"containers": [{"name": "log", "image": "log:1"}]}}}});
     let live = apply_ok(&s, &live, "b", &sidecar, false, T1);
@@ -199,13 +247,27 @@ fn containers_merge_by_name_between_managers() {
         json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"log\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}})
     );
     // "a" updates its container without touching "b"'s; changing b's image conflicts.
-    let live = apply_ok(&s, &live, "a", &deployment(json!([{"name": "app", "image": "app:2"}])), false, T2);
+    let live = apply_ok(
+        &s,
+        &live,
+        "a",
+        &deployment(json!([{"name": "app", "image": "app:2"}])),
+        false,
+        T2,
+    );
     let containers = &live["spec"]["template"]["spec"]["containers"];
     assert_eq!(containers[0], json!({"name": "app", "image": "app:2"}));
     assert_eq!(containers[1], json!({"name": "log", "image": "log:1"}));
-    let err = apply(&s, &live, &entries(&live), "a",
-        &deployment(json!([{"name": "app", "image": "app:2"}, {"name": "log", "image": "log:2"}])), false, T2)
-        .unwrap_err();
+    let err = apply(
+        &s,
+        &live,
+        &entries(&live),
+        "a",
+        &deployment(json!([{"name": "app", "image": "app:2"}, {"name": "log", "image": "log:2"}])),
+        false,
+        T2,
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_status_message(),
         "Apply failed with 1 conflict: conflict with \"b\": .spec.template.spec.containers[name=\"log\"].image"
@@ -213,7 +275,10 @@ fn containers_merge_by_name_between_managers() {
     // "b" drops its sidecar: it goes, "a"'s container stays.
     let empty = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}});
     let live = apply_ok(&s, &live, "b", &empty, false, T2);
-    assert_eq!(live["spec"]["template"]["spec"]["containers"], json!([{"name": "app", "image": "app:2"}]));
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "app", "image": "app:2"}])
+    );
     assert_eq!(owners(&live).len(), 1);
 }
 
@@ -225,11 +290,17 @@ fn status_is_owned_only_through_the_status_subresource() {
     let live = apply_ok(&s, &json!({}), "a", &with_status, false, T0);
     let fields = &owners(&live)[0].1;
     assert!(fields.get("f:status").is_none(), "{fields}");
-    let status_scope = Scope { subresource: "status", ..s };
+    let status_scope = Scope {
+        subresource: "status",
+        ..s
+    };
     let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "status": {"replicas": 1, "conditions": [{"type": "Available", "status": "True"}]}});
     let out = apply_ok(&status_scope, &live, "ctl", &status, false, T1);
-    let e = entries(&out).into_iter().find(|e| e.manager == "ctl").unwrap();
+    let e = entries(&out)
+        .into_iter()
+        .find(|e| e.manager == "ctl")
+        .unwrap();
     assert_eq!(e.subresource, "status");
     assert_eq!(
         e.fields.to_fields_v1(),
@@ -240,7 +311,14 @@ fn status_is_owned_only_through_the_status_subresource() {
 #[test]
 fn updates_take_ownership_of_what_they_change() {
     let s = cm_scope();
-    let live = apply_ok(&s, &json!({}), "kubectl", &cm(json!({"a": "1", "b": "1"})), false, T0);
+    let live = apply_ok(
+        &s,
+        &json!({}),
+        "kubectl",
+        &cm(json!({"a": "1", "b": "1"})),
+        false,
+        T0,
+    );
     let mut new = live.clone();
     new["data"]["a"] = json!("2");
     new["data"]["n"] = json!("new");
@@ -248,21 +326,41 @@ fn updates_take_ownership_of_what_they_change() {
     let got = update_managed_fields(&s, &live, &new, &entries(&live), "editor", T1);
     let by: Vec<(String, Value)> = got
         .iter()
-        .map(|e| (format!("{}/{}", e.manager, e.operation.as_str()), e.fields.to_fields_v1()))
+        .map(|e| {
+            (
+                format!("{}/{}", e.manager, e.operation.as_str()),
+                e.fields.to_fields_v1(),
+            )
+        })
         .collect();
     assert_eq!(
         by,
         vec![
             ("kubectl/Apply".to_string(), json!({"f:data": {"f:b": {}}})),
-            ("editor/Update".to_string(), json!({"f:data": {"f:a": {}, "f:n": {}}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}}})),
+            (
+                "editor/Update".to_string(),
+                json!({"f:data": {"f:a": {}, "f:n": {}}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}}})
+            ),
         ]
     );
     assert_eq!(got[1].time.as_deref(), Some(T1));
     // An apply now conflicts with the updater, named with its version.
     let mut stored_new = new.clone();
     ManagedFieldsEntry::set_on_object(&mut stored_new, &got);
-    let err = apply(&s, &stored_new, &got, "kubectl", &cm(json!({"a": "1", "b": "1"})), false, T2).unwrap_err();
-    assert_eq!(err.to_status_message(), "Apply failed with 1 conflict: conflict with \"editor\" using v1: .data.a");
+    let err = apply(
+        &s,
+        &stored_new,
+        &got,
+        "kubectl",
+        &cm(json!({"a": "1", "b": "1"})),
+        false,
+        T2,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_status_message(),
+        "Apply failed with 1 conflict: conflict with \"editor\" using v1: .data.a"
+    );
     // A write that changes nothing leaves managedFields alone.
     let same = update_managed_fields(&s, &stored_new, &stored_new, &got, "other", T2);
     assert_eq!(same, got);
@@ -310,7 +408,16 @@ fn kubectl_takes_over_client_side_apply_fields() {
     live = stored(live);
     track_update(&s, None, &mut live, "kubectl-client-side-apply", T0);
     // Any other manager conflicts with the client-side applier.
-    let err = apply(&s, &live, &entries(&live), "other", &cm(json!({"a": "2"})), false, T1).unwrap_err();
+    let err = apply(
+        &s,
+        &live,
+        &entries(&live),
+        "other",
+        &cm(json!({"a": "2"})),
+        false,
+        T1,
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_status_message(),
         "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using v1: .data.a"
@@ -326,14 +433,25 @@ fn kubectl_takes_over_client_side_apply_fields() {
         owners(&out),
         vec![
             ("kubectl/Apply".to_string(), json!({"f:data": {"f:a": {}}})),
-            ("kubectl-client-side-apply/Update".to_string(),
-             json!({"f:data": {}, "f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}}})),
+            (
+                "kubectl-client-side-apply/Update".to_string(),
+                json!({"f:data": {}, "f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}}})
+            ),
         ]
     );
     // A field changed since the last client-side apply is not the applier's to take.
     let mut drifted = live.clone();
     drifted["data"]["a"] = json!("9");
-    let err = apply(&s, &drifted, &entries(&drifted), "kubectl", &cm(json!({"a": "2"})), false, T1).unwrap_err();
+    let err = apply(
+        &s,
+        &drifted,
+        &entries(&drifted),
+        "kubectl",
+        &cm(json!({"a": "2"})),
+        false,
+        T1,
+    )
+    .unwrap_err();
     assert!(matches!(err, ApplyError::Conflicts(_)), "{err}");
 }
 
@@ -378,7 +496,16 @@ fn multiple_managers_in_one_conflict_message() {
     let s = cm_scope();
     let live = apply_ok(&s, &json!({}), "b", &cm(json!({"b": "1"})), false, T0);
     let live = apply_ok(&s, &live, "a", &cm(json!({"a": "1"})), false, T1);
-    let err = apply(&s, &live, &entries(&live), "c", &cm(json!({"a": "2", "b": "2"})), false, T2).unwrap_err();
+    let err = apply(
+        &s,
+        &live,
+        &entries(&live),
+        "c",
+        &cm(json!({"a": "2", "b": "2"})),
+        false,
+        T2,
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_status_message(),
         "Apply failed with 2 conflicts: conflicts with \"a\":\n- .data.a\nconflicts with \"b\":\n- .data.b"
@@ -396,4 +523,44 @@ fn a_noop_apply_keeps_times() {
     let out = apply_ok(&s, &live, "kubectl", &cm(json!({"a": "1"})), false, T2);
     assert_eq!(entries(&out)[0].time.as_deref(), Some(T0));
     assert_eq!(out, live);
+}
+
+#[test]
+fn field_set_of_an_object() {
+    let set = FieldSet::from_object(
+        "",
+        "Service",
+        &json!({"spec": {"selector": {"app": "a"},
+        "ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}]}}),
+    );
+    assert_eq!(
+        set.to_fields_v1(),
+        json!({"f:spec": {"f:ports": {
+            "k:{\"port\":53,\"protocol\":\"UDP\"}": {".": {}, "f:port": {}, "f:protocol": {}},
+            "k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}}},
+            "f:selector": {}}})
+    );
+}
+
+#[test]
+fn dropping_a_struct_drops_its_unowned_defaults_too() {
+    let s = deploy_scope();
+    let mut d = deployment(json!([{"name": "app", "image": "app:1"}]));
+    d["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}});
+    let mut live = apply_ok(&s, &json!({}), "a", &d, false, T0);
+    // Defaulting filled in a field nobody owns.
+    live["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = json!("25%");
+    let out = apply_ok(
+        &s,
+        &live,
+        "a",
+        &deployment(json!([{"name": "app", "image": "app:1"}])),
+        false,
+        T1,
+    );
+    assert!(out["spec"].get("strategy").is_none(), "{out}");
+    assert_eq!(
+        out["spec"]["selector"],
+        json!({"matchLabels": {"app": "web"}})
+    );
 }

@@ -86,10 +86,9 @@ impl<'s> Walker<'s> {
                 Value::Array(_) => {
                     Err("not supported: associative list with lists as elements".into())
                 }
-                Value::Null => {
-                    Err("associative list without keys has an element that's an explicit null"
-                        .into())
-                }
+                Value::Null => Err(
+                    "associative list without keys has an element that's an explicit null".into(),
+                ),
                 v => Ok(PathElement::Value(v.clone())),
             },
             ListType::Atomic => Err("invalid indexing of non-associative list".into()),
@@ -246,7 +245,14 @@ impl<'s> Walker<'s> {
     pub(crate) fn compare(&self, l: &Value, r: &Value) -> Comparison {
         let mut out = Comparison::default();
         let (mut path, mut names) = (Vec::new(), Vec::new());
-        self.compare_at(Some(l), Some(r), (true, true), &mut path, &mut names, &mut out);
+        self.compare_at(
+            Some(l),
+            Some(r),
+            (true, true),
+            &mut path,
+            &mut names,
+            &mut out,
+        );
         out
     }
 
@@ -274,7 +280,13 @@ impl<'s> Walker<'s> {
             (parent
                 && matches!(path.last(), Some(PathElement::Field(_)))
                 && self.schema.always_present(names))
-            .then(|| if other.is_array() { &*EMPTY_LIST } else { &*EMPTY })
+            .then(|| {
+                if other.is_array() {
+                    &*EMPTY_LIST
+                } else {
+                    &*EMPTY
+                }
+            })
         };
         let (l, r) = match (l, r) {
             (None, Some(other)) => (implied(parents.0, other), r),
@@ -372,7 +384,13 @@ impl<'s> Walker<'s> {
             }
             e.push(v);
         }
-        let atomic_items = matches!(list, ListType::Map { atomic_items: true, .. });
+        let atomic_items = matches!(
+            list,
+            ListType::Map {
+                atomic_items: true,
+                ..
+            }
+        );
         for pe in order {
             let ls = lvals.get(pe).map_or(&[][..], Vec::as_slice);
             let rs = rvals.get(pe).map_or(&[][..], Vec::as_slice);
@@ -487,7 +505,13 @@ impl<'s> Walker<'s> {
         let mut shared = rpes.iter().filter(|pe| lidx.contains_key(pe));
         let mut next_shared = shared.next();
         let mut merged_rhs: BTreeSet<&PathElement> = BTreeSet::new();
-        let atomic_items = matches!(list, ListType::Map { atomic_items: true, .. });
+        let atomic_items = matches!(
+            list,
+            ListType::Map {
+                atomic_items: true,
+                ..
+            }
+        );
         let mut item = |l: Option<&'v Value>, r: Option<&'v Value>, pe: &PathElement| {
             if atomic_items || *list == ListType::Set {
                 return r.or(l).cloned();
@@ -677,10 +701,16 @@ mod tests {
             {"name": "c", "env": [{"name": "FOO"}, {"name": "FOO"}]}, "oops"]}}}});
         let errs = w.check(&bad);
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert_eq!(errs[0].path, ".spec.template.spec.containers[name=\"c\"].env");
+        assert_eq!(
+            errs[0].path,
+            ".spec.template.spec.containers[name=\"c\"].env"
+        );
         assert_eq!(errs[0].message, "duplicate entries for key [name=\"FOO\"]");
         assert_eq!(errs[1].path, ".spec.template.spec.containers");
-        assert_eq!(errs[1].message, "element 1: associative list with keys may not have non-map elements");
+        assert_eq!(
+            errs[1].message,
+            "element 1: associative list with keys may not have non-map elements"
+        );
     }
 
     #[test]
@@ -698,12 +728,15 @@ mod tests {
                 {"name": "a", "args": ["z"]}],
                 "tolerations": [{"key": "t2"}]}}}});
         let merged = w.merge(&live, &applied);
-        assert_eq!(merged, json!({"spec": {"replicas": 1, "selector": {"matchLabels": {"a": "1"}},
+        assert_eq!(
+            merged,
+            json!({"spec": {"replicas": 1, "selector": {"matchLabels": {"a": "1"}},
             "template": {"spec": {"containers": [
                 {"name": "c", "image": "c:1"},
                 {"name": "a", "image": "a:1", "args": ["z"]},
                 {"name": "b", "image": "b:1"}],
-                "tolerations": [{"key": "t2"}]}}}}));
+                "tolerations": [{"key": "t2"}]}}}})
+        );
     }
 
     #[test]
@@ -716,22 +749,37 @@ mod tests {
         );
         assert_eq!(cmp.modified.to_fields_v1(), json!({"f:data": {"f:a": {}}}));
         assert_eq!(cmp.removed.to_fields_v1(), json!({"f:data": {"f:b": {}}}));
-        assert_eq!(cmp.added.to_fields_v1(), json!({"f:metadata": {"f:labels": {".": {}, "f:l": {}}}}));
+        assert_eq!(
+            cmp.added.to_fields_v1(),
+            json!({"f:metadata": {"f:labels": {".": {}, "f:l": {}}}})
+        );
         // Creating a Deployment: its zero-value structs are not "added" themselves.
         let schema = Schema::new("apps", "Deployment");
         let w = Walker::new(&schema);
-        let cmp = w.compare(&json!({}), &json!({"spec": {"replicas": 1, "strategy": {"type": "Recreate"},
-            "template": {"spec": {"containers": [{"name": "a"}]}}}}));
-        assert_eq!(cmp.added.to_fields_v1(), json!({"f:spec": {"f:replicas": {}, "f:strategy": {"f:type": {}},
-            "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {".": {}, "f:name": {}}}}}}}));
+        let cmp = w.compare(
+            &json!({}),
+            &json!({"spec": {"replicas": 1, "strategy": {"type": "Recreate"},
+            "template": {"spec": {"containers": [{"name": "a"}]}}}}),
+        );
+        assert_eq!(
+            cmp.added.to_fields_v1(),
+            json!({"f:spec": {"f:replicas": {}, "f:strategy": {"f:type": {}},
+            "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {".": {}, "f:name": {}}}}}}})
+        );
     }
 
     #[test]
     fn remove_drops_emptied_parents() {
         let schema = Schema::new("", "ConfigMap");
         let w = Walker::new(&schema);
-        let set = FieldSet::from_fields_v1(&json!({"f:data": {"f:a": {}}, "f:metadata": {"f:labels": {"f:x": {}}}})).unwrap();
-        let out = w.remove(&json!({"metadata": {"name": "n", "labels": {"x": "1"}}, "data": {"a": "1", "b": "2"}}), &set);
+        let set = FieldSet::from_fields_v1(
+            &json!({"f:data": {"f:a": {}}, "f:metadata": {"f:labels": {"f:x": {}}}}),
+        )
+        .unwrap();
+        let out = w.remove(
+            &json!({"metadata": {"name": "n", "labels": {"x": "1"}}, "data": {"a": "1", "b": "2"}}),
+            &set,
+        );
         assert_eq!(out, json!({"metadata": {"name": "n"}, "data": {"b": "2"}}));
     }
 }

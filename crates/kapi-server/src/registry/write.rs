@@ -462,7 +462,9 @@ impl Registry {
             }
             let applied_fields =
                 applied.then(|| proposed.pointer("/metadata/managedFields").cloned());
-            let mut new = strategy::prepare_update(def, subresource, &old, proposed)?;
+            // A scale write is a write of the main resource, recorded as `scale`'s.
+            let written = if subresource == "scale" { "" } else { subresource };
+            let mut new = strategy::prepare_update(def, written, &old, proposed)?;
             match applied_fields {
                 Some(Some(fields)) => {
                     meta_mut(&mut new).insert("managedFields".into(), fields);
