@@ -141,6 +141,8 @@ fn discovery_and_version() {
     let v: serde_json::Value = serde_json::from_str(&c.kubectl_ok(&["version", "-o", "json"])).unwrap();
     assert_eq!(v["serverVersion"]["major"], "1");
     assert_eq!(v["serverVersion"]["minor"], "34");
+    let cs = c.kubectl_ok(&["get", "componentstatuses"]);
+    assert!(cs.starts_with("NAME") && cs.contains("storage") && cs.contains("Healthy"), "{cs}");
     let cs = c.kubectl_ok(&["api-versions"]);
     assert!(cs.contains("rbac.authorization.k8s.io/v1") && cs.contains("batch/v1"));
 }

@@ -119,6 +119,22 @@ pub async fn serve(
             let (obj, _) = registry.get_value(def, ns, &info.name)?;
             Ok(response::json_value(200, &to_scale(def, &obj)))
         }
+        ("get", "") | ("list", "") if def.group.is_empty() && def.resource == "componentstatuses" => {
+            let items = component_statuses(server);
+            if info.verb == "get" {
+                let item = items
+                    .into_iter()
+                    .find(|i| i.pointer("/metadata/name").and_then(Value::as_str) == Some(info.name.as_str()))
+                    .ok_or_else(|| ApiError::not_found("", "componentstatuses", &info.name))?;
+                return single(def, shape, Bytes::from(item.to_string()), query);
+            }
+            let page = registry::ListPage {
+                items: items.iter().map(|i| Bytes::from(i.to_string())).collect(),
+                revision: registry.store().revision(),
+                continue_token: None,
+            };
+            list(def, shape, page, query, accept_encoding.as_ref())
+        }
         ("get", "") | ("get", "status") => {
             let bytes = registry.get(def, ns, &info.name)?;
             single(def, shape, bytes, query)
@@ -355,6 +371,23 @@ pub async fn serve(
             &info.verb,
         )),
     }
+}
+
+/// `kubectl get cs`: kapi's own components, each reporting whether it is serving.
+fn component_statuses(server: &Server) -> Vec<Value> {
+    let store_ok = server.registry.store().revision() > 0;
+    let item = |name: &str, healthy: bool, message: &str| {
+        json!({
+            "kind": "ComponentStatus",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "creationTimestamp": null},
+            "conditions": [{"type": "Healthy", "status": if healthy { "True" } else { "False" }, "message": message}],
+        })
+    };
+    vec![
+        item("storage", store_ok, if store_ok { "ok (embedded SQLite store)" } else { "no revision yet" }),
+        item("controller-manager", true, "ok (in-process controllers)"),
+    ]
 }
 
 /// Which resources answer a delete with the object rather than a Status.
