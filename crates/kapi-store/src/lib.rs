@@ -29,3 +29,6 @@ pub use store::{KeyValue, Store, StoreOptions};
 
 /// A store revision: one global, strictly increasing counter; 0 means "no revision yet".
 pub type Revision = i64;
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,16 @@
-//! The embedded backend: one SQLite file in WAL mode.
+//! The embedded backend: one SQLite file in WAL mode, holding an append-only log.
 //!
-//! Three tables: `kv` (current value, create and mod revision per key), `events` (a bounded log
-//! of recent changes, so a watch can resume from a revision across a restart) and `meta`
-//! (the current revision, which must survive even when the newest change was a delete).
-//! `synchronous=FULL` makes every commit durable before it returns; the writer task batches
-//! concurrent writes into one commit, so the fsync is shared.
+//! Every write appends one row `(rev, kind, key, value, create_rev)` to `log`; nothing is
+//! updated in place. A commit therefore writes a few sequential pages instead of dirtying a
+//! random page per key, which is what bounds throughput when every commit is fsynced
+//! (`synchronous=FULL`). The current state is the newest row per key, rebuilt by one scan at
+//! start. Rows that a newer write has superseded (and the rows of deleted keys) are garbage
+//! once they fall out of the event history a watch may resume from; the backend remembers them
+//! and deletes them in later commits, so the file stays the size of the live data plus the
+//! history. `meta` keeps the current revision, which must survive a trailing delete.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 
 use bytes::Bytes;
@@ -22,19 +27,25 @@ pub(crate) struct Change {
     pub value: Bytes,
     pub create_revision: Revision,
     pub revision: Revision,
+    /// The revision this change supersedes, if the key existed.
+    pub superseded: Option<Revision>,
 }
 
-/// What the backend holds at start: every key, the retained event log and the revision.
+/// What the backend holds at start: every key, the retained event history and the revision.
 pub(crate) struct Loaded {
     pub kvs: Vec<(String, KeyValue)>,
     pub events: Vec<(EventKind, String, Revision, Bytes)>,
     pub revision: Revision,
+    /// The oldest revision a watch may start after.
+    pub oldest: Revision,
 }
 
 /// The SQLite file, owned by the writer task alone.
 pub(crate) struct SqliteBackend {
     conn: Connection,
-    event_log_len: i64,
+    history: i64,
+    /// Rows no longer current, deleted once older than the history window.
+    garbage: BinaryHeap<Reverse<Revision>>,
 }
 
 fn kind_code(kind: EventKind) -> i64 {
@@ -55,118 +66,103 @@ fn kind_from(code: i64) -> EventKind {
 
 impl SqliteBackend {
     /// Opens (creating if needed) the database file.
-    pub fn open(path: &Path, event_log_len: usize) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, history: usize) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,
-                 create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS events (rev INTEGER PRIMARY KEY, kind INTEGER NOT NULL,
-                 key TEXT NOT NULL, value BLOB NOT NULL);
+            "CREATE TABLE IF NOT EXISTS log (rev INTEGER PRIMARY KEY, kind INTEGER NOT NULL,
+                 key TEXT NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
         )?;
         Ok(Self {
             conn,
-            event_log_len: i64::try_from(event_log_len).unwrap_or(i64::MAX),
+            history: i64::try_from(history).unwrap_or(i64::MAX),
+            garbage: BinaryHeap::new(),
         })
     }
 
-    /// Reads everything needed to rebuild the in-memory cache.
-    pub fn load(&self) -> Result<Loaded, StoreError> {
-        let mut kvs = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, value, create_rev, mod_rev FROM kv ORDER BY key")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                KeyValue {
-                    value: Bytes::from(r.get::<_, Vec<u8>>(1)?),
-                    create_revision: r.get(2)?,
-                    mod_revision: r.get(3)?,
-                },
-            ))
-        })?;
-        for row in rows {
-            kvs.push(row?);
-        }
-        let mut events = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT kind, key, rev, value FROM events ORDER BY rev")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                kind_from(r.get(0)?),
-                r.get::<_, String>(1)?,
-                r.get::<_, Revision>(2)?,
-                Bytes::from(r.get::<_, Vec<u8>>(3)?),
-            ))
-        })?;
-        for row in rows {
-            events.push(row?);
-        }
+    /// Replays the log into the current state, the retained history, and the garbage list.
+    pub fn load(&mut self) -> Result<Loaded, StoreError> {
         let revision: Revision = self
             .conn
-            .query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
-        Ok(Loaded {
-            kvs,
-            events,
-            revision,
-        })
+        let window_start = (revision - self.history).max(0);
+        let mut current: HashMap<String, (KeyValue, EventKind)> = HashMap::new();
+        let mut events = Vec::new();
+        let mut garbage = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT rev, kind, key, value, create_rev FROM log ORDER BY rev")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let rev: Revision = row.get(0)?;
+                let kind = kind_from(row.get(1)?);
+                let key: String = row.get(2)?;
+                let value = Bytes::from(row.get::<_, Vec<u8>>(3)?);
+                let create_revision: Revision = row.get(4)?;
+                if rev > window_start {
+                    events.push((kind, key.clone(), rev, value.clone()));
+                }
+                let kv = KeyValue { value, create_revision, mod_revision: rev };
+                if let Some((old, _)) = current.insert(key, (kv, kind)) {
+                    garbage.push(old.mod_revision);
+                }
+            }
+        }
+        let mut kvs = Vec::with_capacity(current.len());
+        for (key, (kv, kind)) in current {
+            if kind == EventKind::Deleted {
+                garbage.push(kv.mod_revision);
+            } else {
+                kvs.push((key, kv));
+            }
+        }
+        kvs.sort_by(|a, b| a.0.cmp(&b.0));
+        self.garbage = garbage.into_iter().map(Reverse).collect();
+        Ok(Loaded { kvs, events, revision, oldest: window_start })
     }
 
-    /// Commits a batch in one transaction (one fsync), trimming the event log.
+    /// Commits a batch in one transaction (one fsync), collecting garbage that has aged out.
     pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         let Some(last) = changes.last() else {
             return Ok(());
         };
         let tx = self.conn.transaction()?;
         {
-            let mut put = tx.prepare_cached(
-                "INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev",
-            )?;
-            let mut del = tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?;
-            let mut log = tx.prepare_cached(
-                "INSERT INTO events (rev, kind, key, value) VALUES (?1, ?2, ?3, ?4)",
+            let mut append = tx.prepare_cached(
+                "INSERT INTO log (rev, kind, key, value, create_rev) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for c in changes {
-                match c.kind {
-                    EventKind::Deleted => {
-                        del.execute(params![c.key])?;
-                    }
-                    _ => {
-                        put.execute(params![
-                            c.key,
-                            c.value.as_ref(),
-                            c.create_revision,
-                            c.revision
-                        ])?;
-                    }
-                }
-                log.execute(params![
-                    c.revision,
-                    kind_code(c.kind),
-                    c.key,
-                    c.value.as_ref()
-                ])?;
+                append.execute(params![c.revision, kind_code(c.kind), c.key, c.value.as_ref(), c.create_revision])?;
             }
             tx.execute(
                 "INSERT INTO meta (name, value) VALUES ('revision', ?1)
                  ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                 params![last.revision],
             )?;
-            tx.execute(
-                "DELETE FROM events WHERE rev <= ?1",
-                params![last.revision - self.event_log_len],
-            )?;
+            let cutoff = last.revision - self.history;
+            let mut remove = tx.prepare_cached("DELETE FROM log WHERE rev = ?1")?;
+            while let Some(Reverse(rev)) = self.garbage.peek().copied() {
+                if rev > cutoff {
+                    break;
+                }
+                remove.execute(params![rev])?;
+                self.garbage.pop();
+            }
         }
         tx.commit()?;
+        for c in changes {
+            if let Some(old) = c.superseded {
+                self.garbage.push(Reverse(old));
+            }
+            if c.kind == EventKind::Deleted {
+                self.garbage.push(Reverse(c.revision));
+            }
+        }
         Ok(())
     }
 }

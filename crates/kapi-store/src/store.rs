@@ -84,7 +84,7 @@ pub struct Store {
 impl Store {
     /// Opens the database at `path`, loads it into memory and starts the writer thread.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let backend = SqliteBackend::open(path, options.event_history)?;
+        let mut backend = SqliteBackend::open(path, options.event_history)?;
         let loaded = backend.load()?;
         let kvs: BTreeMap<String, KeyValue> = loaded.kvs.into_iter().collect();
         let ring: VecDeque<Arc<Event>> = loaded
@@ -100,10 +100,7 @@ impl Store {
                 })
             })
             .collect();
-        let oldest = ring
-            .front()
-            .map(|e| e.revision - 1)
-            .unwrap_or(loaded.revision);
+        let oldest = loaded.oldest;
         let (events, _) = broadcast::channel(options.watch_buffer.max(16));
         let inner = Arc::new(Inner {
             state: RwLock::new(State {

@@ -112,6 +112,7 @@ impl Writer {
                         .map(|kv| kv.create_revision)
                         .unwrap_or(next);
                     prevs.push(slot.current.as_ref().map(|kv| kv.value.clone()));
+                    let superseded = slot.current.as_ref().map(|kv| kv.mod_revision);
                     slot.current = match kind {
                         EventKind::Deleted => None,
                         _ => Some(KeyValue {
@@ -127,6 +128,7 @@ impl Writer {
                         value,
                         create_revision,
                         revision: next,
+                        superseded,
                     });
                 }
             }
