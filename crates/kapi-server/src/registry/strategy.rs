@@ -443,12 +443,6 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
         }
         _ => {}
     }
-    let size = serde_json::to_vec(obj).map(|v| v.len()).unwrap_or(0);
-    if size > MAX_OBJECT_BYTES {
-        return Err(ApiError::too_large(format!(
-            "Request entity too large: limit is {MAX_OBJECT_BYTES}"
-        )));
-    }
     if causes.is_empty() {
         Ok(())
     } else {

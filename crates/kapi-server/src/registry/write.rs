@@ -107,26 +107,53 @@ pub enum DeleteOutcome {
     Pending(Bytes),
 }
 
-/// An encoder for the store that also keeps the bytes it produced for the response.
+/// Serializes the object once, outside the store's writer thread, with an empty
+/// `metadata.resourceVersion` as the first field of metadata; the encoder the store calls with
+/// the write's revision only splices the digits in. The stored bytes are also the response.
+/// Objects over upstream's size limit are refused here, where their size is known exactly.
 fn encoder(
     mut obj: Value,
-) -> (
-    impl FnOnce(Revision) -> Bytes + Send + 'static,
-    Arc<Mutex<Bytes>>,
-) {
+) -> Result<
+    (
+        impl FnOnce(Revision) -> Bytes + Send + 'static,
+        Arc<Mutex<Bytes>>,
+    ),
+    ApiError,
+> {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+        meta.shift_insert(0, "resourceVersion".into(), Value::String(String::new()));
+    }
+    let bytes = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
+    if bytes.len() > strategy::MAX_OBJECT_BYTES {
+        return Err(ApiError::too_large(format!(
+            "Request entity too large: limit is {}",
+            strategy::MAX_OBJECT_BYTES
+        )));
+    }
+    // apiVersion and kind come first and are fixed by the resource, so the first occurrence
+    // of this needle is the object's own metadata.
+    const NEEDLE: &[u8] = br#""metadata":{"resourceVersion":""#;
+    let at = bytes
+        .windows(NEEDLE.len())
+        .position(|w| w == NEEDLE)
+        .map(|p| p + NEEDLE.len())
+        .ok_or_else(|| ApiError::internal("encoded object has no metadata"))?;
     let slot = Arc::new(Mutex::new(Bytes::new()));
     let out = slot.clone();
     let f = move |rev: Revision| {
-        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert("resourceVersion".into(), Value::String(rev.to_string()));
-        }
-        let bytes = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
+        let digits = rev.to_string();
+        let mut buf = Vec::with_capacity(bytes.len() + digits.len());
+        buf.extend_from_slice(&bytes[..at]);
+        buf.extend_from_slice(digits.as_bytes());
+        buf.extend_from_slice(&bytes[at..]);
+        let stored = Bytes::from(buf);
         if let Ok(mut s) = slot.lock() {
-            *s = bytes.clone();
+            *s = stored.clone();
         }
-        bytes
+        stored
     };
-    (f, out)
+    Ok((f, out))
 }
 
 fn take(slot: &Arc<Mutex<Bytes>>) -> Bytes {
@@ -278,7 +305,7 @@ impl Registry {
             }
             return Ok(dry_run_bytes(&obj));
         }
-        let (encode, slot) = encoder(obj);
+        let (encode, slot) = encoder(obj)?;
         self.store
             .create(&def.key(ns, &name), encode)
             .await
@@ -489,7 +516,7 @@ impl Registry {
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
                     .is_none_or(|f| f.is_empty());
-            let (encode, slot) = encoder(new);
+            let (encode, slot) = encoder(new)?;
             let result = if finished {
                 self.store.delete(&key, Some(kv.mod_revision), encode).await
             } else {
@@ -539,7 +566,7 @@ impl Registry {
                 if dry_run {
                     return Ok(DeleteOutcome::Pending(dry_run_bytes(&obj)));
                 }
-                let (encode, slot) = encoder(obj);
+                let (encode, slot) = encoder(obj)?;
                 match self.store.update(&key, Some(kv.mod_revision), encode).await {
                     Ok(_) => return Ok(DeleteOutcome::Pending(take(&slot))),
                     Err(StoreError::Conflict { .. }) => continue,
@@ -549,7 +576,7 @@ impl Registry {
             if dry_run {
                 return Ok(DeleteOutcome::Deleted(kv.value));
             }
-            let (encode, slot) = encoder(obj);
+            let (encode, slot) = encoder(obj)?;
             match self.store.delete(&key, Some(kv.mod_revision), encode).await {
                 Ok(_) => return Ok(DeleteOutcome::Deleted(take(&slot))),
                 Err(StoreError::Conflict { .. }) => continue,
