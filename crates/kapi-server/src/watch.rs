@@ -102,7 +102,7 @@ pub fn serve(
                 _ = &mut deadline => return,
                 ev = stream.next() => match ev {
                     Ok(ev) => {
-                        if let Some(frame) = framer.event(ev.kind, &ev.value, ev.prev_value.as_deref()) {
+                        if let Some(frame) = framer.event(ev.kind, &ev.key, &ev.value, ev.prev_value.as_deref()) {
                             if tx.send(frame).await.is_err() {
                                 return;
                             }
@@ -191,7 +191,7 @@ impl Framer {
         }
     }
 
-    fn event(&self, kind: EventKind, value: &[u8], prev: Option<&[u8]>) -> Option<Bytes> {
+    fn event(&self, kind: EventKind, key: &str, value: &[u8], prev: Option<&[u8]>) -> Option<Bytes> {
         let name = match kind {
             EventKind::Added => "ADDED",
             EventKind::Modified => "MODIFIED",
@@ -199,6 +199,10 @@ impl Framer {
         };
         if !self.opts.filters() {
             return Some(self.frame(name, value, None));
+        }
+        // A name or namespace never changes, so such a selector decides once, by key.
+        if let Some(matches) = self.opts.matches_key(key) {
+            return matches.then(|| self.frame(name, value, None));
         }
         let obj: Value = serde_json::from_slice(value).ok()?;
         let now = self.opts.matches(&obj);

@@ -127,6 +127,32 @@ impl ListOptions {
         self.fields.is_empty() || self.fields.matches(|f| field_value(obj, f))
     }
 
+    /// Decides from the storage key alone when the selectors look only at the name and
+    /// namespace (as controllers' `metadata.name=` watches do), so that objects need not be
+    /// decoded; `None` when the object itself is needed.
+    pub fn matches_key(&self, key: &str) -> Option<bool> {
+        if !self.labels.is_empty() {
+            return None;
+        }
+        let segments: Vec<&str> = key.trim_start_matches('/').split('/').collect();
+        // registry/<group>/<resource>/[<namespace>/]<name>
+        let (namespace, name) = match segments.as_slice() {
+            [_, _, _, ns, name] => (*ns, *name),
+            [_, _, _, name] => ("", *name),
+            _ => return None,
+        };
+        let mut all = true;
+        for req in self.fields.requirements() {
+            let actual = match req.field.as_str() {
+                "metadata.name" => name,
+                "metadata.namespace" => namespace,
+                _ => return None,
+            };
+            all &= req.matches_value(actual);
+        }
+        Some(all)
+    }
+
     /// Whether any selector is set (so objects must be decoded to filter).
     pub fn filters(&self) -> bool {
         !self.labels.is_empty() || !self.fields.is_empty()

@@ -112,9 +112,11 @@ impl Registry {
             &prefix,
             opts.continue_after.as_deref(),
             opts.limit,
-            |_, kv| {
+            |key, kv| {
                 !filters
-                    || serde_json::from_slice::<Value>(&kv.value).is_ok_and(|v| opts.matches(&v))
+                    || opts.matches_key(key).unwrap_or_else(|| {
+                        serde_json::from_slice::<Value>(&kv.value).is_ok_and(|v| opts.matches(&v))
+                    })
             },
         );
         if let (list_options::RvMatch::Exact, Some(rv)) = (opts.rv_match, opts.resource_version) {
