@@ -6,12 +6,6 @@ mod cmd;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's allocator: the request path allocates many small, short-lived
-/// objects across threads, where glibc's arenas spent a fifth of the server's CPU (profiled
-/// under `kapi bench create`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = args::Cli::parse();
     tracing_subscriber::fmt()

@@ -436,20 +436,22 @@ async fn startup(tmp: &Path, objects: usize) -> anyhow::Result<()> {
     let port = s.port;
     drop(s);
     // Empty store, certificates already made (the steady state of a restart).
-    let (s, _) = ServerProcess::spawn(tmp, port)?;
-    let spawned = Instant::now();
+    let (s, to_listen) = ServerProcess::spawn(tmp, port)?;
     let ready = wait_ready(&cfg).await?;
-    println!("start to /readyz, empty: {:.1} ms", (spawned.elapsed().max(ready)).as_secs_f64() * 1000.0);
+    println!(
+        "start to /readyz, empty: {:.1} ms (process start to listening {:.1} ms)",
+        (to_listen + ready).as_secs_f64() * 1000.0,
+        to_listen.as_secs_f64() * 1000.0
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     println!("idle RSS, empty: {:.1} MiB", s.rss_kib().unwrap_or(0) as f64 / 1024.0);
     create_many(&cfg, "/api/v1/namespaces/default/pods", objects, pod, "pod-").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_full = s.rss_kib().unwrap_or(0);
     drop(s);
-    let (s, _) = ServerProcess::spawn(tmp, port)?;
-    let spawned = Instant::now();
-    wait_ready(&cfg).await?;
-    println!("start to /readyz, {objects} pods: {:.1} ms", spawned.elapsed().as_secs_f64() * 1000.0);
+    let (s, to_listen) = ServerProcess::spawn(tmp, port)?;
+    let ready = wait_ready(&cfg).await?;
+    println!("start to /readyz, {objects} pods: {:.1} ms", (to_listen + ready).as_secs_f64() * 1000.0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_restarted = s.rss_kib().unwrap_or(0);
     println!(
