@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
@@ -19,6 +19,7 @@ use http::HeaderMap;
 use kapi_api::resources;
 use kapi_api::status::ApiError;
 use kapi_auth::serviceaccount::{Issuer, TokenKeys, TokenKind, VerifiedToken};
+use kapi_store::Revision;
 use kapi_auth::UserInfo;
 use serde_json::Value;
 
@@ -106,7 +107,7 @@ pub struct Authenticator {
     static_tokens: HashMap<String, UserInfo>,
     anonymous: bool,
     registry: Arc<Registry>,
-    cache: Mutex<HashMap<String, (VerifiedToken, Instant)>>,
+    cache: RwLock<HashMap<String, CachedToken>>,
 }
 
 impl Authenticator {
@@ -124,7 +125,7 @@ impl Authenticator {
             static_tokens,
             anonymous,
             registry,
-            cache: Mutex::new(HashMap::new()),
+            cache: RwLock::new(HashMap::new()),
         }
     }
 
@@ -144,21 +145,24 @@ impl Authenticator {
     }
 
     /// The user a bearer token proves, or `None` (TokenReview uses this too).
+    ///
+    /// A cached entry is trusted only while every object its lookup checked is still stored at
+    /// the same revision, which one in-memory read per object tells, without decoding anything;
+    /// any change to them, deletion included, sends the token through a full check again.
     pub fn authenticate_token(&self, token: &str) -> Option<UserInfo> {
         if let Some(user) = self.static_tokens.get(token) {
             return Some(user.clone());
         }
-        let verified = self.verify_cached(token)?;
-        self.lookup(&verified, token).then(|| verified.user_info())
-    }
-
-    fn verify_cached(&self, token: &str) -> Option<VerifiedToken> {
         let now = Instant::now();
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((v, at)) = cache.get(token) {
-                let unexpired = v.expires.is_none_or(|exp| unix_now() < exp);
-                if now.duration_since(*at) < VERIFY_CACHE_TTL && unexpired {
-                    return Some(v.clone());
+        if let Ok(cache) = self.cache.read() {
+            if let Some(entry) = cache.get(token) {
+                let fresh = now.duration_since(entry.verified_at) < VERIFY_CACHE_TTL
+                    && entry.expires.is_none_or(|exp| unix_now() < exp);
+                let unchanged = entry.proofs.iter().all(|(key, rev)| {
+                    self.registry.store().get(key).is_some_and(|kv| kv.mod_revision == *rev)
+                });
+                if fresh && unchanged {
+                    return Some(entry.user.clone());
                 }
             }
         }
@@ -169,37 +173,41 @@ impl Authenticator {
                 return None;
             }
         };
-        if let Ok(mut cache) = self.cache.lock() {
+        let proofs = self.lookup(&verified, token)?;
+        let user = verified.user_info();
+        if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= VERIFY_CACHE_MAX {
-                cache.retain(|_, (_, at)| now.duration_since(*at) < VERIFY_CACHE_TTL);
+                cache.retain(|_, e| now.duration_since(e.verified_at) < VERIFY_CACHE_TTL);
                 if cache.len() >= VERIFY_CACHE_MAX {
                     cache.clear();
                 }
             }
-            cache.insert(token.to_string(), (verified.clone(), now));
+            cache.insert(
+                token.to_string(),
+                CachedToken { user: user.clone(), expires: verified.expires, verified_at: now, proofs },
+            );
         }
-        Some(verified)
+        Some(user)
     }
 
-    /// Whether the objects the token names still exist with the UIDs it was issued for.
-    fn lookup(&self, v: &VerifiedToken, token: &str) -> bool {
-        let live = |resource: &str, ns: Option<&str>, name: &str| -> Option<Value> {
+    /// Checks that the objects the token names exist with the UIDs it was issued for; returns
+    /// their storage keys and revisions as proof for the cache.
+    fn lookup(&self, v: &VerifiedToken, token: &str) -> Option<Vec<(String, Revision)>> {
+        let mut proofs = Vec::new();
+        let mut live = |resource: &str, ns: Option<&str>, name: &str| -> Option<Value> {
             let def = resources::find("", "v1", resource)?;
-            let (obj, _) = self.registry.get_value(def, ns, name).ok()?;
+            let (obj, rev) = self.registry.get_value(def, ns, name).ok()?;
+            proofs.push((def.key(ns, name), rev));
             obj.pointer("/metadata/deletionTimestamp").is_none().then_some(obj)
         };
         let uid = |obj: &Value| obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
-        let Some(sa) = live("serviceaccounts", Some(&v.namespace), &v.sa_name) else {
-            return false;
-        };
+        let sa = live("serviceaccounts", Some(&v.namespace), &v.sa_name)?;
         if uid(&sa) != v.sa_uid {
-            return false;
+            return None;
         }
-        match &v.kind {
+        let ok = match &v.kind {
             TokenKind::Legacy { secret_name } => {
-                let Some(secret) = live("secrets", Some(&v.namespace), secret_name) else {
-                    return false;
-                };
+                let secret = live("secrets", Some(&v.namespace), secret_name)?;
                 let annotated = secret
                     .pointer("/metadata/annotations/kubernetes.io~1service-account.name")
                     .and_then(Value::as_str);
@@ -208,7 +216,7 @@ impl Authenticator {
                 annotated == Some(v.sa_name.as_str()) && stored == presented
             }
             TokenKind::Bound { bound_pod, bound_secret, bound_node, .. } => {
-                let check = |resource: &str, ns: Option<&str>, pair: &Option<(String, String)>| match pair {
+                let mut check = |resource: &str, ns: Option<&str>, pair: &Option<(String, String)>| match pair {
                     None => true,
                     Some((name, want)) => live(resource, ns, name).is_some_and(|o| want.is_empty() || uid(&o) == *want),
                 };
@@ -216,8 +224,18 @@ impl Authenticator {
                     && check("secrets", Some(&v.namespace), bound_secret)
                     && (bound_pod.is_some() || check("nodes", None, bound_node))
             }
-        }
+        };
+        ok.then_some(proofs)
     }
+}
+
+/// A verified token's user, kept while the objects it was checked against stay unchanged.
+struct CachedToken {
+    user: UserInfo,
+    expires: Option<i64>,
+    verified_at: Instant,
+    /// Storage key and revision of every object the lookup read.
+    proofs: Vec<(String, Revision)>,
 }
 
 fn unix_now() -> i64 {
