@@ -70,7 +70,12 @@ pub struct KubeconfigArgs {
     #[command(subcommand)]
     pub kind: KubeconfigKind,
     /// The server's data dir (for `admin`).
-    #[arg(long, env = "KAPI_DATA_DIR", default_value = "kapi-data", global = true)]
+    #[arg(
+        long,
+        env = "KAPI_DATA_DIR",
+        default_value = "kapi-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// The kubeconfig whose credentials create the new ones (default: KUBECONFIG, then
     /// ~/.kube/config, then the data dir's admin.kubeconfig).

@@ -3,7 +3,9 @@
 use crate::support::{write_file, Cluster};
 
 fn token_for(c: &Cluster, ns: &str, sa: &str) -> String {
-    c.kubectl_ok(&["create", "token", sa, "-n", ns]).trim().to_string()
+    c.kubectl_ok(&["create", "token", sa, "-n", ns])
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -12,26 +14,72 @@ fn whoami_can_i_and_impersonation() {
     let who = c.kubectl_ok(&["auth", "whoami", "-o", "json"]);
     let who: serde_json::Value = serde_json::from_str(&who).unwrap();
     assert_eq!(who["status"]["userInfo"]["username"], "kubernetes-admin");
-    assert_eq!(c.kubectl_ok(&["auth", "can-i", "delete", "nodes"]).trim(), "yes");
+    assert_eq!(
+        c.kubectl_ok(&["auth", "can-i", "delete", "nodes"]).trim(),
+        "yes"
+    );
     c.kubectl_ok(&["create", "namespace", "team"]);
     c.kubectl_ok(&["create", "serviceaccount", "bot", "-n", "team"]);
-    c.kubectl_ok(&["create", "role", "cm-reader", "-n", "team", "--verb=get,list", "--resource=configmaps"]);
-    c.kubectl_ok(&["create", "rolebinding", "bot-reads", "-n", "team", "--role=cm-reader", "--serviceaccount=team:bot"]);
+    c.kubectl_ok(&[
+        "create",
+        "role",
+        "cm-reader",
+        "-n",
+        "team",
+        "--verb=get,list",
+        "--resource=configmaps",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "bot-reads",
+        "-n",
+        "team",
+        "--role=cm-reader",
+        "--serviceaccount=team:bot",
+    ]);
     let sa = "system:serviceaccount:team:bot";
     // The RBAC index follows the store; give it a moment to see the new binding.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while c.kubectl(&["auth", "can-i", "list", "configmaps", "-n", "team", "--as", sa]).stdout != b"yes\n" {
-        assert!(std::time::Instant::now() < deadline, "binding never took effect");
+    while c
+        .kubectl(&[
+            "auth",
+            "can-i",
+            "list",
+            "configmaps",
+            "-n",
+            "team",
+            "--as",
+            sa,
+        ])
+        .stdout
+        != b"yes\n"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "binding never took effect"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let no = c.kubectl(&["auth", "can-i", "list", "secrets", "-n", "team", "--as", sa]);
     assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
     assert!(!no.status.success());
     let list = c.kubectl_ok(&["auth", "can-i", "--list", "-n", "team", "--as", sa]);
-    assert!(list.lines().any(|l| l.starts_with("configmaps") && l.contains("[get list]")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("configmaps") && l.contains("[get list]")),
+        "{list}"
+    );
     let err = c.kubectl_err(&["get", "secrets", "-n", "team", "--as", sa]);
     assert!(err.contains("secrets is forbidden: User \"system:serviceaccount:team:bot\" cannot list resource \"secrets\" in API group \"\" in the namespace \"team\""), "{err}");
-    let who = c.kubectl_ok(&["auth", "whoami", "--as", sa, "-o", "jsonpath={.status.userInfo.username}"]);
+    let who = c.kubectl_ok(&[
+        "auth",
+        "whoami",
+        "--as",
+        sa,
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ]);
     assert_eq!(who, sa);
 }
 
@@ -41,14 +89,36 @@ fn bound_tokens_work_until_their_account_goes() {
     c.kubectl_ok(&["create", "serviceaccount", "app"]);
     let token = token_for(&c, "default", "app");
     assert_eq!(token.split('.').count(), 3);
-    let (code, who) = c.curl_token(&token, &["/apis/authentication.k8s.io/v1/selfsubjectreviews", "-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#]);
+    let (code, who) = c.curl_token(
+        &token,
+        &[
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+        ],
+    );
     assert_eq!(code, 201, "{who}");
-    assert_eq!(who["status"]["userInfo"]["username"], "system:serviceaccount:default:app");
+    assert_eq!(
+        who["status"]["userInfo"]["username"],
+        "system:serviceaccount:default:app"
+    );
     let groups = who["status"]["userInfo"]["groups"].as_array().unwrap();
-    for g in ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"] {
+    for g in [
+        "system:serviceaccounts",
+        "system:serviceaccounts:default",
+        "system:authenticated",
+    ] {
         assert!(groups.iter().any(|x| x == g), "{g} missing from {groups:?}");
     }
-    assert_eq!(c.curl_token(&token, &["/api"]).0, 200, "discovery is allowed to every authenticated user");
+    assert_eq!(
+        c.curl_token(&token, &["/api"]).0,
+        200,
+        "discovery is allowed to every authenticated user"
+    );
     let (code, status) = c.curl_token(&token, &["/api/v1/namespaces/default/pods"]);
     assert_eq!(code, 403);
     assert_eq!(status["message"], "pods is forbidden: User \"system:serviceaccount:default:app\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\"");
@@ -56,12 +126,23 @@ fn bound_tokens_work_until_their_account_goes() {
     let parts: Vec<&str> = token.split('.').collect();
     let forged = format!("{}.{}x.{}", parts[0], parts[1], parts[2]);
     let (code, status) = c.curl_token(&forged, &["/api"]);
-    assert_eq!((code, status["reason"].as_str()), (401, Some("Unauthorized")));
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (401, Some("Unauthorized"))
+    );
     assert_eq!(c.curl_token("garbage", &["/api"]).0, 401);
     c.kubectl_ok(&["delete", "serviceaccount", "app"]);
-    assert_eq!(c.curl_token(&token, &["/api"]).0, 401, "a deleted account's token is refused at once");
+    assert_eq!(
+        c.curl_token(&token, &["/api"]).0,
+        401,
+        "a deleted account's token is refused at once"
+    );
     c.kubectl_ok(&["create", "serviceaccount", "app"]);
-    assert_eq!(c.curl_token(&token, &["/api"]).0, 401, "a recreated account has a new UID");
+    assert_eq!(
+        c.curl_token(&token, &["/api"]).0,
+        401,
+        "a recreated account has a new UID"
+    );
 }
 
 #[test]
@@ -69,62 +150,146 @@ fn token_requests_validate_and_bind() {
     let c = Cluster::start();
     c.kubectl_ok(&["create", "serviceaccount", "app"]);
     let err = c.kubectl_err(&["create", "token", "app", "--duration=5m"]);
-    assert!(err.contains("may not specify a duration less than 10 minutes"), "{err}");
+    assert!(
+        err.contains("may not specify a duration less than 10 minutes"),
+        "{err}"
+    );
     let err = c.kubectl_err(&["create", "token", "missing"]);
-    assert!(err.contains("serviceaccounts \"missing\" not found"), "{err}");
+    assert!(
+        err.contains("serviceaccounts \"missing\" not found"),
+        "{err}"
+    );
     c.kubectl_ok(&["create", "secret", "generic", "s1"]);
-    let token = c.kubectl_ok(&["create", "token", "app", "--bound-object-kind=Secret", "--bound-object-name=s1"]).trim().to_string();
+    let token = c
+        .kubectl_ok(&[
+            "create",
+            "token",
+            "app",
+            "--bound-object-kind=Secret",
+            "--bound-object-name=s1",
+        ])
+        .trim()
+        .to_string();
     assert_eq!(c.curl_token(&token, &["/api"]).0, 200);
     c.kubectl_ok(&["delete", "secret", "s1"]);
-    assert_eq!(c.curl_token(&token, &["/api"]).0, 401, "deleting the bound Secret revokes the token");
+    assert_eq!(
+        c.curl_token(&token, &["/api"]).0,
+        401,
+        "deleting the bound Secret revokes the token"
+    );
     let (code, review) = c.curl_json(&["/apis/authentication.k8s.io/v1/tokenreviews", "-X", "POST", "-H", "Content-Type: application/json", "-d", &format!(r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":"{}"}}}}"#, token_for(&c, "default", "app"))]);
     assert_eq!(code, 201);
     assert_eq!(review["status"]["authenticated"], true);
-    assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:default:app");
+    assert_eq!(
+        review["status"]["user"]["username"],
+        "system:serviceaccount:default:app"
+    );
     let (code, jwks) = c.curl_json(&["/openid/v1/jwks"]);
     assert_eq!(code, 200);
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
     let (_, oidc) = c.curl_json(&["/.well-known/openid-configuration"]);
-    assert_eq!(oidc["issuer"], "https://kubernetes.default.svc.cluster.local");
+    assert_eq!(
+        oidc["issuer"],
+        "https://kubernetes.default.svc.cluster.local"
+    );
 }
 
 #[test]
 fn static_tokens_and_anonymous_off() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = write_file(dir.path(), "tokens.csv", "s3cr3t,alice,u-1,\"devs\"\n");
-    let c = Cluster::start_with(&["--token-auth-file", tokens.to_str().unwrap(), "--anonymous-auth=false"]);
-    let (code, who) = c.curl_token("s3cr3t", &["/apis/authentication.k8s.io/v1/selfsubjectreviews", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}"]);
+    let c = Cluster::start_with(&[
+        "--token-auth-file",
+        tokens.to_str().unwrap(),
+        "--anonymous-auth=false",
+    ]);
+    let (code, who) = c.curl_token(
+        "s3cr3t",
+        &[
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            "{}",
+        ],
+    );
     assert_eq!(code, 201, "{who}");
     assert_eq!(who["status"]["userInfo"]["username"], "alice");
     assert_eq!(who["status"]["userInfo"]["groups"][0], "devs");
     let out = c.curl_anonymous(&["/version", "-w", "\n%{http_code}"]);
-    assert_eq!(crate::support::split_code(&out.stdout).0, 401, "no anonymous requests at all");
+    assert_eq!(
+        crate::support::split_code(&out.stdout).0,
+        401,
+        "no anonymous requests at all"
+    );
 }
 
 #[test]
 fn no_escalation_through_roles_or_bindings() {
     let c = Cluster::start();
     c.kubectl_ok(&["create", "serviceaccount", "maker"]);
-    c.kubectl_ok(&["create", "role", "role-admin", "--verb=create,get,list", "--resource=roles,rolebindings"]);
-    c.kubectl_ok(&["create", "rolebinding", "maker", "--role=role-admin", "--serviceaccount=default:maker"]);
+    c.kubectl_ok(&[
+        "create",
+        "role",
+        "role-admin",
+        "--verb=create,get,list",
+        "--resource=roles,rolebindings",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "maker",
+        "--role=role-admin",
+        "--serviceaccount=default:maker",
+    ]);
     let token = token_for(&c, "default", "maker");
-    let post = |path: &str, body: &str| c.curl_token(&token, &[path, "-X", "POST", "-H", "Content-Type: application/json", "-d", body]);
+    let post = |path: &str, body: &str| {
+        c.curl_token(
+            &token,
+            &[
+                path,
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ],
+        )
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles";
     loop {
-        let (code, _) = post(roles, r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"subset"},"rules":[{"apiGroups":["rbac.authorization.k8s.io"],"resources":["roles"],"verbs":["get"]}]}"#);
+        let (code, _) = post(
+            roles,
+            r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"subset"},"rules":[{"apiGroups":["rbac.authorization.k8s.io"],"resources":["roles"],"verbs":["get"]}]}"#,
+        );
         if code == 201 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "a role within what the maker holds was refused: {code}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a role within what the maker holds was refused: {code}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let (code, s) = post(roles, r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"steal"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#);
+    let (code, s) = post(
+        roles,
+        r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"steal"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#,
+    );
     assert_eq!(code, 403, "{s}");
     let msg = s["message"].as_str().unwrap();
     assert!(msg.starts_with("roles.rbac.authorization.k8s.io \"steal\" is forbidden: user \"system:serviceaccount:default:maker\""), "{msg}");
-    assert!(msg.contains("is attempting to grant RBAC permissions not currently held"), "{msg}");
-    let (code, _) = post("/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"grab"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"maker","namespace":"default"}]}"#);
+    assert!(
+        msg.contains("is attempting to grant RBAC permissions not currently held"),
+        "{msg}"
+    );
+    let (code, _) = post(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+        r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"grab"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"maker","namespace":"default"}]}"#,
+    );
     assert_eq!(code, 403);
 }
 
@@ -134,11 +299,20 @@ fn bootstrap_roles_aggregate() {
     let rules = c.kubectl_ok(&["get", "clusterrole", "view", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&rules).unwrap();
     let text = v["rules"].to_string();
-    assert!(text.contains("pods") && !text.contains("\"secrets\""), "view reads pods, not secrets: {text}");
+    assert!(
+        text.contains("pods") && !text.contains("\"secrets\""),
+        "view reads pods, not secrets: {text}"
+    );
     c.kubectl_stdin(&["apply", "-f", "-"], Some("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: widgets-view\n  labels:\n    rbac.authorization.k8s.io/aggregate-to-view: \"true\"\nrules:\n- apiGroups: [example.com]\n  resources: [widgets]\n  verbs: [get]\n"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !c.kubectl_ok(&["get", "clusterrole", "view", "-o", "json"]).contains("widgets") {
-        assert!(std::time::Instant::now() < deadline, "view never aggregated widgets-view");
+    while !c
+        .kubectl_ok(&["get", "clusterrole", "view", "-o", "json"])
+        .contains("widgets")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "view never aggregated widgets-view"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
@@ -148,7 +322,12 @@ fn audit_log_records_who_did_what() {
     let dir = tempfile::tempdir().unwrap();
     let policy = write_file(dir.path(), "policy.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  nonResourceURLs: [\"/readyz\", \"/healthz\", \"/livez\"]\n- level: RequestResponse\n  resources:\n  - group: \"\"\n    resources: [configmaps]\n- level: Metadata\n");
     let log = dir.path().join("audit.log");
-    let c = Cluster::start_with(&["--audit-log-path", log.to_str().unwrap(), "--audit-policy-file", policy.to_str().unwrap()]);
+    let c = Cluster::start_with(&[
+        "--audit-log-path",
+        log.to_str().unwrap(),
+        "--audit-policy-file",
+        policy.to_str().unwrap(),
+    ]);
     c.kubectl_ok(&["create", "configmap", "audited", "--from-literal=k=v"]);
     let out = c.curl_anonymous(&["/api/v1/namespaces/default/secrets"]);
     assert!(!out.stdout.is_empty());
@@ -161,32 +340,54 @@ fn audit_log_records_who_did_what() {
             // The in-process controllers are audited too; this test follows the admin and anonymous.
             .filter(|e| e["user"]["username"] != "system:kapi:controller-manager")
             .collect();
-        let done = events.iter().any(|e| e["objectRef"]["resource"] == "secrets" && e["user"]["username"] == "system:anonymous");
+        let done = events.iter().any(|e| {
+            e["objectRef"]["resource"] == "secrets" && e["user"]["username"] == "system:anonymous"
+        });
         if done || std::time::Instant::now() > deadline {
             break events;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    assert!(events.iter().all(|e| e["kind"] == "Event" && e["apiVersion"] == "audit.k8s.io/v1"));
-    assert!(!events.iter().any(|e| e["requestURI"].as_str().unwrap_or("").starts_with("/readyz")), "None level is not written");
+    assert!(events
+        .iter()
+        .all(|e| e["kind"] == "Event" && e["apiVersion"] == "audit.k8s.io/v1"));
+    assert!(
+        !events.iter().any(|e| e["requestURI"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("/readyz")),
+        "None level is not written"
+    );
     let create = events
         .iter()
-        .find(|e| e["verb"] == "create" && e["objectRef"]["name"].is_null() && e["objectRef"]["resource"] == "configmaps")
+        .find(|e| {
+            e["verb"] == "create"
+                && e["objectRef"]["name"].is_null()
+                && e["objectRef"]["resource"] == "configmaps"
+        })
         .expect("the create is audited");
     assert_eq!(create["level"], "RequestResponse");
     assert_eq!(create["user"]["username"], "kubernetes-admin");
     assert_eq!(create["responseStatus"]["code"], 201);
     assert_eq!(create["requestObject"]["metadata"]["name"], "audited");
     assert_eq!(create["responseObject"]["metadata"]["name"], "audited");
-    assert_eq!(create["annotations"]["authorization.k8s.io/decision"], "allow");
+    assert_eq!(
+        create["annotations"]["authorization.k8s.io/decision"],
+        "allow"
+    );
     // Controllers also read secrets; the anonymous request is the one refused.
     let refused = events
         .iter()
-        .find(|e| e["objectRef"]["resource"] == "secrets" && e["user"]["username"] == "system:anonymous")
+        .find(|e| {
+            e["objectRef"]["resource"] == "secrets" && e["user"]["username"] == "system:anonymous"
+        })
         .expect("the refusal is audited");
     assert_eq!(refused["level"], "Metadata");
     assert_eq!(refused["user"]["username"], "system:anonymous");
     assert_eq!(refused["responseStatus"]["code"], 403);
-    assert_eq!(refused["annotations"]["authorization.k8s.io/decision"], "forbid");
+    assert_eq!(
+        refused["annotations"]["authorization.k8s.io/decision"],
+        "forbid"
+    );
     assert!(refused.get("requestObject").is_none());
 }

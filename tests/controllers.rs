@@ -16,7 +16,10 @@ fn eventually<T>(what: &str, secs: u64, mut probe: impl FnMut() -> Option<T>) ->
         if let Some(v) = probe() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -48,7 +51,10 @@ fn every_namespace_gets_a_default_account_and_the_root_ca() {
     let ca = ca_pem(&c);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         eventually(&format!("default account in {ns}"), 10, || {
-            get(&c, &format!("/api/v1/namespaces/{ns}/serviceaccounts/default"))
+            get(
+                &c,
+                &format!("/api/v1/namespaces/{ns}/serviceaccounts/default"),
+            )
         });
     }
     c.kubectl_ok(&["create", "namespace", "fresh"]);
@@ -57,10 +63,18 @@ fn every_namespace_gets_a_default_account_and_the_root_ca() {
         get(&c, "/api/v1/namespaces/fresh/serviceaccounts/default")
     });
     let cm_path = "/api/v1/namespaces/fresh/configmaps/kube-root-ca.crt";
-    let cm = eventually("kube-root-ca.crt in a new namespace", 5, || get(&c, cm_path));
-    eprintln!("namespace → default account and root CA in {:?}", started.elapsed());
+    let cm = eventually("kube-root-ca.crt in a new namespace", 5, || {
+        get(&c, cm_path)
+    });
+    eprintln!(
+        "namespace → default account and root CA in {:?}",
+        started.elapsed()
+    );
     assert_eq!(cm["data"]["ca.crt"], ca.as_str());
-    assert!(cm["metadata"]["annotations"]["kubernetes.io/description"].is_string(), "{cm}");
+    assert!(
+        cm["metadata"]["annotations"]["kubernetes.io/description"].is_string(),
+        "{cm}"
+    );
 
     // Deleted: recreated, as a new object.
     c.kubectl_ok(&["delete", "serviceaccount", "default", "-n", "fresh"]);
@@ -72,8 +86,15 @@ fn every_namespace_gets_a_default_account_and_the_root_ca() {
 
     // Edited: restored, extra keys dropped. Deleted: recreated.
     c.kubectl_ok(&[
-        "patch", "configmap", "kube-root-ca.crt", "-n", "fresh", "--type", "merge",
-        "-p", r#"{"data":{"ca.crt":"not a CA","extra":"x"}}"#,
+        "patch",
+        "configmap",
+        "kube-root-ca.crt",
+        "-n",
+        "fresh",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"ca.crt":"not a CA","extra":"x"}}"#,
     ]);
     eventually("kube-root-ca.crt to be restored", 5, || {
         get(&c, cm_path).filter(|cm| cm["data"] == serde_json::json!({"ca.crt": ca}))
@@ -89,9 +110,17 @@ fn every_namespace_gets_a_default_account_and_the_root_ca() {
 
     // The controllers lead through a Lease.
     let lease = eventually("the controller-manager lease", 5, || {
-        get(&c, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kapi-controller-manager")
+        get(
+            &c,
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kapi-controller-manager",
+        )
     });
-    assert!(lease["spec"]["holderIdentity"].as_str().is_some_and(|h| !h.is_empty()), "{lease}");
+    assert!(
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty()),
+        "{lease}"
+    );
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 15);
     assert!(c.data().join("controller-manager.kubeconfig").exists());
 }
@@ -107,9 +136,15 @@ type: kubernetes.io/service-account-token
 "#;
 
 fn token_secret(c: &Cluster, name: &str, account: &str) {
-    let yaml = TOKEN_SECRET.replace("NAME", name).replace("ACCOUNT", account);
+    let yaml = TOKEN_SECRET
+        .replace("NAME", name)
+        .replace("ACCOUNT", account);
     let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(&yaml));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn jwt_claims(token: &str) -> Value {
@@ -134,35 +169,60 @@ fn token_secrets_are_filled_and_go_with_their_account() {
     let uid = sa["metadata"]["uid"].as_str().expect("uid");
     assert_eq!(unb64(&secret["data"]["ca.crt"]), ca_pem(&c));
     assert_eq!(unb64(&secret["data"]["namespace"]), "team");
-    assert_eq!(secret["metadata"]["annotations"]["kubernetes.io/service-account.uid"], uid);
+    assert_eq!(
+        secret["metadata"]["annotations"]["kubernetes.io/service-account.uid"],
+        uid
+    );
 
     let token = unb64(&secret["data"]["token"]);
     let claims = jwt_claims(&token);
     assert_eq!(claims["iss"], "kubernetes/serviceaccount");
     assert_eq!(claims["sub"], "system:serviceaccount:team:app");
     assert_eq!(claims["kubernetes.io/serviceaccount/namespace"], "team");
-    assert_eq!(claims["kubernetes.io/serviceaccount/secret.name"], "app-token");
-    assert_eq!(claims["kubernetes.io/serviceaccount/service-account.name"], "app");
-    assert_eq!(claims["kubernetes.io/serviceaccount/service-account.uid"], uid);
+    assert_eq!(
+        claims["kubernetes.io/serviceaccount/secret.name"],
+        "app-token"
+    );
+    assert_eq!(
+        claims["kubernetes.io/serviceaccount/service-account.name"],
+        "app"
+    );
+    assert_eq!(
+        claims["kubernetes.io/serviceaccount/service-account.uid"],
+        uid
+    );
     let review = [
-        "/apis/authentication.k8s.io/v1/selfsubjectreviews", "-X", "POST",
-        "-H", "Content-Type: application/json",
-        "-d", r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
     ];
     let (code, who) = c.curl_token(&token, &review);
     assert_eq!(code, 201, "{who}");
-    assert_eq!(who["status"]["userInfo"]["username"], "system:serviceaccount:team:app");
+    assert_eq!(
+        who["status"]["userInfo"]["username"],
+        "system:serviceaccount:team:app"
+    );
 
     // A token Secret for an account that does not exist is removed, as upstream does.
     token_secret(&c, "ghost-token", "ghost");
     eventually("the Secret of a missing account to be deleted", 5, || {
-        get(&c, "/api/v1/namespaces/team/secrets/ghost-token").is_none().then_some(())
+        get(&c, "/api/v1/namespaces/team/secrets/ghost-token")
+            .is_none()
+            .then_some(())
     });
 
     // The account goes: so does its Secret, and its token stops working.
     c.kubectl_ok(&["delete", "serviceaccount", "app", "-n", "team"]);
-    eventually("the token Secret to follow its account", 5, || get(&c, path).is_none().then_some(()));
-    eventually("the token to be refused", 5, || (c.curl_token(&token, &review).0 == 401).then_some(()));
+    eventually("the token Secret to follow its account", 5, || {
+        get(&c, path).is_none().then_some(())
+    });
+    eventually("the token to be refused", 5, || {
+        (c.curl_token(&token, &review).0 == 401).then_some(())
+    });
 }
 
 #[test]
@@ -175,14 +235,23 @@ fn legacy_token_secrets_are_created_on_request() {
         let secret = get(c, &format!("/api/v1/namespaces/default/secrets/{name}"))?;
         secret["data"]["token"].is_string().then_some(name)
     };
-    let first = eventually("a filled default-token Secret listed by the account", 10, || listed(&c));
-    assert!(first.starts_with("default-token-") && first.len() == "default-token-".len() + 5, "{first}");
+    let first = eventually(
+        "a filled default-token Secret listed by the account",
+        10,
+        || listed(&c),
+    );
+    assert!(
+        first.starts_with("default-token-") && first.len() == "default-token-".len() + 5,
+        "{first}"
+    );
     let shown = c.kubectl_ok(&["get", "secrets", "-n", "default", "-o", "name"]);
     assert!(shown.contains(&format!("secret/{first}")), "{shown}");
 
     // Deleted: the account stops listing it and gets a new one.
     c.kubectl_ok(&["delete", "secret", &first, "-n", "default"]);
-    let second = eventually("a replacement token Secret", 10, || listed(&c).filter(|n| *n != first));
+    let second = eventually("a replacement token Secret", 10, || {
+        listed(&c).filter(|n| *n != first)
+    });
     let sa = get(&c, sa_path).expect("account");
     assert_eq!(sa["secrets"], serde_json::json!([{"name": second}]), "{sa}");
 }
@@ -192,14 +261,28 @@ fn openssl_csr(dir: &std::path::Path, name: &str, subject: &str) -> (std::path::
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
     let out = Command::new("openssl")
-        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
-        .arg("-keyout").arg(&key)
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
         .args(["-subj", subject])
-        .arg("-out").arg(&csr)
+        .arg("-out")
+        .arg(&csr)
         .stderr(Stdio::piped())
         .output()
         .expect("openssl must be installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (key, std::fs::read_to_string(csr).expect("csr"))
 }
 
@@ -209,7 +292,11 @@ fn submit_csr(c: &Cluster, name: &str, csr_pem: &str, usages: &str) {
         b64(csr_pem)
     );
     let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(&yaml));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -217,7 +304,12 @@ fn approved_csrs_become_client_certificates() {
     let c = Cluster::start();
     let dir = c.dir.path();
     let (key, csr) = openssl_csr(dir, "jane", "/CN=jane/O=dev/O=ops");
-    submit_csr(&c, "jane", &csr, r#"["digital signature", "key encipherment", "client auth"]"#);
+    submit_csr(
+        &c,
+        "jane",
+        &csr,
+        r#"["digital signature", "key encipherment", "client auth"]"#,
+    );
     let (_, pending) = openssl_csr(dir, "later", "/CN=later");
     submit_csr(&c, "later", &pending, r#"["client auth"]"#);
     c.kubectl_ok(&["certificate", "approve", "jane"]);
@@ -233,9 +325,12 @@ fn approved_csrs_become_client_certificates() {
     let curl = |args: &[&str]| {
         let out = Command::new("curl")
             .arg("-sS")
-            .arg("--cacert").arg(c.data().join("ca.crt"))
-            .arg("--cert").arg(&cert)
-            .arg("--key").arg(&key)
+            .arg("--cacert")
+            .arg(c.data().join("ca.crt"))
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
             .args(["-w", "\n%{http_code}"])
             .arg(format!("{}{}", c.url, args[0]))
             .args(&args[1..])
@@ -250,19 +345,30 @@ fn approved_csrs_become_client_certificates() {
         "pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
     );
     let (code, who) = curl(&[
-        "/apis/authentication.k8s.io/v1/selfsubjectreviews", "-X", "POST",
-        "-H", "Content-Type: application/json",
-        "-d", r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
     ]);
     assert_eq!(code, 201, "{who}");
     assert_eq!(who["status"]["userInfo"]["username"], "jane");
     let groups = &who["status"]["userInfo"]["groups"];
     for g in ["dev", "ops", "system:authenticated"] {
-        assert!(groups.as_array().is_some_and(|a| a.iter().any(|x| x == g)), "{g} not in {groups}");
+        assert!(
+            groups.as_array().is_some_and(|a| a.iter().any(|x| x == g)),
+            "{g} not in {groups}"
+        );
     }
 
     // Never approved: never signed.
-    let later = get(&c, "/apis/certificates.k8s.io/v1/certificatesigningrequests/later").expect("csr");
+    let later = get(
+        &c,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/later",
+    )
+    .expect("csr");
     assert!(later["status"]["certificate"].is_null(), "{later}");
 
     // Asking for server auth from the client signer fails instead of being signed.
@@ -270,18 +376,32 @@ fn approved_csrs_become_client_certificates() {
     submit_csr(&c, "web", &server, r#"["client auth", "server auth"]"#);
     c.kubectl_ok(&["certificate", "approve", "web"]);
     let failed = eventually("a Failed condition", 10, || {
-        get(&c, "/apis/certificates.k8s.io/v1/certificatesigningrequests/web").filter(|r| {
+        get(
+            &c,
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/web",
+        )
+        .filter(|r| {
             r["status"]["conditions"]
                 .as_array()
                 .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Failed"))
         })
     });
     assert!(failed["status"]["certificate"].is_null(), "{failed}");
-    let conditions = failed["status"]["conditions"].as_array().expect("conditions");
-    let cond = conditions.iter().find(|c| c["type"] == "Failed").expect("Failed");
+    let conditions = failed["status"]["conditions"]
+        .as_array()
+        .expect("conditions");
+    let cond = conditions
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .expect("Failed");
     assert_eq!(cond["status"], "True");
     assert_eq!(cond["reason"], "SignerValidationFailure");
-    assert!(cond["message"].as_str().is_some_and(|m| m.contains("server auth")), "{cond}");
+    assert!(
+        cond["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("server auth")),
+        "{cond}"
+    );
 }
 
 #[test]
@@ -289,14 +409,23 @@ fn controllers_can_be_turned_off_one_by_one() {
     let c = Cluster::start_with(&["--controllers=*,-serviceaccount"]);
     c.kubectl_ok(&["create", "namespace", "quiet"]);
     // The root CA publisher runs ...
-    eventually("kube-root-ca.crt", 5, || get(&c, "/api/v1/namespaces/quiet/configmaps/kube-root-ca.crt"));
+    eventually("kube-root-ca.crt", 5, || {
+        get(&c, "/api/v1/namespaces/quiet/configmaps/kube-root-ca.crt")
+    });
     // ... and had time to act, as had the disabled ServiceAccount controller, had it run.
     std::thread::sleep(Duration::from_millis(500));
     assert!(get(&c, "/api/v1/namespaces/quiet/serviceaccounts/default").is_none());
 
     let dir = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_kapi"))
-        .args(["server", "--listen", "127.0.0.1:0", "--controllers", "*,-nope", "--data-dir"])
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--controllers",
+            "*,-nope",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .expect("kapi");
@@ -308,9 +437,13 @@ fn controllers_can_be_turned_off_one_by_one() {
 #[test]
 fn only_the_lease_holder_runs_controllers() {
     let c = Cluster::start();
-    let lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kapi-controller-manager";
+    let lease_path =
+        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kapi-controller-manager";
     let lease = eventually("the controller-manager lease", 5, || get(&c, lease_path));
-    let server = lease["spec"]["holderIdentity"].as_str().expect("holder").to_string();
+    let server = lease["spec"]["holderIdentity"]
+        .as_str()
+        .expect("holder")
+        .to_string();
     // Another candidate takes the Lease and keeps renewing it (short lease, so the server
     // takes it back soon after the renewals stop).
     let renew = |i: u32| {
@@ -319,7 +452,15 @@ fn only_the_lease_holder_runs_controllers() {
             i / 60,
             i % 60
         );
-        let (code, body) = c.curl_json(&[lease_path, "-X", "PATCH", "-H", "Content-Type: application/merge-patch+json", "-d", &patch]);
+        let (code, body) = c.curl_json(&[
+            lease_path,
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+            "-d",
+            &patch,
+        ]);
         assert_eq!(code, 200, "{body}");
     };
     let mut i = 0;
@@ -328,7 +469,10 @@ fn only_the_lease_holder_runs_controllers() {
         while Instant::now() < until {
             i += 1;
             renew(i);
-            assert_eq!(get(c, lease_path).expect("lease")["spec"]["holderIdentity"], "intruder");
+            assert_eq!(
+                get(c, lease_path).expect("lease")["spec"]["holderIdentity"],
+                "intruder"
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
     };
@@ -336,12 +480,22 @@ fn only_the_lease_holder_runs_controllers() {
     hold_for(&c, Duration::from_secs(3));
     c.kubectl_ok(&["create", "namespace", "led"]);
     hold_for(&c, Duration::from_secs(2));
-    assert!(get(&c, "/api/v1/namespaces/led/serviceaccounts/default").is_none(), "a follower ran controllers");
+    assert!(
+        get(&c, "/api/v1/namespaces/led/serviceaccounts/default").is_none(),
+        "a follower ran controllers"
+    );
     // Renewals stop: after the lease duration the server takes over and catches up.
-    eventually("the server to lead again and create the default account", 15, || {
-        get(&c, "/api/v1/namespaces/led/serviceaccounts/default")
-    });
+    eventually(
+        "the server to lead again and create the default account",
+        15,
+        || get(&c, "/api/v1/namespaces/led/serviceaccounts/default"),
+    );
     let lease = get(&c, lease_path).expect("lease");
     assert_eq!(lease["spec"]["holderIdentity"], server.as_str());
-    assert!(lease["spec"]["leaseTransitions"].as_i64().is_some_and(|t| t >= 1), "{lease}");
+    assert!(
+        lease["spec"]["leaseTransitions"]
+            .as_i64()
+            .is_some_and(|t| t >= 1),
+        "{lease}"
+    );
 }

@@ -37,7 +37,12 @@ for t in threads: t.join()
 fn sigkill_during_writes_loses_no_acknowledged_write() {
     let mut c = Cluster::start();
     let data = c.data();
-    let script_env = (c.url.clone(), data.join("ca.crt"), data.join("admin.crt"), data.join("admin.key"));
+    let script_env = (
+        c.url.clone(),
+        data.join("ca.crt"),
+        data.join("admin.crt"),
+        data.join("admin.key"),
+    );
     let writers = std::process::Command::new("python3")
         .arg("-c")
         .arg(WRITERS)
@@ -50,9 +55,18 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
         .expect("python3");
     std::thread::sleep(std::time::Duration::from_millis(2500));
     c.kill();
-    let out = writers.wait_with_output().expect("writers end when the server dies");
-    let acknowledged: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
-    assert!(acknowledged.len() > 50, "the writers made progress before the kill: {}", acknowledged.len());
+    let out = writers
+        .wait_with_output()
+        .expect("writers end when the server dies");
+    let acknowledged: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        acknowledged.len() > 50,
+        "the writers made progress before the kill: {}",
+        acknowledged.len()
+    );
     c.restart();
     let (code, list) = c.curl_json(&["/api/v1/namespaces/default/configmaps"]);
     assert_eq!(code, 200);
@@ -62,20 +76,40 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
         .iter()
         .filter_map(|i| i["metadata"]["name"].as_str())
         .collect();
-    let lost: Vec<&String> = acknowledged.iter().filter(|n| !stored.contains(n.as_str())).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|n| !stored.contains(n.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     // Watches resume across the restart from the durable event log: the newest three
     // acknowledged ConfigMaps replay (controllers may write other objects meanwhile).
     let mut revs: Vec<i64> = list["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|i| i["metadata"]["name"].as_str().is_some_and(|n| n.starts_with('w')))
-        .map(|i| i["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap())
+        .filter(|i| {
+            i["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with('w'))
+        })
+        .map(|i| {
+            i["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
     revs.sort_unstable();
     let from = revs[revs.len() - 3] - 1;
-    let out = c.curl(&[&format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={from}&timeoutSeconds=1")]);
+    let out = c.curl(&[&format!(
+        "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={from}&timeoutSeconds=1"
+    )]);
     let replayed = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains("\"name\":\"w"))

@@ -9,7 +9,10 @@ fn malformed_bodies_are_400_and_harmless() {
         ("application/json", b"{not json"),
         ("application/json", b"[1,2,3]"),
         ("application/yaml", b"a: [unclosed"),
-        ("application/vnd.kubernetes.protobuf", b"k8s\0\x0a\xff\xff\xff"),
+        (
+            "application/vnd.kubernetes.protobuf",
+            b"k8s\0\x0a\xff\xff\xff",
+        ),
         ("application/vnd.kubernetes.protobuf", b"garbage"),
     ];
     for (i, (ct, body)) in cases.iter().enumerate() {
@@ -17,14 +20,30 @@ fn malformed_bodies_are_400_and_harmless() {
         std::fs::write(&path, body).unwrap();
         let (code, status) = c.curl_json(&[
             "/api/v1/namespaces/default/configmaps",
-            "-X", "POST", "-H", &format!("Content-Type: {ct}"), "--data-binary", &format!("@{}", path.display()),
+            "-X",
+            "POST",
+            "-H",
+            &format!("Content-Type: {ct}"),
+            "--data-binary",
+            &format!("@{}", path.display()),
         ]);
         assert_eq!(code, 400, "{ct} {body:?}: {status}");
         assert_eq!(status["kind"], "Status");
         assert_eq!(status["reason"], "BadRequest");
     }
-    let (code, status) = c.curl_json(&["/api/v1/namespaces/default/configmaps", "-X", "POST", "-H", "Content-Type: text/csv", "-d", "a,b"]);
-    assert_eq!((code, status["reason"].as_str()), (415, Some("UnsupportedMediaType")));
+    let (code, status) = c.curl_json(&[
+        "/api/v1/namespaces/default/configmaps",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: text/csv",
+        "-d",
+        "a,b",
+    ]);
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
     assert_eq!(c.curl(&["/readyz"]).stdout, b"ok");
 }
 
@@ -33,11 +52,27 @@ fn oversized_bodies_are_413() {
     let c = Cluster::start();
     let big = format!("{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}", "x".repeat(4 * 1024 * 1024));
     let path = crate::support::write_file(c.dir.path(), "big.json", &big);
-    let (code, status) = c.curl_json(&["/api/v1/namespaces/default/configmaps", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", &format!("@{}", path.display())]);
+    let (code, status) = c.curl_json(&[
+        "/api/v1/namespaces/default/configmaps",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", path.display()),
+    ]);
     assert_eq!(code, 413, "{status}");
     let two_mb = big.replace(&"x".repeat(4 * 1024 * 1024), &"x".repeat(2 * 1024 * 1024));
     let path = crate::support::write_file(c.dir.path(), "two.json", &two_mb);
-    let (code, _) = c.curl_json(&["/api/v1/namespaces/default/configmaps", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", &format!("@{}", path.display())]);
+    let (code, _) = c.curl_json(&[
+        "/api/v1/namespaces/default/configmaps",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", path.display()),
+    ]);
     assert_eq!(code, 413, "objects over 1.5 MiB are refused");
 }
 
@@ -49,16 +84,42 @@ fn statuses_carry_upstream_wording() {
     assert_eq!(s["message"], "deployments.apps \"nope\" not found");
     assert_eq!(s["details"]["group"], "apps");
     let (code, s) = c.curl_json(&["/api/v1/nothing-here"]);
-    assert_eq!((code, s["message"].as_str()), (404, Some("the server could not find the requested resource")));
-    let (code, s) = c.curl_json(&["/api/v1/namespaces/default/configmaps", "-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#]);
+    assert_eq!(
+        (code, s["message"].as_str()),
+        (
+            404,
+            Some("the server could not find the requested resource")
+        )
+    );
+    let (code, s) = c.curl_json(&[
+        "/api/v1/namespaces/default/configmaps",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#,
+    ]);
     assert_eq!(code, 422);
     assert_eq!(s["reason"], "Invalid");
-    assert!(s["message"].as_str().unwrap().starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\""), "{s}");
+    assert!(
+        s["message"].as_str().unwrap().starts_with(
+            "ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\""
+        ),
+        "{s}"
+    );
     let (code, s) = c.curl_json(&["/api/v1/namespaces/default/pods", "-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]}}"#]);
     assert_eq!(code, 422);
-    assert_eq!(s["details"]["causes"][0]["field"], "spec.containers[0].image");
-    let (code, s) = c.curl_json(&["/api/v1/namespaces/default/configmaps?fieldSelector=data.x%3D1"]);
-    assert_eq!((code, s["message"].as_str()), (400, Some("field label not supported: data.x")));
+    assert_eq!(
+        s["details"]["causes"][0]["field"],
+        "spec.containers[0].image"
+    );
+    let (code, s) =
+        c.curl_json(&["/api/v1/namespaces/default/configmaps?fieldSelector=data.x%3D1"]);
+    assert_eq!(
+        (code, s["message"].as_str()),
+        (400, Some("field label not supported: data.x"))
+    );
 }
 
 #[test]
@@ -71,10 +132,27 @@ fn anonymous_reads_health_only_and_no_plaintext() {
     let (code, s) = crate::support::split_code(&out.stdout);
     assert_eq!(code, 403);
     assert_eq!(s["message"], "namespaces is forbidden: User \"system:anonymous\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope");
-    let out = c.curl_anonymous(&["/api/v1/namespaces/default/configmaps", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}", "-w", "\n%{http_code}"]);
+    let out = c.curl_anonymous(&[
+        "/api/v1/namespaces/default/configmaps",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{}",
+        "-w",
+        "\n%{http_code}",
+    ]);
     assert_eq!(crate::support::split_code(&out.stdout).0, 403);
     let plain = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{}/api", c.port)])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://127.0.0.1:{}/api", c.port),
+        ])
         .output()
         .unwrap();
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");

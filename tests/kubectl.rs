@@ -37,11 +37,24 @@ fn default_namespaces_and_tables() {
     let c = Cluster::start();
     let out = c.kubectl_ok(&["get", "namespaces"]);
     let header = out.lines().next().unwrap_or("");
-    assert!(header.starts_with("NAME") && header.contains("STATUS") && header.contains("AGE"), "{out}");
+    assert!(
+        header.starts_with("NAME") && header.contains("STATUS") && header.contains("AGE"),
+        "{out}"
+    );
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        assert!(out.lines().any(|l| l.starts_with(ns) && l.contains("Active")), "{ns} missing: {out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(ns) && l.contains("Active")),
+            "{ns} missing: {out}"
+        );
     }
-    let svc = c.kubectl_ok(&["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].port}"]);
+    let svc = c.kubectl_ok(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].port}",
+    ]);
     assert_eq!(svc, "10.96.0.1 443");
 }
 
@@ -49,14 +62,31 @@ fn default_namespaces_and_tables() {
 fn configmap_lifecycle_with_protobuf_create() {
     let c = Cluster::start();
     // kubectl sends this create as a protobuf body.
-    c.kubectl_ok(&["create", "configmap", "a", "--from-literal=x=1", "--from-literal=y=2"]);
+    c.kubectl_ok(&[
+        "create",
+        "configmap",
+        "a",
+        "--from-literal=x=1",
+        "--from-literal=y=2",
+    ]);
     let out = c.kubectl_ok(&["get", "cm", "a"]);
-    assert!(out.contains("DATA") && out.lines().nth(1).is_some_and(|l| l.split_whitespace().nth(1) == Some("2")), "{out}");
-    let json: serde_json::Value = serde_json::from_str(&c.kubectl_ok(&["get", "cm", "a", "-o", "json"])).unwrap();
+    assert!(
+        out.contains("DATA")
+            && out
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.split_whitespace().nth(1) == Some("2")),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "cm", "a", "-o", "json"])).unwrap();
     assert_eq!(json["data"]["x"], "1");
     assert!(json["metadata"]["uid"].is_string() && json["metadata"]["resourceVersion"].is_string());
     let describe = c.kubectl_ok(&["describe", "cm", "a"]);
-    assert!(describe.contains("Name:") && describe.contains("a") && describe.contains("x:"), "{describe}");
+    assert!(
+        describe.contains("Name:") && describe.contains("a") && describe.contains("x:"),
+        "{describe}"
+    );
     let err = c.kubectl_err(&["create", "configmap", "a"]);
     assert!(err.contains("configmaps \"a\" already exists"), "{err}");
     c.kubectl_ok(&["delete", "cm", "a"]);
@@ -70,28 +100,58 @@ fn apply_deployment_and_service_then_delete() {
     let file = write_file(c.dir.path(), "web.yaml", WEB);
     let file = file.to_str().unwrap();
     let out = c.kubectl_ok(&["apply", "-f", file]);
-    assert!(out.contains("deployment.apps/web created") && out.contains("service/web created"), "{out}");
+    assert!(
+        out.contains("deployment.apps/web created") && out.contains("service/web created"),
+        "{out}"
+    );
     let out = c.kubectl_ok(&["apply", "-f", file]);
     assert!(out.contains("unchanged"), "{out}");
     let changed = WEB.replace("replicas: 2", "replicas: 3");
     let file2 = write_file(c.dir.path(), "web2.yaml", &changed);
     let out = c.kubectl_ok(&["apply", "-f", file2.to_str().unwrap()]);
     assert!(out.contains("deployment.apps/web configured"), "{out}");
-    let replicas = c.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"]);
+    let replicas = c.kubectl_ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.replicas} {.metadata.generation}",
+    ]);
     assert_eq!(replicas, "3 2");
     let svc = c.kubectl_ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
     assert!(svc.starts_with("10.96.") && svc != "10.96.0.1", "{svc}");
     let all = c.kubectl_ok(&["get", "all"]);
-    assert!(all.contains("deployment.apps/web") && all.contains("service/web"), "{all}");
+    assert!(
+        all.contains("deployment.apps/web") && all.contains("service/web"),
+        "{all}"
+    );
     let wide = c.kubectl_ok(&["get", "deploy", "-o", "wide"]);
-    assert!(wide.contains("CONTAINERS") && wide.contains("nginx:1.27"), "{wide}");
+    assert!(
+        wide.contains("CONTAINERS") && wide.contains("nginx:1.27"),
+        "{wide}"
+    );
     c.kubectl_ok(&["scale", "deploy", "web", "--replicas=5"]);
-    assert_eq!(c.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "5");
+    assert_eq!(
+        c.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
     c.kubectl_ok(&["set", "image", "deploy/web", "web=nginx:1.28"]);
-    assert_eq!(c.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]), "nginx:1.28");
+    assert_eq!(
+        c.kubectl_ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        "nginx:1.28"
+    );
     let out = c.kubectl_ok(&["delete", "-f", file]);
     assert!(out.contains("deleted"), "{out}");
-    assert!(c.kubectl_ok(&["get", "deploy", "-o", "name"]).trim().is_empty());
+    assert!(c
+        .kubectl_ok(&["get", "deploy", "-o", "name"])
+        .trim()
+        .is_empty());
 }
 
 #[test]
@@ -103,7 +163,10 @@ fn server_side_apply_creates_and_updates() {
     assert!(out.contains("serverside-applied"), "{out}");
     let f = write_file(c.dir.path(), "ssa2.yaml", &cm.replace("\"1\"", "\"2\""));
     c.kubectl_ok(&["apply", "--server-side", "-f", f.to_str().unwrap()]);
-    assert_eq!(c.kubectl_ok(&["get", "cm", "ssa", "-o", "jsonpath={.data.a}"]), "2");
+    assert_eq!(
+        c.kubectl_ok(&["get", "cm", "ssa", "-o", "jsonpath={.data.a}"]),
+        "2"
+    );
 }
 
 #[test]
@@ -111,7 +174,11 @@ fn edit_label_and_conflicts() {
     let c = Cluster::start();
     c.kubectl_ok(&["create", "configmap", "e", "--from-literal=k=v"]);
     // kubectl edit with a non-interactive editor that rewrites the value.
-    let editor = write_file(c.dir.path(), "editor.sh", "#!/bin/sh\nsed -i 's/k: v/k: edited/' \"$1\"\n");
+    let editor = write_file(
+        c.dir.path(),
+        "editor.sh",
+        "#!/bin/sh\nsed -i 's/k: v/k: edited/' \"$1\"\n",
+    );
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = std::process::Command::new("kubectl")
         .args(["edit", "cm", "e"])
@@ -120,11 +187,26 @@ fn edit_label_and_conflicts() {
         .env("KUBE_EDITOR", &editor)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(c.kubectl_ok(&["get", "cm", "e", "-o", "jsonpath={.data.k}"]), "edited");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        c.kubectl_ok(&["get", "cm", "e", "-o", "jsonpath={.data.k}"]),
+        "edited"
+    );
     c.kubectl_ok(&["label", "cm", "e", "tier=web"]);
-    assert_eq!(c.kubectl_ok(&["get", "cm", "-l", "tier=web", "-o", "name"]).trim(), "configmap/e");
-    assert_eq!(c.kubectl_ok(&["get", "cm", "-l", "tier in (db,cache)", "-o", "name"]).trim(), "");
+    assert_eq!(
+        c.kubectl_ok(&["get", "cm", "-l", "tier=web", "-o", "name"])
+            .trim(),
+        "configmap/e"
+    );
+    assert_eq!(
+        c.kubectl_ok(&["get", "cm", "-l", "tier in (db,cache)", "-o", "name"])
+            .trim(),
+        ""
+    );
     let stale = c.kubectl_ok(&["get", "cm", "e", "-o", "json"]);
     c.kubectl_ok(&["annotate", "cm", "e", "touched=yes"]);
     let out = c.kubectl_stdin(&["replace", "-f", "-"], Some(&stale));
@@ -136,13 +218,22 @@ fn edit_label_and_conflicts() {
 fn discovery_and_version() {
     let c = Cluster::start();
     let out = c.kubectl_ok(&["api-resources"]);
-    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["pods", "po", "v1", "true", "Pod"]), "{out}");
+    assert!(
+        out.lines().any(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["pods", "po", "v1", "true", "Pod"]
+        ),
+        "{out}"
+    );
     assert!(out.contains("deployments") && out.contains("apps/v1"));
-    let v: serde_json::Value = serde_json::from_str(&c.kubectl_ok(&["version", "-o", "json"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&c.kubectl_ok(&["version", "-o", "json"])).unwrap();
     assert_eq!(v["serverVersion"]["major"], "1");
     assert_eq!(v["serverVersion"]["minor"], "34");
     let cs = c.kubectl_ok(&["get", "componentstatuses"]);
-    assert!(cs.starts_with("NAME") && cs.contains("storage") && cs.contains("Healthy"), "{cs}");
+    assert!(
+        cs.starts_with("NAME") && cs.contains("storage") && cs.contains("Healthy"),
+        "{cs}"
+    );
     let cs = c.kubectl_ok(&["api-versions"]);
     assert!(cs.contains("rbac.authorization.k8s.io/v1") && cs.contains("batch/v1"));
 }
@@ -152,7 +243,13 @@ fn namespaces_empty_then_disappear() {
     let c = Cluster::start();
     c.kubectl_ok(&["create", "namespace", "gone"]);
     c.kubectl_ok(&["create", "configmap", "x", "-n", "gone"]);
-    c.kubectl_ok(&["delete", "namespace", "gone", "--wait=true", "--timeout=20s"]);
+    c.kubectl_ok(&[
+        "delete",
+        "namespace",
+        "gone",
+        "--wait=true",
+        "--timeout=20s",
+    ]);
     let err = c.kubectl_err(&["get", "namespace", "gone"]);
     assert!(err.contains("not found"), "{err}");
     let err = c.kubectl_err(&["create", "configmap", "y", "-n", "missing"]);
@@ -162,11 +259,34 @@ fn namespaces_empty_then_disappear() {
 #[test]
 fn pods_print_with_upstream_columns() {
     let c = Cluster::start();
-    c.kubectl_ok(&["run", "p", "--image=busybox:1.36", "--restart=Never", "--", "sleep", "3600"]);
+    c.kubectl_ok(&[
+        "run",
+        "p",
+        "--image=busybox:1.36",
+        "--restart=Never",
+        "--",
+        "sleep",
+        "3600",
+    ]);
     let out = c.kubectl_ok(&["get", "pods", "-A", "-o", "wide"]);
-    let header: Vec<&str> = out.lines().next().unwrap_or("").split_whitespace().collect();
-    assert_eq!(&header[..6], ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{out}");
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &header[..6],
+        ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{out}"
+    );
     assert!(out.contains("0/1") && out.contains("Pending"), "{out}");
-    let policy = c.kubectl_ok(&["get", "pod", "p", "-o", "jsonpath={.spec.restartPolicy} {.spec.containers[0].imagePullPolicy}"]);
+    let policy = c.kubectl_ok(&[
+        "get",
+        "pod",
+        "p",
+        "-o",
+        "jsonpath={.spec.restartPolicy} {.spec.containers[0].imagePullPolicy}",
+    ]);
     assert_eq!(policy, "Never IfNotPresent");
 }

@@ -12,10 +12,23 @@ fn events(out: &[u8]) -> Vec<serde_json::Value> {
 }
 
 fn create_cm(c: &Cluster, name: &str, labels: &str) -> String {
-    let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","labels":{{{labels}}}}}}}"#);
-    let (code, obj) = c.curl_json(&["/api/v1/namespaces/default/configmaps", "-X", "POST", "-H", "Content-Type: application/json", "-d", &body]);
+    let body = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","labels":{{{labels}}}}}}}"#
+    );
+    let (code, obj) = c.curl_json(&[
+        "/api/v1/namespaces/default/configmaps",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &body,
+    ]);
     assert_eq!(code, 201, "{obj}");
-    obj["metadata"]["resourceVersion"].as_str().unwrap().to_string()
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -24,22 +37,54 @@ fn resume_from_resource_version_sees_only_later_events() {
     // The root CA publisher adds kube-root-ca.crt to `default` soon after start; let it, so
     // that the only events below are this test's.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while c.curl_json(&["/api/v1/namespaces/default/configmaps/kube-root-ca.crt"]).0 != 200 {
-        assert!(std::time::Instant::now() < deadline, "kube-root-ca.crt never appeared");
+    while c
+        .curl_json(&["/api/v1/namespaces/default/configmaps/kube-root-ca.crt"])
+        .0
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kube-root-ca.crt never appeared"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let rv1 = create_cm(&c, "one", "");
     create_cm(&c, "two", "");
     let (code, _) = c.curl_json(&["/api/v1/namespaces/default/configmaps/one", "-X", "DELETE"]);
     assert_eq!(code, 200);
-    let out = c.curl(&[&format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv1}&timeoutSeconds=1")]);
+    let out = c.curl(&[&format!(
+        "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv1}&timeoutSeconds=1"
+    )]);
     let evs = events(&out.stdout);
     let seen: Vec<(String, String)> = evs
         .iter()
-        .map(|e| (e["type"].as_str().unwrap().to_string(), e["object"]["metadata"]["name"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
         .collect();
-    assert_eq!(seen, vec![("ADDED".into(), "two".into()), ("DELETED".into(), "one".into())]);
-    let rvs: Vec<i64> = evs.iter().map(|e| e["object"]["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("ADDED".into(), "two".into()),
+            ("DELETED".into(), "one".into())
+        ]
+    );
+    let rvs: Vec<i64> = evs
+        .iter()
+        .map(|e| {
+            e["object"]["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
     assert!(rvs.windows(2).all(|w| w[0] < w[1]), "ordered: {rvs:?}");
     assert!(rvs[0] > rv1.parse::<i64>().unwrap());
 }
@@ -49,7 +94,9 @@ fn watch_without_version_starts_with_current_objects() {
     let c = Cluster::start();
     create_cm(&c, "a", r#""app":"x""#);
     create_cm(&c, "b", r#""app":"y""#);
-    let out = c.curl(&["/api/v1/namespaces/default/configmaps?watch=1&labelSelector=app%3Dx&timeoutSeconds=1"]);
+    let out = c.curl(&[
+        "/api/v1/namespaces/default/configmaps?watch=1&labelSelector=app%3Dx&timeoutSeconds=1",
+    ]);
     let evs = events(&out.stdout);
     assert_eq!(evs.len(), 1, "{evs:?}");
     assert_eq!(evs[0]["type"], "ADDED");
@@ -63,12 +110,21 @@ fn send_initial_events_ends_with_the_marker_bookmark() {
     let out = c.curl(&["/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"]);
     let evs = events(&out.stdout);
     let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert!(kinds.len() >= 2 && kinds[..kinds.len() - 1].iter().all(|k| *k == "ADDED"), "{kinds:?}");
+    assert!(
+        kinds.len() >= 2 && kinds[..kinds.len() - 1].iter().all(|k| *k == "ADDED"),
+        "{kinds:?}"
+    );
     let last = evs.last().unwrap();
     assert_eq!(last["type"], "BOOKMARK");
-    assert_eq!(last["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+    assert_eq!(
+        last["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
     let (code, _) = c.curl_json(&["/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"]);
-    assert_eq!(code, 422, "sendInitialEvents without bookmarks is refused, never ignored");
+    assert_eq!(
+        code, 422,
+        "sendInitialEvents without bookmarks is refused, never ignored"
+    );
 }
 
 #[test]
@@ -76,13 +132,24 @@ fn label_change_moves_objects_in_and_out_of_a_selector_watch() {
     let c = Cluster::start();
     let rv = create_cm(&c, "m", r#""tier":"a""#);
     let patch = |tier: &str| {
-        let (code, _) = c.curl_json(&["/api/v1/namespaces/default/configmaps/m", "-X", "PATCH", "-H", "Content-Type: application/merge-patch+json", "-d", &format!(r#"{{"metadata":{{"labels":{{"tier":"{tier}"}}}}}}"#)]);
+        let (code, _) = c.curl_json(&[
+            "/api/v1/namespaces/default/configmaps/m",
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+            "-d",
+            &format!(r#"{{"metadata":{{"labels":{{"tier":"{tier}"}}}}}}"#),
+        ]);
         assert_eq!(code, 200);
     };
     patch("b");
     patch("a");
     let out = c.curl(&[&format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&labelSelector=tier%3Da&timeoutSeconds=1")]);
-    let kinds: Vec<String> = events(&out.stdout).iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = events(&out.stdout)
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, ["DELETED", "ADDED"]);
 }
 
@@ -93,11 +160,19 @@ fn list_pages_with_limit_and_continue() {
         create_cm(&c, &format!("p{i}"), r#""page":"me""#);
     }
     // Controllers put kube-root-ca.crt in every namespace; select only this test's objects.
-    let (_, page1) = c.curl_json(&["/api/v1/namespaces/default/configmaps?limit=2&labelSelector=page%3Dme"]);
+    let (_, page1) =
+        c.curl_json(&["/api/v1/namespaces/default/configmaps?limit=2&labelSelector=page%3Dme"]);
     assert_eq!(page1["items"].as_array().unwrap().len(), 2);
     let token = page1["metadata"]["continue"].as_str().unwrap().to_string();
-    let (_, page2) = c.curl_json(&[&format!("/api/v1/namespaces/default/configmaps?limit=10&labelSelector=page%3Dme&continue={token}")]);
-    let names: Vec<&str> = page2["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    let (_, page2) = c.curl_json(&[&format!(
+        "/api/v1/namespaces/default/configmaps?limit=10&labelSelector=page%3Dme&continue={token}"
+    )]);
+    let names: Vec<&str> = page2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["p2", "p3", "p4"]);
     assert!(page2["metadata"].get("continue").is_none());
 }

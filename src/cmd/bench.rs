@@ -69,8 +69,16 @@ impl ServerProcess {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).context("server port")?;
-        let proc = Self { child, dir: dir.to_path_buf(), port };
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("server port")?;
+        let proc = Self {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+        };
         Ok((proc, started.elapsed()))
     }
 
@@ -114,7 +122,9 @@ async fn call(
 
 fn configmap(name: &str) -> Bytes {
     let payload = "x".repeat(1024 - 120);
-    Bytes::from(format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"payload":"{payload}"}}}}"#))
+    Bytes::from(format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"payload":"{payload}"}}}}"#
+    ))
 }
 
 fn pod(name: &str) -> Bytes {
@@ -171,12 +181,21 @@ fn progress(rec: Arc<Recorder>, stop: Arc<AtomicBool>, started: Instant) {
 }
 
 /// Runs `op` from `concurrency` clients for `duration`; each client has its own connection.
-async fn run_load<F, Fut>(cfg: &ClientConfig, concurrency: usize, duration: Duration, name: &str, op: F) -> anyhow::Result<()>
+async fn run_load<F, Fut>(
+    cfg: &ClientConfig,
+    concurrency: usize,
+    duration: Duration,
+    name: &str,
+    op: F,
+) -> anyhow::Result<()>
 where
     F: Fn(usize, u64, Conn, ClientConfig) -> Fut + Send + Sync + 'static + Clone,
     Fut: std::future::Future<Output = (Conn, anyhow::Result<bool>)> + Send,
 {
-    let rec = Arc::new(Recorder { ops: AtomicU64::new(0), errors: AtomicU64::new(0) });
+    let rec = Arc::new(Recorder {
+        ops: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let mut conns = Vec::new();
     for _ in 0..concurrency {
@@ -223,7 +242,13 @@ where
     Ok(())
 }
 
-async fn create_many(cfg: &ClientConfig, path: &str, count: usize, make: fn(&str) -> Bytes, prefix: &str) -> anyhow::Result<()> {
+async fn create_many(
+    cfg: &ClientConfig,
+    path: &str,
+    count: usize,
+    make: fn(&str) -> Bytes,
+    prefix: &str,
+) -> anyhow::Result<()> {
     let workers = 32.min(count.max(1));
     let mut tasks = Vec::new();
     for w in 0..workers {
@@ -234,7 +259,14 @@ async fn create_many(cfg: &ClientConfig, path: &str, count: usize, make: fn(&str
         tasks.push(tokio::spawn(async move {
             let mut i = w;
             while i < count {
-                let (status, body) = call(&mut conn, &cfg, Method::POST, &path, Some(make(&format!("{prefix}{i}")))).await?;
+                let (status, body) = call(
+                    &mut conn,
+                    &cfg,
+                    Method::POST,
+                    &path,
+                    Some(make(&format!("{prefix}{i}"))),
+                )
+                .await?;
                 if status != StatusCode::CREATED && status != StatusCode::CONFLICT {
                     bail!("create failed: {status} {}", String::from_utf8_lossy(&body));
                 }
@@ -251,7 +283,9 @@ async fn create_many(cfg: &ClientConfig, path: &str, count: usize, make: fn(&str
 
 /// Runs a scenario.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run_async(args))
 }
 
@@ -273,43 +307,110 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<()> {
     };
     if let Some(s) = &server {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        println!("server idle RSS: {:.1} MiB", s.rss_kib().unwrap_or(0) as f64 / 1024.0);
+        println!(
+            "server idle RSS: {:.1} MiB",
+            s.rss_kib().unwrap_or(0) as f64 / 1024.0
+        );
     }
     let ns = "default";
     match args.scenario.as_str() {
         "create" => {
             let path = format!("/api/v1/namespaces/{ns}/configmaps");
             let run_id = std::process::id();
-            run_load(&cfg, args.concurrency, duration, "create 1 KiB ConfigMaps", move |w, i, mut conn, cfg| {
-                let path = path.clone();
-                async move {
-                    let r = call(&mut conn, &cfg, Method::POST, &path, Some(configmap(&format!("b{run_id}-{w}-{i}")))).await;
-                    (conn, r.map(|(s, _)| s == StatusCode::CREATED))
-                }
-            })
+            run_load(
+                &cfg,
+                args.concurrency,
+                duration,
+                "create 1 KiB ConfigMaps",
+                move |w, i, mut conn, cfg| {
+                    let path = path.clone();
+                    async move {
+                        let r = call(
+                            &mut conn,
+                            &cfg,
+                            Method::POST,
+                            &path,
+                            Some(configmap(&format!("b{run_id}-{w}-{i}"))),
+                        )
+                        .await;
+                        (conn, r.map(|(s, _)| s == StatusCode::CREATED))
+                    }
+                },
+            )
             .await?;
         }
         "get" => {
-            create_many(&cfg, &format!("/api/v1/namespaces/{ns}/configmaps"), args.concurrency, configmap, "get-").await?;
-            run_load(&cfg, args.concurrency, duration, "GET ConfigMap by name", move |w, _, mut conn, cfg| async move {
-                let r = call(&mut conn, &cfg, Method::GET, &format!("/api/v1/namespaces/default/configmaps/get-{w}"), None).await;
-                (conn, r.map(|(s, _)| s == StatusCode::OK))
-            })
+            create_many(
+                &cfg,
+                &format!("/api/v1/namespaces/{ns}/configmaps"),
+                args.concurrency,
+                configmap,
+                "get-",
+            )
+            .await?;
+            run_load(
+                &cfg,
+                args.concurrency,
+                duration,
+                "GET ConfigMap by name",
+                move |w, _, mut conn, cfg| async move {
+                    let r = call(
+                        &mut conn,
+                        &cfg,
+                        Method::GET,
+                        &format!("/api/v1/namespaces/default/configmaps/get-{w}"),
+                        None,
+                    )
+                    .await;
+                    (conn, r.map(|(s, _)| s == StatusCode::OK))
+                },
+            )
             .await?;
         }
         "list" => {
             let started = Instant::now();
-            create_many(&cfg, &format!("/api/v1/namespaces/{ns}/pods"), args.objects, pod, "pod-").await?;
-            println!("stored {} pods in {:.1}s", args.objects, started.elapsed().as_secs_f64());
+            create_many(
+                &cfg,
+                &format!("/api/v1/namespaces/{ns}/pods"),
+                args.objects,
+                pod,
+                "pod-",
+            )
+            .await?;
+            println!(
+                "stored {} pods in {:.1}s",
+                args.objects,
+                started.elapsed().as_secs_f64()
+            );
             if let Some(s) = &server {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                println!("server RSS with {} pods: {:.1} MiB", args.objects, s.rss_kib().unwrap_or(0) as f64 / 1024.0);
+                println!(
+                    "server RSS with {} pods: {:.1} MiB",
+                    args.objects,
+                    s.rss_kib().unwrap_or(0) as f64 / 1024.0
+                );
             }
             let n = args.objects;
-            run_load(&cfg, args.concurrency, duration, &format!("LIST {n} pods"), move |_, _, mut conn, cfg| async move {
-                let r = call(&mut conn, &cfg, Method::GET, "/api/v1/namespaces/default/pods", None).await;
-                (conn, r.map(|(s, b)| s == StatusCode::OK && b.len() > n * 100))
-            })
+            run_load(
+                &cfg,
+                args.concurrency,
+                duration,
+                &format!("LIST {n} pods"),
+                move |_, _, mut conn, cfg| async move {
+                    let r = call(
+                        &mut conn,
+                        &cfg,
+                        Method::GET,
+                        "/api/v1/namespaces/default/pods",
+                        None,
+                    )
+                    .await;
+                    (
+                        conn,
+                        r.map(|(s, b)| s == StatusCode::OK && b.len() > n * 100),
+                    )
+                },
+            )
             .await?;
         }
         "watch" => watch(&cfg, args.concurrency, duration).await?,
@@ -324,7 +425,9 @@ async fn wait_ready(cfg: &ClientConfig) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
         if let Ok(mut conn) = cfg.connect_h2().await {
-            if let Ok((StatusCode::OK, b)) = call(&mut conn, cfg, Method::GET, "/readyz", None).await {
+            if let Ok((StatusCode::OK, b)) =
+                call(&mut conn, cfg, Method::GET, "/readyz", None).await
+            {
                 if &b[..] == b"ok" {
                     return Ok(started.elapsed());
                 }
@@ -342,7 +445,14 @@ async fn watch(cfg: &ClientConfig, watchers: usize, duration: Duration) -> anyho
     let delivered = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut conn = cfg.connect_h2().await?;
-    let (_, list) = call(&mut conn, cfg, Method::GET, "/api/v1/namespaces/default/configmaps?limit=1", None).await?;
+    let (_, list) = call(
+        &mut conn,
+        cfg,
+        Method::GET,
+        "/api/v1/namespaces/default/configmaps?limit=1",
+        None,
+    )
+    .await?;
     let rv = serde_json::from_slice::<serde_json::Value>(&list)?["metadata"]["resourceVersion"]
         .as_str()
         .unwrap_or("0")
@@ -359,16 +469,21 @@ async fn watch(cfg: &ClientConfig, watchers: usize, duration: Duration) -> anyho
         let stop = stop.clone();
         let rv = rv.clone();
         tasks.push(tokio::spawn(async move {
-            let mut req = Request::builder()
-                .uri(format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}"));
+            let mut req = Request::builder().uri(format!(
+                "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}"
+            ));
             if let Some(a) = &cfg.authorization {
                 req = req.header("authorization", a.as_str());
             }
-            let Ok(req) = req.body(body(Bytes::new())) else { return };
+            let Ok(req) = req.body(body(Bytes::new())) else {
+                return;
+            };
             if c.ready().await.is_err() {
                 return;
             }
-            let Ok(resp) = c.send_request(req).await else { return };
+            let Ok(resp) = c.send_request(req).await else {
+                return;
+            };
             let mut b = resp.into_body();
             while !stop.load(Ordering::Relaxed) {
                 match b.frame().await {
@@ -394,7 +509,15 @@ async fn watch(cfg: &ClientConfig, watchers: usize, duration: Duration) -> anyho
         writers.push(tokio::spawn(async move {
             let mut i = 0;
             while started.elapsed() < duration {
-                if let Ok((StatusCode::CREATED, _)) = call(&mut c, &cfg, Method::POST, "/api/v1/namespaces/default/configmaps", Some(configmap(&format!("watch-{w}-{i}")))).await {
+                if let Ok((StatusCode::CREATED, _)) = call(
+                    &mut c,
+                    &cfg,
+                    Method::POST,
+                    "/api/v1/namespaces/default/configmaps",
+                    Some(configmap(&format!("watch-{w}-{i}"))),
+                )
+                .await
+                {
                     writes.fetch_add(1, Ordering::Relaxed);
                 }
                 i += 1;
@@ -405,7 +528,13 @@ async fn watch(cfg: &ClientConfig, watchers: usize, duration: Duration) -> anyho
     while started.elapsed() < duration {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let d = delivered.load(Ordering::Relaxed);
-        eprint!("\r[{:>3}s] {} writes, {} deliveries, {}/s   ", started.elapsed().as_secs(), writes.load(Ordering::Relaxed), d, d - last);
+        eprint!(
+            "\r[{:>3}s] {} writes, {} deliveries, {}/s   ",
+            started.elapsed().as_secs(),
+            writes.load(Ordering::Relaxed),
+            d,
+            d - last
+        );
         last = d;
     }
     for w in writers {
@@ -444,14 +573,27 @@ async fn startup(tmp: &Path, objects: usize) -> anyhow::Result<()> {
         to_listen.as_secs_f64() * 1000.0
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    println!("idle RSS, empty: {:.1} MiB", s.rss_kib().unwrap_or(0) as f64 / 1024.0);
-    create_many(&cfg, "/api/v1/namespaces/default/pods", objects, pod, "pod-").await?;
+    println!(
+        "idle RSS, empty: {:.1} MiB",
+        s.rss_kib().unwrap_or(0) as f64 / 1024.0
+    );
+    create_many(
+        &cfg,
+        "/api/v1/namespaces/default/pods",
+        objects,
+        pod,
+        "pod-",
+    )
+    .await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_full = s.rss_kib().unwrap_or(0);
     drop(s);
     let (s, to_listen) = ServerProcess::spawn(tmp, port)?;
     let ready = wait_ready(&cfg).await?;
-    println!("start to /readyz, {objects} pods: {:.1} ms", (to_listen + ready).as_secs_f64() * 1000.0);
+    println!(
+        "start to /readyz, {objects} pods: {:.1} ms",
+        (to_listen + ready).as_secs_f64() * 1000.0
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_restarted = s.rss_kib().unwrap_or(0);
     println!(

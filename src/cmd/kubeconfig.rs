@@ -38,7 +38,13 @@ fn render_token(cluster: &str, server: &str, ca_pem: &[u8], user: &str, token: &
     )
 }
 
-async fn json_call(cfg: &ClientConfig, method: Method, path: &str, body: Option<&Value>, content_type: &str) -> anyhow::Result<(StatusCode, Value)> {
+async fn json_call(
+    cfg: &ClientConfig,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    content_type: &str,
+) -> anyhow::Result<(StatusCode, Value)> {
     let mut conn = cfg.connect_h2().await?;
     let payload = body.map(|b| Bytes::from(b.to_string()));
     let (status, bytes) = call(&mut conn, cfg, method, path, payload, content_type).await?;
@@ -47,7 +53,10 @@ async fn json_call(cfg: &ClientConfig, method: Method, path: &str, body: Option<
 }
 
 fn fail(what: &str, status: StatusCode, body: &Value) -> anyhow::Error {
-    anyhow!("{what}: {status}: {}", body["message"].as_str().unwrap_or("no message"))
+    anyhow!(
+        "{what}: {status}: {}",
+        body["message"].as_str().unwrap_or("no message")
+    )
 }
 
 /// Prints the requested kubeconfig.
@@ -55,7 +64,10 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<()> {
     if let KubeconfigKind::Admin = args.kind {
         let path = args.data_dir.join("admin.kubeconfig");
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("reading {} (has `kapi server` run with this data dir?)", path.display())
+            format!(
+                "reading {} (has `kapi server` run with this data dir?)",
+                path.display()
+            )
         })?;
         print!("{text}");
         return Ok(());
@@ -65,33 +77,65 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<()> {
         Some(p) => ClientConfig::load(Some(p))?,
         None => ClientConfig::load(None).or_else(|_| ClientConfig::load(Some(&admin)))?,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let text = runtime.block_on(async {
         match args.kind {
             KubeconfigKind::Admin => unreachable!("handled above"),
-            KubeconfigKind::User { name, groups, duration } => user(&cfg, &name, &groups, duration.as_deref()).await,
-            KubeconfigKind::Serviceaccount { account, duration } => service_account(&cfg, &account, duration.as_deref()).await,
+            KubeconfigKind::User {
+                name,
+                groups,
+                duration,
+            } => user(&cfg, &name, &groups, duration.as_deref()).await,
+            KubeconfigKind::Serviceaccount { account, duration } => {
+                service_account(&cfg, &account, duration.as_deref()).await
+            }
         }
     })?;
     print!("{text}");
     Ok(())
 }
 
-async fn service_account(cfg: &ClientConfig, account: &str, duration: Option<&str>) -> anyhow::Result<String> {
+async fn service_account(
+    cfg: &ClientConfig,
+    account: &str,
+    duration: Option<&str>,
+) -> anyhow::Result<String> {
     let (ns, name) = account
         .split_once('/')
         .ok_or_else(|| anyhow!("expected NAMESPACE/NAME, got {account:?}"))?;
     let seconds = duration.map(parse_duration).transpose()?.unwrap_or(3600);
     let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}});
-    let (status, reply) = json_call(cfg, Method::POST, &format!("/api/v1/namespaces/{ns}/serviceaccounts/{name}/token"), Some(&body), "application/json").await?;
+    let (status, reply) = json_call(
+        cfg,
+        Method::POST,
+        &format!("/api/v1/namespaces/{ns}/serviceaccounts/{name}/token"),
+        Some(&body),
+        "application/json",
+    )
+    .await?;
     if status != StatusCode::CREATED {
         return Err(fail("requesting a token", status, &reply));
     }
-    let token = reply["status"]["token"].as_str().ok_or_else(|| anyhow!("the TokenRequest reply has no token"))?;
-    Ok(render_token("kapi", &cfg.server, &cfg.ca_pem, &format!("system:serviceaccount:{ns}:{name}"), token))
+    let token = reply["status"]["token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the TokenRequest reply has no token"))?;
+    Ok(render_token(
+        "kapi",
+        &cfg.server,
+        &cfg.ca_pem,
+        &format!("system:serviceaccount:{ns}:{name}"),
+        token,
+    ))
 }
 
-async fn user(cfg: &ClientConfig, name: &str, groups: &[String], duration: Option<&str>) -> anyhow::Result<String> {
+async fn user(
+    cfg: &ClientConfig,
+    name: &str,
+    groups: &[String],
+    duration: Option<&str>,
+) -> anyhow::Result<String> {
     let key = rcgen::KeyPair::generate()?;
     let mut params = rcgen::CertificateParams::default();
     let mut dn = rcgen::DistinguishedName::new();
@@ -101,7 +145,12 @@ async fn user(cfg: &ClientConfig, name: &str, groups: &[String], duration: Optio
     dn.push(rcgen::DnType::CommonName, name);
     params.distinguished_name = dn;
     let csr = params.serialize_request(&key)?.pem()?;
-    let csr_name = format!("kapi-user-{}-{}", name.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "-"), std::process::id());
+    let csr_name = format!(
+        "kapi-user-{}-{}",
+        name.to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+        std::process::id()
+    );
     let mut spec = json!({
         "request": b64(csr.as_bytes()),
         "signerName": "kubernetes.io/kube-apiserver-client",
@@ -112,30 +161,64 @@ async fn user(cfg: &ClientConfig, name: &str, groups: &[String], duration: Optio
     }
     let body = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": csr_name}, "spec": spec});
     let base = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
-    let (status, created) = json_call(cfg, Method::POST, base, Some(&body), "application/json").await?;
+    let (status, created) =
+        json_call(cfg, Method::POST, base, Some(&body), "application/json").await?;
     if status != StatusCode::CREATED {
-        return Err(fail("creating the CertificateSigningRequest", status, &created));
+        return Err(fail(
+            "creating the CertificateSigningRequest",
+            status,
+            &created,
+        ));
     }
     let mut approved = created.clone();
     approved["status"]["conditions"] = json!([{
         "type": "Approved", "status": "True", "reason": "KapiKubeconfig",
         "message": "approved by kapi kubeconfig", "lastUpdateTime": chrono_now(),
     }]);
-    let (status, reply) = json_call(cfg, Method::PUT, &format!("{base}/{csr_name}/approval"), Some(&approved), "application/json").await?;
+    let (status, reply) = json_call(
+        cfg,
+        Method::PUT,
+        &format!("{base}/{csr_name}/approval"),
+        Some(&approved),
+        "application/json",
+    )
+    .await?;
     if status != StatusCode::OK {
-        return Err(fail("approving the CertificateSigningRequest", status, &reply));
+        return Err(fail(
+            "approving the CertificateSigningRequest",
+            status,
+            &reply,
+        ));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let cert_pem = loop {
-        let (status, csr) = json_call(cfg, Method::GET, &format!("{base}/{csr_name}"), None, "application/json").await?;
+        let (status, csr) = json_call(
+            cfg,
+            Method::GET,
+            &format!("{base}/{csr_name}"),
+            None,
+            "application/json",
+        )
+        .await?;
         if status != StatusCode::OK {
             return Err(fail("reading the CertificateSigningRequest", status, &csr));
         }
-        if let Some(cert) = csr["status"]["certificate"].as_str().filter(|c| !c.is_empty()) {
-            break base64::engine::general_purpose::STANDARD.decode(cert).context("decoding the issued certificate")?;
+        if let Some(cert) = csr["status"]["certificate"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+        {
+            break base64::engine::general_purpose::STANDARD
+                .decode(cert)
+                .context("decoding the issued certificate")?;
         }
-        if let Some(failed) = csr["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Failed" || c["type"] == "Denied")) {
-            bail!("the CertificateSigningRequest was not signed: {}", failed["message"].as_str().unwrap_or(""));
+        if let Some(failed) = csr["status"]["conditions"].as_array().and_then(|cs| {
+            cs.iter()
+                .find(|c| c["type"] == "Failed" || c["type"] == "Denied")
+        }) {
+            bail!(
+                "the CertificateSigningRequest was not signed: {}",
+                failed["message"].as_str().unwrap_or("")
+            );
         }
         if Instant::now() > deadline {
             bail!("the CertificateSigningRequest {csr_name} was approved but not signed within 30s (is the csrsigning controller running?)");

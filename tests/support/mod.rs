@@ -30,7 +30,13 @@ impl Cluster {
             .iter()
             .map(|a| a.replace("{dir}", &dir.path().display().to_string()))
             .collect();
-        let mut c = Cluster { dir, url: String::new(), port: 0, child: None, extra };
+        let mut c = Cluster {
+            dir,
+            url: String::new(),
+            port: 0,
+            child: None,
+            extra,
+        };
         c.launch("127.0.0.1:0");
         c
     }
@@ -64,7 +70,11 @@ impl Cluster {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        self.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
         self.url = url;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -108,13 +118,22 @@ impl Cluster {
         cmd.args(args)
             .env("KUBECONFIG", self.kubeconfig())
             .env("HOME", self.dir.path())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("kubectl must be installed (see README)");
         if let Some(input) = stdin {
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
         }
         child.wait_with_output().expect("kubectl")
     }
@@ -122,14 +141,21 @@ impl Cluster {
     /// kubectl that must succeed; returns stdout.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// kubectl that must fail; returns stderr.
     pub fn kubectl_err(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded");
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded"
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
@@ -138,9 +164,12 @@ impl Cluster {
         let data = self.data();
         let mut cmd = Command::new("curl");
         cmd.arg("-sS")
-            .arg("--cacert").arg(data.join("ca.crt"))
-            .arg("--cert").arg(data.join("admin.crt"))
-            .arg("--key").arg(data.join("admin.key"))
+            .arg("--cacert")
+            .arg(data.join("ca.crt"))
+            .arg("--cert")
+            .arg(data.join("admin.crt"))
+            .arg("--key")
+            .arg(data.join("admin.key"))
             .arg(format!("{}{}", self.url, args[0]))
             .args(&args[1..]);
         cmd.output().expect("curl")
@@ -150,7 +179,8 @@ impl Cluster {
     pub fn curl_anonymous(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new("curl");
         cmd.arg("-sS")
-            .arg("--cacert").arg(self.data().join("ca.crt"))
+            .arg("--cacert")
+            .arg(self.data().join("ca.crt"))
             .arg(format!("{}{}", self.url, args[0]))
             .args(&args[1..]);
         cmd.output().expect("curl")
@@ -202,7 +232,10 @@ pub fn split_code(stdout: &[u8]) -> (u16, serde_json::Value) {
     let text = String::from_utf8_lossy(stdout);
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     let code = code.trim().parse().unwrap_or(0);
-    (code, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    (
+        code,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 impl Drop for Cluster {

@@ -22,9 +22,7 @@ pub enum Decision {
 pub const SYSTEM_MASTERS: &str = "system:masters";
 
 /// Paths anyone may GET, authenticated or not.
-const PUBLIC_INFO_PATHS: &[&str] = &[
-    "/healthz", "/livez", "/readyz", "/version", "/version/",
-];
+const PUBLIC_INFO_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version", "/version/"];
 
 /// Decides a non-resource request (`path`, lower-case `verb`).
 pub fn authorize_path(user: &UserInfo, verb: &str, path: &str) -> Decision {
@@ -66,7 +64,10 @@ mod tests {
     #[test]
     fn masters_may_do_anything() {
         assert_eq!(authorize_resource(&admin()), Decision::Allow);
-        assert_eq!(authorize_path(&admin(), "post", "/anything"), Decision::Allow);
+        assert_eq!(
+            authorize_path(&admin(), "post", "/anything"),
+            Decision::Allow
+        );
     }
 
     #[test]

@@ -173,10 +173,7 @@ impl Pki {
         let names = serving_names(extra_names);
         let names_file = dir.join("apiserver.names");
         let wanted = names.join("\n");
-        let serving = match (
-            Self::load_pair(dir, "apiserver")?,
-            read(&names_file)?,
-        ) {
+        let serving = match (Self::load_pair(dir, "apiserver")?, read(&names_file)?) {
             (Some(pair), Some(have)) if have == wanted => pair,
             _ => {
                 let pair = issuer.sign(serving_params(&names)?)?;
@@ -359,7 +356,12 @@ fn serving_params(names: &[String]) -> Result<CertificateParams, PkiError> {
 pub fn user_from_client_cert(der: &[u8]) -> Option<UserInfo> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let subject = cert.subject();
-    let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
+    let name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
     let mut groups: Vec<String> = subject
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(str::to_string))
@@ -382,7 +384,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = Pki::load_or_create(dir.path(), &[]).unwrap();
         for key in ["ca.key", "apiserver.key", "admin.key"] {
-            let mode = fs::metadata(dir.path().join(key)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(key))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");
         }
         let second = Pki::load_or_create(dir.path(), &[]).unwrap();

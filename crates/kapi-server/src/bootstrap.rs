@@ -31,7 +31,10 @@ async fn ensure(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let opts = WriteOptions { field_manager: "kube-apiserver".into(), ..Default::default() };
+    let opts = WriteOptions {
+        field_manager: "kube-apiserver".into(),
+        ..Default::default()
+    };
     match registry.get_value(def, ns, &name) {
         Err(_) => match registry.create(def, ns, obj, &opts).await {
             Ok(_) => Ok(()),

@@ -17,7 +17,8 @@ const GROUP: &str = "rbac.authorization.k8s.io";
 const PREFIX: &str = "/registry/rbac.authorization.k8s.io/";
 
 fn def(resource: &str) -> Result<&'static ResourceDef, ApiError> {
-    resources::find(GROUP, "v1", resource).ok_or_else(|| ApiError::internal(format!("{resource} not served")))
+    resources::find(GROUP, "v1", resource)
+        .ok_or_else(|| ApiError::internal(format!("{resource} not served")))
 }
 
 fn resource_of(kind: &str) -> &'static str {
@@ -30,7 +31,10 @@ fn resource_of(kind: &str) -> &'static str {
 }
 
 fn opts() -> WriteOptions {
-    WriteOptions { field_manager: "kube-apiserver".into(), ..Default::default() }
+    WriteOptions {
+        field_manager: "kube-apiserver".into(),
+        ..Default::default()
+    }
 }
 
 /// Creates missing bootstrap roles and bindings; refreshes those still marked for autoupdate.
@@ -38,17 +42,30 @@ pub async fn reconcile_bootstrap(registry: &Registry) -> Result<(), ApiError> {
     for obj in rbac::bootstrap_policy() {
         let kind = obj["kind"].as_str().unwrap_or("");
         let d = def(resource_of(kind))?;
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         match registry.get_value(d, ns.as_deref(), &name) {
-            Err(_) => match registry.create(d, ns.as_deref(), obj.clone(), &opts()).await {
+            Err(_) => match registry
+                .create(d, ns.as_deref(), obj.clone(), &opts())
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.code == 409 => {}
                 Err(e) => return Err(e),
             },
             Ok((current, _)) => {
                 let autoupdate = current
-                    .pointer(&format!("/metadata/annotations/{}", rbac::AUTOUPDATE_ANNOTATION.replace('/', "~1")))
+                    .pointer(&format!(
+                        "/metadata/annotations/{}",
+                        rbac::AUTOUPDATE_ANNOTATION.replace('/', "~1")
+                    ))
                     .and_then(Value::as_str)
                     == Some("true");
                 if !autoupdate {
@@ -74,7 +91,9 @@ pub async fn reconcile_bootstrap(registry: &Registry) -> Result<(), ApiError> {
                     }
                 }
                 if changed {
-                    registry.update(d, ns.as_deref(), &name, "", next, &opts()).await?;
+                    registry
+                        .update(d, ns.as_deref(), &name, "", next, &opts())
+                        .await?;
                 }
             }
         }
@@ -83,7 +102,9 @@ pub async fn reconcile_bootstrap(registry: &Registry) -> Result<(), ApiError> {
 }
 
 fn list(registry: &Registry, resource: &str) -> Vec<Value> {
-    let Ok(d) = def(resource) else { return Vec::new() };
+    let Ok(d) = def(resource) else {
+        return Vec::new();
+    };
     let (items, _, _) = registry.store().list(&d.key_prefix(), None, 0, |_, _| true);
     items
         .into_iter()
@@ -95,11 +116,18 @@ fn list(registry: &Registry, resource: &str) -> Vec<Value> {
 async fn aggregate(registry: &Registry, cluster_roles: &[Value]) {
     let Ok(d) = def("clusterroles") else { return };
     for (name, rules) in rbac::aggregate(cluster_roles) {
-        let Some(current) = cluster_roles.iter().find(|r| r.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str())) else {
+        let Some(current) = cluster_roles
+            .iter()
+            .find(|r| r.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str()))
+        else {
             continue;
         };
         let want: Vec<Value> = rules.iter().map(PolicyRule::to_json).collect();
-        let have = current.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
+        let have = current
+            .get("rules")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if have == want {
             continue;
         }

@@ -191,7 +191,13 @@ impl Framer {
         }
     }
 
-    fn event(&self, kind: EventKind, key: &str, value: &[u8], prev: Option<&[u8]>) -> Option<Bytes> {
+    fn event(
+        &self,
+        kind: EventKind,
+        key: &str,
+        value: &[u8],
+        prev: Option<&[u8]>,
+    ) -> Option<Bytes> {
         let name = match kind {
             EventKind::Added => "ADDED",
             EventKind::Modified => "MODIFIED",

@@ -14,7 +14,10 @@ fn value() -> Bytes {
 }
 
 fn creates(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = kapi_store::Store::open(&dir.path().join("bench.db"), Default::default()).unwrap();
     let counter = Arc::new(AtomicU64::new(0));
@@ -31,7 +34,12 @@ fn creates(c: &mut Criterion) {
                     let store = store.clone();
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     tasks.push(tokio::spawn(async move {
-                        store.create(&format!("/registry/core/configmaps/default/cm-{n}"), |_| value()).await.unwrap();
+                        store
+                            .create(&format!("/registry/core/configmaps/default/cm-{n}"), |_| {
+                                value()
+                            })
+                            .await
+                            .unwrap();
                     }));
                 }
                 for t in tasks {
@@ -42,14 +50,19 @@ fn creates(c: &mut Criterion) {
     });
     group.finish();
     let mut group = c.benchmark_group("store");
-    let list_store = kapi_store::Store::open(&dir.path().join("list.db"), Default::default()).unwrap();
+    let list_store =
+        kapi_store::Store::open(&dir.path().join("list.db"), Default::default()).unwrap();
     rt.block_on(async {
         let mut tasks = Vec::new();
         for w in 0..32 {
             let s = list_store.clone();
             tasks.push(tokio::spawn(async move {
                 for i in (w..10_000).step_by(32) {
-                    s.create(&format!("/registry/core/pods/default/pod-{i:05}"), |_| value()).await.unwrap();
+                    s.create(&format!("/registry/core/pods/default/pod-{i:05}"), |_| {
+                        value()
+                    })
+                    .await
+                    .unwrap();
                 }
             }));
         }
@@ -59,7 +72,12 @@ fn creates(c: &mut Criterion) {
     });
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("list 10k keys from memory", |b| {
-        b.iter(|| list_store.list("/registry/core/pods/default/", None, 0, |_, _| true).0.len())
+        b.iter(|| {
+            list_store
+                .list("/registry/core/pods/default/", None, 0, |_, _| true)
+                .0
+                .len()
+        })
     });
     group.finish();
 }

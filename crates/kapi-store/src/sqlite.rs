@@ -86,7 +86,9 @@ impl SqliteBackend {
     pub fn load(&mut self) -> Result<Loaded, StoreError> {
         let revision: Revision = self
             .conn
-            .query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| {
+                r.get(0)
+            })
             .optional()?
             .unwrap_or(0);
         let window_start = (revision - self.history).max(0);
@@ -107,7 +109,11 @@ impl SqliteBackend {
                 if rev > window_start {
                     events.push((kind, key.clone(), rev, value.clone()));
                 }
-                let kv = KeyValue { value, create_revision, mod_revision: rev };
+                let kv = KeyValue {
+                    value,
+                    create_revision,
+                    mod_revision: rev,
+                };
                 if let Some((old, _)) = current.insert(key, (kv, kind)) {
                     garbage.push(old.mod_revision);
                 }
@@ -123,7 +129,12 @@ impl SqliteBackend {
         }
         kvs.sort_by(|a, b| a.0.cmp(&b.0));
         self.garbage = garbage.into_iter().map(Reverse).collect();
-        Ok(Loaded { kvs, events, revision, oldest: window_start })
+        Ok(Loaded {
+            kvs,
+            events,
+            revision,
+            oldest: window_start,
+        })
     }
 
     /// Commits a batch in one transaction (one fsync), collecting garbage that has aged out.
@@ -137,7 +148,13 @@ impl SqliteBackend {
                 "INSERT INTO log (rev, kind, key, value, create_rev) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for c in changes {
-                append.execute(params![c.revision, kind_code(c.kind), c.key, c.value.as_ref(), c.create_revision])?;
+                append.execute(params![
+                    c.revision,
+                    kind_code(c.kind),
+                    c.key,
+                    c.value.as_ref(),
+                    c.create_revision
+                ])?;
             }
             tx.execute(
                 "INSERT INTO meta (name, value) VALUES ('revision', ?1)

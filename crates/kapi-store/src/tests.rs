@@ -8,7 +8,14 @@ use bytes::Bytes;
 use crate::{EventKind, Store, StoreError, StoreOptions};
 
 fn open(dir: &std::path::Path, history: usize) -> Store {
-    Store::open(&dir.join("t.db"), StoreOptions { event_history: history, ..Default::default() }).unwrap()
+    Store::open(
+        &dir.join("t.db"),
+        StoreOptions {
+            event_history: history,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn v(s: &str) -> impl FnOnce(i64) -> Bytes + Send + 'static {
@@ -30,9 +37,16 @@ async fn writes_survive_reopen_with_their_revisions() {
     assert!(r1 < r2 && r2 < r3);
     let s = open(dir.path(), 100);
     let a = s.get("/a").unwrap();
-    assert_eq!((&a.value[..], a.create_revision, a.mod_revision), (&b"2"[..], r1, r2));
+    assert_eq!(
+        (&a.value[..], a.create_revision, a.mod_revision),
+        (&b"2"[..], r1, r2)
+    );
     assert!(s.get("/b").is_none(), "a deleted key stays deleted");
-    assert_eq!(s.revision(), r3 + 1, "the revision of a trailing delete survives");
+    assert_eq!(
+        s.revision(),
+        r3 + 1,
+        "the revision of a trailing delete survives"
+    );
     let next = s.create("/c", v("c")).await.unwrap();
     assert_eq!(next, r3 + 2, "revisions continue, never reused");
 }
@@ -42,11 +56,27 @@ async fn preconditions_are_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), 100);
     let r = s.create("/a", v("1")).await.unwrap();
-    assert!(matches!(s.create("/a", v("x")).await, Err(StoreError::AlreadyExists(_))));
-    assert!(matches!(s.update("/a", Some(r + 5), v("x")).await, Err(StoreError::Conflict { .. })));
-    assert!(matches!(s.update("/nope", None, v("x")).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.delete("/a", Some(r + 5), v("x")).await, Err(StoreError::Conflict { .. })));
-    assert_eq!(&s.get("/a").unwrap().value[..], b"1", "refused writes change nothing");
+    assert!(matches!(
+        s.create("/a", v("x")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.update("/a", Some(r + 5), v("x")).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        s.update("/nope", None, v("x")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.delete("/a", Some(r + 5), v("x")).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        &s.get("/a").unwrap().value[..],
+        b"1",
+        "refused writes change nothing"
+    );
 }
 
 #[tokio::test]
@@ -67,7 +97,11 @@ async fn watches_are_ordered_and_resume_after_reopen() {
     let mut seen = Vec::new();
     for _ in 0..6 {
         let e = w.next().await.unwrap();
-        seen.push((e.kind, String::from_utf8_lossy(&e.value).into_owned(), e.revision));
+        seen.push((
+            e.kind,
+            String::from_utf8_lossy(&e.value).into_owned(),
+            e.revision,
+        ));
     }
     let kinds: Vec<EventKind> = seen.iter().map(|e| e.0).collect();
     assert_eq!(kinds[..5], [EventKind::Modified; 5]);
@@ -94,7 +128,10 @@ async fn history_is_bounded_and_older_starts_are_compacted() {
     }
     let s = open(dir.path(), 10);
     assert_eq!(&s.get("/k").unwrap().value[..], b"199");
-    assert!(matches!(s.watch("/", 5), Err(StoreError::Compacted { .. })), "still compacted after reopen");
+    assert!(
+        matches!(s.watch("/", 5), Err(StoreError::Compacted { .. })),
+        "still compacted after reopen"
+    );
     let mut w = s.watch("/", s.revision() - 3).unwrap();
     for _ in 0..3 {
         w.next().await.unwrap();
@@ -103,7 +140,10 @@ async fn history_is_bounded_and_older_starts_are_compacted() {
         .unwrap()
         .query_row("SELECT count(*) FROM log", [], |r| r.get(0))
         .unwrap();
-    assert!(rows <= 12, "superseded rows are collected: {rows} rows for 1 key and a history of 10");
+    assert!(
+        rows <= 12,
+        "superseded rows are collected: {rows} rows for 1 key and a history of 10"
+    );
 }
 
 #[tokio::test]

@@ -135,7 +135,11 @@ impl Writer {
         }
         let commit_started = std::time::Instant::now();
         let committed = self.backend.commit(&changes);
-        tracing::debug!(writes = changes.len(), micros = commit_started.elapsed().as_micros() as u64, "batch committed");
+        tracing::debug!(
+            writes = changes.len(),
+            micros = commit_started.elapsed().as_micros() as u64,
+            "batch committed"
+        );
         if let Err(e) = committed {
             tracing::error!(error = %e, "commit failed; the batch is refused");
             let msg = e.to_string();

@@ -38,14 +38,19 @@ pub fn check(
     if def.group != GROUP {
         return Ok(());
     }
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     match def.resource {
         "roles" | "clusterroles" => {
             if authz.can(user, "escalate", GROUP, def.resource, "", namespace, name) {
                 return Ok(());
             }
             let mut rules = rules_of(obj);
-            if def.resource == "clusterroles" && obj.get("aggregationRule").is_some_and(|a| !a.is_null()) {
+            if def.resource == "clusterroles"
+                && obj.get("aggregationRule").is_some_and(|a| !a.is_null())
+            {
                 // Choosing what to aggregate is as strong as holding everything.
                 rules = rbac::full_authority();
             }
@@ -55,20 +60,39 @@ pub fn check(
                 .map_err(|detail| forbidden(def, name, &detail))
         }
         "rolebindings" | "clusterrolebindings" => {
-            let role_kind = obj.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or("");
-            let role_name = obj.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+            let role_kind = obj
+                .pointer("/roleRef/kind")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let role_name = obj
+                .pointer("/roleRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let (role_resource, role_ns) = match role_kind {
                 "Role" => ("roles", Some(namespace)),
                 _ => ("clusterroles", None),
             };
-            if authz.can(user, "bind", GROUP, role_resource, "", role_ns.unwrap_or(""), role_name) {
+            if authz.can(
+                user,
+                "bind",
+                GROUP,
+                role_resource,
+                "",
+                role_ns.unwrap_or(""),
+                role_name,
+            ) {
                 return Ok(());
             }
-            let role_def = resources::find(GROUP, "v1", role_resource).ok_or_else(ApiError::no_route)?;
+            let role_def =
+                resources::find(GROUP, "v1", role_resource).ok_or_else(ApiError::no_route)?;
             let rules = match registry.get_value(role_def, role_ns, role_name) {
                 Ok((role, _)) => rules_of(&role),
                 Err(_) => {
-                    return Err(forbidden(def, name, &format!("{} \"{role_name}\" not found", role_def.group_resource())));
+                    return Err(forbidden(
+                        def,
+                        name,
+                        &format!("{} \"{role_name}\" not found", role_def.group_resource()),
+                    ));
                 }
             };
             authz

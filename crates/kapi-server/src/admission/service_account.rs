@@ -27,7 +27,10 @@ pub fn admit(registry: &Registry, namespace: &str, pod: &mut Value) -> Result<()
     let name = pod
         .pointer("/metadata/name")
         .and_then(Value::as_str)
-        .or_else(|| pod.pointer("/metadata/generateName").and_then(Value::as_str))
+        .or_else(|| {
+            pod.pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+        })
         .unwrap_or("")
         .to_string();
     // Mirror pods (static pods reflected by a node) are left alone, as upstream does.
@@ -62,7 +65,10 @@ pub fn admit(registry: &Registry, namespace: &str, pod: &mut Value) -> Result<()
     let automount = spec
         .get("automountServiceAccountToken")
         .and_then(Value::as_bool)
-        .or_else(|| sa.get("automountServiceAccountToken").and_then(Value::as_bool))
+        .or_else(|| {
+            sa.get("automountServiceAccountToken")
+                .and_then(Value::as_bool)
+        })
         .unwrap_or(true);
     if !automount {
         return Ok(());
@@ -71,9 +77,13 @@ pub fn admit(registry: &Registry, namespace: &str, pod: &mut Value) -> Result<()
         ["initContainers", "containers"].iter().any(|list| {
             spec.get(*list).and_then(Value::as_array).is_some_and(|cs| {
                 cs.iter().any(|c| {
-                    c.get("volumeMounts").and_then(Value::as_array).is_some_and(|ms| {
-                        ms.iter().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(MOUNT_PATH))
-                    })
+                    c.get("volumeMounts")
+                        .and_then(Value::as_array)
+                        .is_some_and(|ms| {
+                            ms.iter().any(|m| {
+                                m.get("mountPath").and_then(Value::as_str) == Some(MOUNT_PATH)
+                            })
+                        })
                 })
             })
         })

@@ -83,7 +83,12 @@ struct Rule {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -101,7 +106,10 @@ impl Rule {
                     rs.iter()
                         .map(|r| {
                             (
-                                r.get("group").and_then(Value::as_str).unwrap_or("").to_string(),
+                                r.get("group")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_string(),
                                 strings(r.get("resources")),
                                 strings(r.get("resourceNames")),
                             )
@@ -156,10 +164,13 @@ impl Rule {
                 return false;
             }
             self.non_resource_urls.is_empty()
-                || self.non_resource_urls.iter().any(|u| match u.strip_suffix('*') {
-                    Some(prefix) => info.path.starts_with(prefix),
-                    None => u == &info.path,
-                })
+                || self
+                    .non_resource_urls
+                    .iter()
+                    .any(|u| match u.strip_suffix('*') {
+                        Some(prefix) => info.path.starts_with(prefix),
+                        None => u == &info.path,
+                    })
         }
     }
 }
@@ -174,18 +185,40 @@ impl Auditor {
     /// Opens (appending) `log_path`; with no policy file every request is logged at Metadata.
     pub fn open(log_path: &Path, policy_path: Option<&Path>) -> Result<Self, AuditError> {
         let rules = match policy_path {
-            None => vec![Rule { level: Some(Level::Metadata), ..Default::default() }],
+            None => vec![Rule {
+                level: Some(Level::Metadata),
+                ..Default::default()
+            }],
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| AuditError::Io { path: p.display().to_string(), source })?;
-                let policy: Value = serde_yaml::from_str(&text).map_err(|e| AuditError::Policy { path: p.display().to_string(), message: e.to_string() })?;
+                let text = std::fs::read_to_string(p).map_err(|source| AuditError::Io {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                let policy: Value =
+                    serde_yaml::from_str(&text).map_err(|e| AuditError::Policy {
+                        path: p.display().to_string(),
+                        message: e.to_string(),
+                    })?;
                 if policy.get("kind").and_then(Value::as_str) != Some("Policy") {
-                    return Err(AuditError::Policy { path: p.display().to_string(), message: "kind must be Policy".into() });
+                    return Err(AuditError::Policy {
+                        path: p.display().to_string(),
+                        message: "kind must be Policy".into(),
+                    });
                 }
                 let mut rules = Vec::new();
-                for (i, r) in policy.get("rules").and_then(Value::as_array).cloned().unwrap_or_default().iter().enumerate() {
+                for (i, r) in policy
+                    .get("rules")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
                     rules.push(Rule::from_json(r).ok_or_else(|| AuditError::Policy {
                         path: p.display().to_string(),
-                        message: format!("rules[{i}].level must be None, Metadata, Request or RequestResponse"),
+                        message: format!(
+                            "rules[{i}].level must be None, Metadata, Request or RequestResponse"
+                        ),
                     })?);
                 }
                 rules
@@ -195,7 +228,10 @@ impl Auditor {
             .create(true)
             .append(true)
             .open(log_path)
-            .map_err(|source| AuditError::Io { path: log_path.display().to_string(), source })?;
+            .map_err(|source| AuditError::Io {
+                path: log_path.display().to_string(),
+                source,
+            })?;
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         std::thread::Builder::new()
             .name("kapi-audit".into())
@@ -209,8 +245,14 @@ impl Auditor {
                     let _ = out.flush();
                 }
             })
-            .map_err(|source| AuditError::Io { path: log_path.display().to_string(), source })?;
-        Ok(Self { rules, tx: std::sync::Mutex::new(tx) })
+            .map_err(|source| AuditError::Io {
+                path: log_path.display().to_string(),
+                source,
+            })?;
+        Ok(Self {
+            rules,
+            tx: std::sync::Mutex::new(tx),
+        })
     }
 
     /// The level the policy gives this request: the first matching rule's, else None.
@@ -232,7 +274,9 @@ impl Auditor {
 }
 
 fn micro_now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// One request's audit event, filled in as the request goes through the filters.
@@ -258,7 +302,12 @@ impl Record {
         }
         if info.is_resource {
             let mut obj = json!({"resource": info.resource, "apiVersion": info.version});
-            for (k, v) in [("namespace", &info.namespace), ("name", &info.name), ("apiGroup", &info.group), ("subresource", &info.subresource)] {
+            for (k, v) in [
+                ("namespace", &info.namespace),
+                ("name", &info.name),
+                ("apiGroup", &info.group),
+                ("subresource", &info.subresource),
+            ] {
                 if !v.is_empty() {
                     obj[k] = json!(v);
                 }
@@ -266,11 +315,20 @@ impl Record {
             event.insert("objectRef".into(), obj);
         }
         event.insert("requestReceivedTimestamp".into(), json!(micro_now()));
-        Self { level: Level::Metadata, event }
+        Self {
+            level: Level::Metadata,
+            event,
+        }
     }
 
     /// Records who the request is from, and the level the policy gives it.
-    pub fn user(&mut self, auditor: &Auditor, user: &UserInfo, info: &RequestInfo, impersonator: Option<&UserInfo>) {
+    pub fn user(
+        &mut self,
+        auditor: &Auditor,
+        user: &UserInfo,
+        info: &RequestInfo,
+        impersonator: Option<&UserInfo>,
+    ) {
         self.level = auditor.level(impersonator.unwrap_or(user), info);
         let as_json = |u: &UserInfo| {
             let mut v = json!({"username": u.name, "groups": u.groups});
@@ -305,7 +363,8 @@ impl Record {
 
     /// Records the authorization verdict.
     pub fn decision(&mut self, allowed: bool, reason: &str) {
-        let mut ann = json!({"authorization.k8s.io/decision": if allowed { "allow" } else { "forbid" }});
+        let mut ann =
+            json!({"authorization.k8s.io/decision": if allowed { "allow" } else { "forbid" }});
         if !reason.is_empty() {
             ann["authorization.k8s.io/reason"] = json!(reason);
         }
@@ -339,7 +398,8 @@ impl Record {
         }
         self.event.insert("responseStatus".into(), rs);
         self.event.insert("level".into(), json!(self.level.name()));
-        self.event.insert("stageTimestamp".into(), json!(micro_now()));
+        self.event
+            .insert("stageTimestamp".into(), json!(micro_now()));
         if self.level < Level::Request {
             self.event.remove("requestObject");
         }

@@ -19,8 +19,8 @@ use http::HeaderMap;
 use kapi_api::resources;
 use kapi_api::status::ApiError;
 use kapi_auth::serviceaccount::{Issuer, TokenKeys, TokenKind, VerifiedToken};
-use kapi_store::Revision;
 use kapi_auth::UserInfo;
+use kapi_store::Revision;
 use serde_json::Value;
 
 use crate::registry::Registry;
@@ -82,7 +82,13 @@ pub fn read_token_file(path: &Path) -> Result<HashMap<String, UserInfo>, TokenFi
         }
         let mut groups: Vec<String> = fields
             .get(3)
-            .map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect())
+            .map(|g| {
+                g.split(',')
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         groups.push("system:authenticated".into());
         out.insert(
@@ -130,12 +136,18 @@ impl Authenticator {
     }
 
     /// Who the request is from.
-    pub fn authenticate(&self, cert_user: Option<UserInfo>, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
+    pub fn authenticate(
+        &self,
+        cert_user: Option<UserInfo>,
+        headers: &HeaderMap,
+    ) -> Result<UserInfo, ApiError> {
         if let Some(user) = cert_user {
             return Ok(user);
         }
         if let Some(token) = bearer_token(headers) {
-            return self.authenticate_token(token).ok_or_else(ApiError::unauthorized);
+            return self
+                .authenticate_token(token)
+                .ok_or_else(ApiError::unauthorized);
         }
         if self.anonymous {
             Ok(UserInfo::anonymous())
@@ -159,7 +171,10 @@ impl Authenticator {
                 let fresh = now.duration_since(entry.verified_at) < VERIFY_CACHE_TTL
                     && entry.expires.is_none_or(|exp| unix_now() < exp);
                 let unchanged = entry.proofs.iter().all(|(key, rev)| {
-                    self.registry.store().get(key).is_some_and(|kv| kv.mod_revision == *rev)
+                    self.registry
+                        .store()
+                        .get(key)
+                        .is_some_and(|kv| kv.mod_revision == *rev)
                 });
                 if fresh && unchanged {
                     return Some(entry.user.clone());
@@ -184,7 +199,12 @@ impl Authenticator {
             }
             cache.insert(
                 token.to_string(),
-                CachedToken { user: user.clone(), expires: verified.expires, verified_at: now, proofs },
+                CachedToken {
+                    user: user.clone(),
+                    expires: verified.expires,
+                    verified_at: now,
+                    proofs,
+                },
             );
         }
         Some(user)
@@ -198,9 +218,16 @@ impl Authenticator {
             let def = resources::find("", "v1", resource)?;
             let (obj, rev) = self.registry.get_value(def, ns, name).ok()?;
             proofs.push((def.key(ns, name), rev));
-            obj.pointer("/metadata/deletionTimestamp").is_none().then_some(obj)
+            obj.pointer("/metadata/deletionTimestamp")
+                .is_none()
+                .then_some(obj)
         };
-        let uid = |obj: &Value| obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
+        let uid = |obj: &Value| {
+            obj.pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         let sa = live("serviceaccounts", Some(&v.namespace), &v.sa_name)?;
         if uid(&sa) != v.sa_uid {
             return None;
@@ -211,14 +238,27 @@ impl Authenticator {
                 let annotated = secret
                     .pointer("/metadata/annotations/kubernetes.io~1service-account.name")
                     .and_then(Value::as_str);
-                let stored = secret.pointer("/data/token").and_then(Value::as_str).unwrap_or("");
+                let stored = secret
+                    .pointer("/data/token")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 let presented = base64::engine::general_purpose::STANDARD.encode(token);
                 annotated == Some(v.sa_name.as_str()) && stored == presented
             }
-            TokenKind::Bound { bound_pod, bound_secret, bound_node, .. } => {
-                let mut check = |resource: &str, ns: Option<&str>, pair: &Option<(String, String)>| match pair {
-                    None => true,
-                    Some((name, want)) => live(resource, ns, name).is_some_and(|o| want.is_empty() || uid(&o) == *want),
+            TokenKind::Bound {
+                bound_pod,
+                bound_secret,
+                bound_node,
+                ..
+            } => {
+                let mut check = |resource: &str,
+                                 ns: Option<&str>,
+                                 pair: &Option<(String, String)>| {
+                    match pair {
+                        None => true,
+                        Some((name, want)) => live(resource, ns, name)
+                            .is_some_and(|o| want.is_empty() || uid(&o) == *want),
+                    }
                 };
                 check("pods", Some(&v.namespace), bound_pod)
                     && check("secrets", Some(&v.namespace), bound_secret)

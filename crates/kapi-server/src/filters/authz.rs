@@ -54,8 +54,26 @@ impl Authorizer {
 
     /// Whether `user` may `verb` the resource (a yes/no for internal checks).
     #[allow(clippy::too_many_arguments)]
-    pub fn can(&self, user: &UserInfo, verb: &str, group: &str, resource: &str, subresource: &str, namespace: &str, name: &str) -> bool {
-        self.decide(&Attributes::resource(user, verb, group, resource, subresource, namespace, name)).0
+    pub fn can(
+        &self,
+        user: &UserInfo,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        subresource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> bool {
+        self.decide(&Attributes::resource(
+            user,
+            verb,
+            group,
+            resource,
+            subresource,
+            namespace,
+            name,
+        ))
+        .0
     }
 
     /// The rules `user` holds in `namespace`.
@@ -66,7 +84,15 @@ impl Authorizer {
     /// Judges a request; 403 with upstream's wording when refused.
     pub fn authorize(&self, user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
         let attrs = if info.is_resource {
-            Attributes::resource(user, &info.verb, &info.group, &info.resource, &info.subresource, &info.namespace, &info.name)
+            Attributes::resource(
+                user,
+                &info.verb,
+                &info.group,
+                &info.resource,
+                &info.subresource,
+                &info.namespace,
+                &info.name,
+            )
         } else {
             Attributes::non_resource(user, &info.verb, &info.path)
         };
@@ -74,7 +100,15 @@ impl Authorizer {
             return Ok(());
         }
         Err(if info.is_resource {
-            ApiError::forbidden(&info.group, &info.resource, &info.subresource, &info.name, &info.namespace, &user.name, &info.verb)
+            ApiError::forbidden(
+                &info.group,
+                &info.resource,
+                &info.subresource,
+                &info.name,
+                &info.namespace,
+                &user.name,
+                &info.verb,
+            )
         } else {
             ApiError::forbidden_path(&user.name, &info.verb, &info.path)
         })

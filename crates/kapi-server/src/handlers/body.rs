@@ -24,8 +24,8 @@ pub async fn read(mut body: super::ReqBody) -> Result<Bytes, ApiError> {
     let mut out = BytesMut::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             seen += data.len();
             if seen <= MAX_BODY_BYTES {

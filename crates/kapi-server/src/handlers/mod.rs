@@ -50,7 +50,12 @@ pub async fn handle(
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let record = filters::audit::Record::start(&info, &req.uri().to_string(), &peer.ip().to_string(), user_agent);
+    let record = filters::audit::Record::start(
+        &info,
+        &req.uri().to_string(),
+        &peer.ip().to_string(),
+        user_agent,
+    );
     let mut record = Some((auditor.clone(), record));
     let result = serve(&server, cert_user, &info, &query, req, &mut record).await;
     let Some((_, mut record)) = record else {
@@ -61,7 +66,11 @@ pub async fn handle(
             let code = resp.status().as_u16();
             if record.wants_response() && info.verb != "watch" {
                 let (parts, body) = resp.into_parts();
-                let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
                 record.response_object(&bytes);
                 record.finish(&auditor, code, None);
                 return Response::from_parts(parts, response::full(bytes));
@@ -87,7 +96,8 @@ async fn serve(
     audit: &mut Audit,
 ) -> Result<Response<Body>, ApiError> {
     let authenticated = server.authn.authenticate(cert_user, req.headers())?;
-    let user = filters::impersonate::impersonate(authenticated.clone(), req.headers(), &server.authz);
+    let user =
+        filters::impersonate::impersonate(authenticated.clone(), req.headers(), &server.authz);
     let user = match user {
         Ok(user) => user,
         Err(e) => {
@@ -104,7 +114,10 @@ async fn serve(
     if let Some((a, r)) = audit.as_mut() {
         r.user(a, &user, info, impersonator);
         r.decision(verdict.is_ok(), "");
-        if r.wants_request() && verdict.is_ok() && matches!(info.verb.as_str(), "create" | "update" | "patch") {
+        if r.wants_request()
+            && verdict.is_ok()
+            && matches!(info.verb.as_str(), "create" | "update" | "patch")
+        {
             let (parts, body) = req.into_parts();
             let bytes = body::read(body).await?;
             let content_type = parts
@@ -116,7 +129,12 @@ async fn serve(
                 r.request_object(obj);
             }
             use http_body_util::BodyExt;
-            req = Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed());
+            req = Request::from_parts(
+                parts,
+                http_body_util::Full::new(bytes)
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
         }
     }
     verdict?;
@@ -151,7 +169,10 @@ async fn non_resource(
             200,
             &kapi_auth::serviceaccount::openid_configuration(
                 &server.authn.issuer.issuer,
-                &format!("https://{}/openid/v1/jwks", server.config.advertise_address()),
+                &format!(
+                    "https://{}/openid/v1/jwks",
+                    server.config.advertise_address()
+                ),
             ),
         )),
         "/openid/v1/jwks" => {

@@ -97,14 +97,18 @@ pub async fn serve(
             ));
         }
         let field_validation = WriteOptions::parse_field_validation(query.get("fieldValidation"))?;
-        let admit: Option<crate::registry::Admit> = (def.group == "rbac.authorization.k8s.io").then(|| {
-            let (authz, registry, user) = (server.authz.clone(), server.registry.clone(), user.clone());
-            let namespace = info.namespace.clone();
-            let admit: crate::registry::Admit = std::sync::Arc::new(move |obj: &Value| {
-                crate::admission::rbac_escalation::check(&authz, &registry, &user, def, &namespace, obj)
+        let admit: Option<crate::registry::Admit> = (def.group == "rbac.authorization.k8s.io")
+            .then(|| {
+                let (authz, registry, user) =
+                    (server.authz.clone(), server.registry.clone(), user.clone());
+                let namespace = info.namespace.clone();
+                let admit: crate::registry::Admit = std::sync::Arc::new(move |obj: &Value| {
+                    crate::admission::rbac_escalation::check(
+                        &authz, &registry, &user, def, &namespace, obj,
+                    )
+                });
+                admit
             });
-            admit
-        });
         Ok(WriteOptions {
             dry_run,
             field_manager,
@@ -119,12 +123,17 @@ pub async fn serve(
             let (obj, _) = registry.get_value(def, ns, &info.name)?;
             Ok(response::json_value(200, &to_scale(def, &obj)))
         }
-        ("get", "") | ("list", "") if def.group.is_empty() && def.resource == "componentstatuses" => {
+        ("get", "") | ("list", "")
+            if def.group.is_empty() && def.resource == "componentstatuses" =>
+        {
             let items = component_statuses(server);
             if info.verb == "get" {
                 let item = items
                     .into_iter()
-                    .find(|i| i.pointer("/metadata/name").and_then(Value::as_str) == Some(info.name.as_str()))
+                    .find(|i| {
+                        i.pointer("/metadata/name").and_then(Value::as_str)
+                            == Some(info.name.as_str())
+                    })
                     .ok_or_else(|| ApiError::not_found("", "componentstatuses", &info.name))?;
                 return single(def, shape, Bytes::from(item.to_string()), query);
             }
@@ -181,13 +190,11 @@ pub async fn serve(
             let created = registry.create(def, ns, obj, &opts).await?;
             single_status(def, shape, created, 201, query).map(|r| with_warnings(r, &opts))
         }
-        ("create", "binding") | ("create", "eviction") => {
-            Err(ApiError::method_not_supported(
-                def.group,
-                &format!("{}/{}", def.resource, info.subresource),
-                "create",
-            ))
-        }
+        ("create", "binding") | ("create", "eviction") => Err(ApiError::method_not_supported(
+            def.group,
+            &format!("{}/{}", def.resource, info.subresource),
+            "create",
+        )),
         ("update", "scale") => {
             let bytes = body::read(req.into_body()).await?;
             let scale = body::decode_object(&content_type, &bytes)?;
@@ -385,7 +392,15 @@ fn component_statuses(server: &Server) -> Vec<Value> {
         })
     };
     vec![
-        item("storage", store_ok, if store_ok { "ok (embedded SQLite store)" } else { "no revision yet" }),
+        item(
+            "storage",
+            store_ok,
+            if store_ok {
+                "ok (embedded SQLite store)"
+            } else {
+                "no revision yet"
+            },
+        ),
         item("controller-manager", true, "ok (in-process controllers)"),
     ]
 }

@@ -111,15 +111,7 @@ pub enum DeleteOutcome {
 /// `metadata.resourceVersion` as the first field of metadata; the encoder the store calls with
 /// the write's revision only splices the digits in. The stored bytes are also the response.
 /// Objects over upstream's size limit are refused here, where their size is known exactly.
-fn encoder(
-    mut obj: Value,
-) -> Result<
-    (
-        impl FnOnce(Revision) -> Bytes + Send + 'static,
-        Arc<Mutex<Bytes>>,
-    ),
-    ApiError,
-> {
+fn encoder(mut obj: Value) -> Result<Encoded, ApiError> {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
         meta.shift_insert(0, "resourceVersion".into(), Value::String(String::new()));
@@ -139,24 +131,41 @@ fn encoder(
         .position(|w| w == NEEDLE)
         .map(|p| p + NEEDLE.len())
         .ok_or_else(|| ApiError::internal("encoded object has no metadata"))?;
-    let slot = Arc::new(Mutex::new(Bytes::new()));
-    let out = slot.clone();
-    let f = move |rev: Revision| {
-        let digits = rev.to_string();
-        let mut buf = Vec::with_capacity(bytes.len() + digits.len());
-        buf.extend_from_slice(&bytes[..at]);
-        buf.extend_from_slice(digits.as_bytes());
-        buf.extend_from_slice(&bytes[at..]);
-        let stored = Bytes::from(buf);
-        if let Ok(mut s) = slot.lock() {
-            *s = stored.clone();
-        }
-        stored
-    };
-    Ok((f, out))
+    Ok(Encoded { bytes, at })
 }
 
-fn take(slot: &Arc<Mutex<Bytes>>) -> Bytes {
+/// Where the stored bytes of a write are kept for the response.
+type Slot = Arc<Mutex<Bytes>>;
+
+/// An object serialized but for its revision.
+struct Encoded {
+    bytes: Vec<u8>,
+    /// Where the revision's digits go.
+    at: usize,
+}
+
+impl Encoded {
+    /// The encoder the store calls with the revision, and the slot that receives its bytes.
+    fn into_parts(self) -> (impl FnOnce(Revision) -> Bytes + Send + 'static, Slot) {
+        let slot: Slot = Arc::new(Mutex::new(Bytes::new()));
+        let out = slot.clone();
+        let f = move |rev: Revision| {
+            let digits = rev.to_string();
+            let mut buf = Vec::with_capacity(self.bytes.len() + digits.len());
+            buf.extend_from_slice(&self.bytes[..self.at]);
+            buf.extend_from_slice(digits.as_bytes());
+            buf.extend_from_slice(&self.bytes[self.at..]);
+            let stored = Bytes::from(buf);
+            if let Ok(mut s) = slot.lock() {
+                *s = stored.clone();
+            }
+            stored
+        };
+        (f, out)
+    }
+}
+
+fn take(slot: &Slot) -> Bytes {
     slot.lock().map(|b| b.clone()).unwrap_or_default()
 }
 
@@ -305,7 +314,7 @@ impl Registry {
             }
             return Ok(dry_run_bytes(&obj));
         }
-        let (encode, slot) = encoder(obj)?;
+        let (encode, slot) = encoder(obj)?.into_parts();
         self.store
             .create(&def.key(ns, &name), encode)
             .await
@@ -490,7 +499,11 @@ impl Registry {
             let applied_fields =
                 applied.then(|| proposed.pointer("/metadata/managedFields").cloned());
             // A scale write is a write of the main resource, recorded as `scale`'s.
-            let written = if subresource == "scale" { "" } else { subresource };
+            let written = if subresource == "scale" {
+                ""
+            } else {
+                subresource
+            };
             let mut new = strategy::prepare_update(def, written, &old, proposed)?;
             match applied_fields {
                 Some(Some(fields)) => {
@@ -516,7 +529,7 @@ impl Registry {
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
                     .is_none_or(|f| f.is_empty());
-            let (encode, slot) = encoder(new)?;
+            let (encode, slot) = encoder(new)?.into_parts();
             let result = if finished {
                 self.store.delete(&key, Some(kv.mod_revision), encode).await
             } else {
@@ -566,7 +579,7 @@ impl Registry {
                 if dry_run {
                     return Ok(DeleteOutcome::Pending(dry_run_bytes(&obj)));
                 }
-                let (encode, slot) = encoder(obj)?;
+                let (encode, slot) = encoder(obj)?.into_parts();
                 match self.store.update(&key, Some(kv.mod_revision), encode).await {
                     Ok(_) => return Ok(DeleteOutcome::Pending(take(&slot))),
                     Err(StoreError::Conflict { .. }) => continue,
@@ -576,7 +589,7 @@ impl Registry {
             if dry_run {
                 return Ok(DeleteOutcome::Deleted(kv.value));
             }
-            let (encode, slot) = encoder(obj)?;
+            let (encode, slot) = encoder(obj)?.into_parts();
             match self.store.delete(&key, Some(kv.mod_revision), encode).await {
                 Ok(_) => return Ok(DeleteOutcome::Deleted(take(&slot))),
                 Err(StoreError::Conflict { .. }) => continue,
