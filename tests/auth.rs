@@ -391,3 +391,87 @@ fn audit_log_records_who_did_what() {
     );
     assert!(refused.get("requestObject").is_none());
 }
+
+#[test]
+fn csr_records_its_requester_and_approval_needs_the_signer_verb() {
+    let c = Cluster::start();
+    let key = c.dir.path().join("k.key");
+    let csr_path = c.dir.path().join("k.csr");
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl ecparam -name prime256v1 -genkey -noout -out {k} && openssl req -new -key {k} -subj /CN=kim -out {r}",
+            k = key.display(),
+            r = csr_path.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    use base64::Engine;
+    let request =
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&csr_path).unwrap());
+    let manifest = format!("apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: kim\nspec:\n  request: {request}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [client auth]\n  username: someone-else\n");
+    c.kubectl_stdin(&["apply", "-f", "-"], Some(&manifest));
+    let who = c.kubectl_ok(&[
+        "get",
+        "csr",
+        "kim",
+        "-o",
+        "jsonpath={.spec.username} {.spec.groups}",
+    ]);
+    assert!(
+        who.starts_with("kubernetes-admin ") && who.contains("system:masters"),
+        "the server records who asked: {who}"
+    );
+    // A user who may update approvals but holds no `approve` on the signer is refused.
+    c.kubectl_ok(&["create", "serviceaccount", "clerk"]);
+    c.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "csr-clerk",
+        "--verb=get,list,update",
+        "--resource=certificatesigningrequests,certificatesigningrequests/approval",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "clerk",
+        "--clusterrole=csr-clerk",
+        "--serviceaccount=default:clerk",
+    ]);
+    let token = c
+        .kubectl_ok(&["create", "token", "clerk"])
+        .trim()
+        .to_string();
+    let (_, csr) = c.curl_json(&["/apis/certificates.k8s.io/v1/certificatesigningrequests/kim"]);
+    let mut approved = csr.clone();
+    approved["status"]["conditions"] = serde_json::json!([{"type": "Approved", "status": "True", "reason": "Clerk", "message": "x"}]);
+    let body = approved.to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (code, status) = loop {
+        let (code, status) = c.curl_token(
+            &token,
+            &[
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests/kim/approval",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body,
+            ],
+        );
+        // Until the binding reaches the RBAC index the clerk may not even update approvals.
+        if status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("signerName"))
+            || std::time::Instant::now() > deadline
+        {
+            break (code, status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(code, 403, "{status}");
+    assert_eq!(status["message"], "certificatesigningrequests.certificates.k8s.io \"kim\" is forbidden: user not permitted to approve requests with signerName \"kubernetes.io/kube-apiserver-client\"");
+    c.kubectl_ok(&["certificate", "approve", "kim"]);
+}

@@ -1,5 +1,6 @@
 //! Admission: checks that need the caller's identity and run on the final object, just before
 //! it is stored. One file per plugin.
 
+pub mod certificates;
 pub mod rbac_escalation;
 pub mod service_account;

@@ -118,6 +118,28 @@ pub async fn serve(
         })
     };
 
+    if def.group == "certificates.k8s.io"
+        && matches!(info.verb.as_str(), "update" | "patch")
+        && matches!(info.subresource.as_str(), "approval" | "status")
+    {
+        let (csr, _) = registry.get_value(def, None, &info.name)?;
+        let signer = csr
+            .pointer("/spec/signerName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let verb = if info.subresource == "approval" {
+            "approve"
+        } else {
+            "sign"
+        };
+        crate::admission::certificates::check_signer(
+            &server.authz,
+            user,
+            &info.name,
+            signer,
+            verb,
+        )?;
+    }
     match (info.verb.as_str(), info.subresource.as_str()) {
         ("get", "scale") => {
             let (obj, _) = registry.get_value(def, ns, &info.name)?;
@@ -185,6 +207,9 @@ pub async fn serve(
             let mut obj = body::decode_object(&content_type, &bytes)?;
             if def.group.is_empty() && def.resource == "pods" {
                 crate::admission::service_account::admit(registry, &info.namespace, &mut obj)?;
+            }
+            if def.group == "certificates.k8s.io" {
+                crate::admission::certificates::record_requester(user, &mut obj);
             }
             let opts = write_opts()?;
             let created = registry.create(def, ns, obj, &opts).await?;
