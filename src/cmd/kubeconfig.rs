@@ -136,15 +136,8 @@ async fn user(
     groups: &[String],
     duration: Option<&str>,
 ) -> anyhow::Result<String> {
-    let key = rcgen::KeyPair::generate()?;
-    let mut params = rcgen::CertificateParams::default();
-    let mut dn = rcgen::DistinguishedName::new();
-    for g in groups {
-        dn.push(rcgen::DnType::OrganizationName, g.as_str());
-    }
-    dn.push(rcgen::DnType::CommonName, name);
-    params.distinguished_name = dn;
-    let csr = params.serialize_request(&key)?.pem()?;
+    let group_refs: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let (csr, key_pem) = kapi_auth::pki::client_csr(name, &group_refs)?;
     let csr_name = format!(
         "kapi-user-{}-{}",
         name.to_ascii_lowercase()
@@ -231,7 +224,7 @@ async fn user(
         &String::from_utf8_lossy(&cfg.ca_pem),
         name,
         &String::from_utf8_lossy(&cert_pem),
-        &key.serialize_pem(),
+        &key_pem,
     ))
 }
 

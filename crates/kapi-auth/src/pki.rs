@@ -20,7 +20,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use crate::UserInfo;
 
 mod csr;
-pub use csr::{sign_client_csr, ClientKeyUsages, BACKDATE};
+pub use csr::{client_csr, sign_client_csr, ClientKeyUsages, BACKDATE};
 
 /// What went wrong creating, loading or using certificates.
 #[derive(Debug, thiserror::Error)]
@@ -255,8 +255,24 @@ impl Pki {
     }
 
     /// Issues a client certificate signed by the cluster CA.
+    ///
+    /// Goes through a PKCS#10 request and [`sign_client_csr`], so a user in several groups keeps
+    /// every one (rcgen's subjects hold one value per attribute type).
     pub fn issue_client(&self, user: &str, groups: &[&str]) -> Result<CertKey, PkiError> {
-        Issuer::load(&self.ca)?.client(user, groups)
+        let (csr, key_pem) = client_csr(user, groups)?;
+        let usages = ClientKeyUsages {
+            digital_signature: true,
+            key_encipherment: false,
+        };
+        let year = std::time::Duration::from_secs(365 * 24 * 3600);
+        let cert_pem = sign_client_csr(
+            &self.ca,
+            csr.as_bytes(),
+            usages,
+            year,
+            std::time::SystemTime::now(),
+        )?;
+        Ok(CertKey { cert_pem, key_pem })
     }
 
     /// The rustls configuration for the API server: TLS 1.2+, ALPN h2 and http/1.1, client
