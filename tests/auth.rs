@@ -1,6 +1,6 @@
 //! Who is calling and what they may do: tokens, RBAC, reviews, impersonation, escalation.
 
-use crate::support::{write_file, Cluster};
+use crate::support::{eventually, write_file, Cluster};
 
 fn token_for(c: &Cluster, ns: &str, sa: &str) -> String {
     c.kubectl_ok(&["create", "token", sa, "-n", ns])
@@ -40,9 +40,8 @@ fn whoami_can_i_and_impersonation() {
     ]);
     let sa = "system:serviceaccount:team:bot";
     // The RBAC index follows the store; give it a moment to see the new binding.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while c
-        .kubectl(&[
+    eventually("the binding to take effect", 5, || {
+        let out = c.kubectl(&[
             "auth",
             "can-i",
             "list",
@@ -51,16 +50,9 @@ fn whoami_can_i_and_impersonation() {
             "team",
             "--as",
             sa,
-        ])
-        .stdout
-        != b"yes\n"
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "binding never took effect"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        ]);
+        (out.stdout == b"yes\n").then_some(())
+    });
     let no = c.kubectl(&["auth", "can-i", "list", "secrets", "-n", "team", "--as", sa]);
     assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
     assert!(!no.status.success());
@@ -259,22 +251,18 @@ fn no_escalation_through_roles_or_bindings() {
             ],
         )
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles";
-    loop {
-        let (code, _) = post(
-            roles,
-            r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"subset"},"rules":[{"apiGroups":["rbac.authorization.k8s.io"],"resources":["roles"],"verbs":["get"]}]}"#,
-        );
-        if code == 201 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a role within what the maker holds was refused: {code}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    eventually(
+        "a role within what the maker holds to be allowed",
+        5,
+        || {
+            let (code, _) = post(
+                roles,
+                r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"subset"},"rules":[{"apiGroups":["rbac.authorization.k8s.io"],"resources":["roles"],"verbs":["get"]}]}"#,
+            );
+            (code == 201).then_some(())
+        },
+    );
     let (code, s) = post(
         roles,
         r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"steal"},"rules":[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]}"#,
@@ -304,17 +292,11 @@ fn bootstrap_roles_aggregate() {
         "view reads pods, not secrets: {text}"
     );
     c.kubectl_stdin(&["apply", "-f", "-"], Some("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: widgets-view\n  labels:\n    rbac.authorization.k8s.io/aggregate-to-view: \"true\"\nrules:\n- apiGroups: [example.com]\n  resources: [widgets]\n  verbs: [get]\n"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !c
-        .kubectl_ok(&["get", "clusterrole", "view", "-o", "json"])
-        .contains("widgets")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "view never aggregated widgets-view"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    eventually("view to aggregate widgets-view", 5, || {
+        c.kubectl_ok(&["get", "clusterrole", "view", "-o", "json"])
+            .contains("widgets")
+            .then_some(())
+    });
 }
 
 #[test]

@@ -7,22 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::support::{write_file, Cluster};
-
-/// Polls `probe` until it yields, failing after `secs` seconds.
-fn eventually<T>(what: &str, secs: u64, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::support::{eventually, write_file, Cluster};
 
 /// GET `path` as admin; the object if it exists.
 fn get(c: &Cluster, path: &str) -> Option<Value> {

@@ -36,18 +36,12 @@ fn resume_from_resource_version_sees_only_later_events() {
     let c = Cluster::start();
     // The root CA publisher adds kube-root-ca.crt to `default` soon after start; let it, so
     // that the only events below are this test's.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while c
-        .curl_json(&["/api/v1/namespaces/default/configmaps/kube-root-ca.crt"])
-        .0
-        != 200
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "kube-root-ca.crt never appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    crate::support::eventually("kube-root-ca.crt", 10, || {
+        (c.curl_json(&["/api/v1/namespaces/default/configmaps/kube-root-ca.crt"])
+            .0
+            == 200)
+            .then_some(())
+    });
     let rv1 = create_cm(&c, "one", "");
     create_cm(&c, "two", "");
     let (code, _) = c.curl_json(&["/api/v1/namespaces/default/configmaps/one", "-X", "DELETE"]);

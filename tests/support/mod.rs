@@ -227,6 +227,22 @@ impl Cluster {
     }
 }
 
+/// Polls `probe` until it yields, failing after `secs` seconds: for effects that follow a write
+/// asynchronously (controllers, the RBAC index), without fixed sleeps that could pass by luck.
+pub fn eventually<T>(what: &str, secs: u64, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Splits curl output ending in `\n<code>` into the code and the parsed body.
 pub fn split_code(stdout: &[u8]) -> (u16, serde_json::Value) {
     let text = String::from_utf8_lossy(stdout);
