@@ -102,7 +102,7 @@ pub fn serve(
                 _ = &mut deadline => return,
                 ev = stream.next() => match ev {
                     Ok(ev) => {
-                        if let Some(frame) = framer.event(ev.kind, &ev.key, &ev.value, ev.prev_value.as_deref()) {
+                        if let Some(frame) = framer.event(&ev) {
                             if tx.send(frame).await.is_err() {
                                 return;
                             }
@@ -191,24 +191,25 @@ impl Framer {
         }
     }
 
-    fn event(
-        &self,
-        kind: EventKind,
-        key: &str,
-        value: &[u8],
-        prev: Option<&[u8]>,
-    ) -> Option<Bytes> {
+    fn event(&self, ev: &kapi_store::Event) -> Option<Bytes> {
+        let (kind, key, value, prev) = (ev.kind, &*ev.key, &ev.value[..], ev.prev_value.as_deref());
         let name = match kind {
             EventKind::Added => "ADDED",
             EventKind::Modified => "MODIFIED",
             EventKind::Deleted => "DELETED",
         };
+        // Every watcher that passes the event on unchanged sends the same line: frame it once
+        // per event and share it.
+        let unchanged = || match self.shape {
+            Shape::Object => ev.wire.get_or_init(|| self.raw(name, value)).clone(),
+            _ => self.frame(name, value, None),
+        };
         if !self.opts.filters() {
-            return Some(self.frame(name, value, None));
+            return Some(unchanged());
         }
         // A name or namespace never changes, so such a selector decides once, by key.
         if let Some(matches) = self.opts.matches_key(key) {
-            return matches.then(|| self.frame(name, value, None));
+            return matches.then(unchanged);
         }
         let obj: Value = serde_json::from_slice(value).ok()?;
         let now = self.opts.matches(&obj);

@@ -30,6 +30,10 @@ pub struct Event {
     pub value: Bytes,
     /// The bytes before the change, for selector-based watches that must see objects leave.
     pub prev_value: Option<Bytes>,
+    /// The event as the layer above sends it to every watcher that sees it unchanged (for the
+    /// server: one framed JSON line), encoded by the first such watcher and shared by the rest,
+    /// so a fan-out to many watchers copies no bytes. The store never reads it.
+    pub wire: std::sync::OnceLock<Bytes>,
 }
 
 /// A stream of events for one key prefix, starting after a revision.

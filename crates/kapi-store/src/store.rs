@@ -97,6 +97,7 @@ impl Store {
                     revision,
                     value,
                     prev_value: None,
+                    wire: Default::default(),
                 })
             })
             .collect();

@@ -173,6 +173,7 @@ impl Writer {
                     revision: change.revision,
                     value: change.value.clone(),
                     prev_value: prev,
+                    wire: Default::default(),
                 });
                 state.ring.push_back(event.clone());
                 while state.ring.len() > history {
