@@ -166,6 +166,21 @@ fn query(name: &str, kind: &str, description: &str) -> Value {
     json!({"name": name, "in": "query", "description": description, "schema": {"type": kind, "uniqueItems": true}})
 }
 
+/// A write operation's parameters, object body and responses: create, replace and the POST
+/// subresources share them.
+fn with_body(mut op: Map<String, Value>, schema: &str, codes: &[&str]) -> Map<String, Value> {
+    op.insert(
+        "parameters".into(),
+        json!([dry_run(), field_manager(), field_validation()]),
+    );
+    op.insert(
+        "requestBody".into(),
+        json!({"content": {"*/*": {"schema": schema_ref(schema)}}, "required": true}),
+    );
+    op.insert("responses".into(), responses(codes, schema, false));
+    op
+}
+
 fn dry_run() -> Value {
     query(
         "dryRun",
@@ -331,19 +346,8 @@ impl Ops<'_> {
             }
         }
         if has("create") {
-            let mut op = self.op("post", id("create", ""), format!("create a {}", r.kind));
-            op.insert(
-                "parameters".into(),
-                json!([dry_run(), field_manager(), field_validation()]),
-            );
-            op.insert(
-                "requestBody".into(),
-                json!({"content": {"*/*": {"schema": schema_ref(self.schema)}}, "required": true}),
-            );
-            op.insert(
-                "responses".into(),
-                responses(&["200", "201", "202"], self.schema, false),
-            );
+            let op = self.op("post", id("create", ""), format!("create a {}", r.kind));
+            let op = with_body(op, self.schema, &["200", "201", "202"]);
             collection.insert("post".into(), Value::Object(op));
         }
         if has("deletecollection") {
@@ -397,23 +401,12 @@ impl Ops<'_> {
             item.insert("get".into(), Value::Object(op));
         }
         if has("update") {
-            let mut op = self.op(
+            let op = self.op(
                 "put",
                 id("replace", ""),
                 format!("replace the specified {}", r.kind),
             );
-            op.insert(
-                "parameters".into(),
-                json!([dry_run(), field_manager(), field_validation()]),
-            );
-            op.insert(
-                "requestBody".into(),
-                json!({"content": {"*/*": {"schema": schema_ref(self.schema)}}, "required": true}),
-            );
-            op.insert(
-                "responses".into(),
-                responses(&["200", "201"], self.schema, false),
-            );
+            let op = with_body(op, self.schema, &["200", "201"]);
             item.insert("put".into(), Value::Object(op));
         }
         if has("delete") {
@@ -540,23 +533,12 @@ fn add_subresource(
             item.insert("get".into(), Value::Object(o));
         }
         if has("update") {
-            let mut o = op(
+            let o = op(
                 "put",
                 "replace",
                 format!("replace {} of the specified {}", sub.name, r.kind),
             );
-            o.insert(
-                "parameters".into(),
-                json!([dry_run(), field_manager(), field_validation()]),
-            );
-            o.insert(
-                "requestBody".into(),
-                json!({"content": {"*/*": {"schema": schema_ref(schema)}}, "required": true}),
-            );
-            o.insert(
-                "responses".into(),
-                responses(&["200", "201"], schema, false),
-            );
+            let o = with_body(o, schema, &["200", "201"]);
             item.insert("put".into(), Value::Object(o));
         }
         if has("patch") {
@@ -572,23 +554,12 @@ fn add_subresource(
             item.insert("patch".into(), Value::Object(o));
         }
     } else if has("create") && matches!(sub.name, "eviction" | "token" | "binding") {
-        let mut o = op(
+        let o = op(
             "post",
             "create",
             format!("create {} of a {}", sub.name, r.kind),
         );
-        o.insert(
-            "parameters".into(),
-            json!([dry_run(), field_manager(), field_validation()]),
-        );
-        o.insert(
-            "requestBody".into(),
-            json!({"content": {"*/*": {"schema": schema_ref(schema)}}, "required": true}),
-        );
-        o.insert(
-            "responses".into(),
-            responses(&["200", "201", "202"], schema, false),
-        );
+        let o = with_body(o, schema, &["200", "201", "202"]);
         item.insert("post".into(), Value::Object(o));
     }
     if item.is_empty() {

@@ -58,7 +58,9 @@ pub fn serve(
         let (items, rev, _) =
             registry
                 .store()
-                .list(&registry::Registry::prefix(def, ns), None, 0, |_, _| true);
+                .list(&registry::Registry::prefix(def, ns), None, 0, |key, kv| {
+                    opts.matches_stored(key, &kv.value)
+                });
         (
             items
                 .into_iter()
@@ -80,17 +82,7 @@ pub fn serve(
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         for item in initial_items {
-            let Ok(obj) = serde_json::from_slice::<Value>(&item) else {
-                continue;
-            };
-            if !framer.opts.matches(&obj) {
-                continue;
-            }
-            if tx
-                .send(framer.frame("ADDED", &item, Some(&obj)))
-                .await
-                .is_err()
-            {
+            if tx.send(framer.frame("ADDED", &item, None)).await.is_err() {
                 return;
             }
         }

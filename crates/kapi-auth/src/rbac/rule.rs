@@ -251,17 +251,7 @@ mod tests {
     }
 
     fn url<'a>(user: &'a UserInfo, verb: &'a str, path: &'a str) -> Attributes<'a> {
-        Attributes {
-            user,
-            verb,
-            is_resource: false,
-            api_group: "",
-            resource: "",
-            subresource: "",
-            namespace: "",
-            name: "",
-            path,
-        }
+        Attributes::non_resource(user, verb, path)
     }
 
     #[test]

@@ -153,6 +153,15 @@ impl ListOptions {
         Some(all)
     }
 
+    /// Whether a stored object passes the selectors: by key when that decides, decoding the
+    /// bytes only when a selector needs the object.
+    pub fn matches_stored(&self, key: &str, bytes: &[u8]) -> bool {
+        !self.filters()
+            || self.matches_key(key).unwrap_or_else(|| {
+                serde_json::from_slice::<Value>(bytes).is_ok_and(|v| self.matches(&v))
+            })
+    }
+
     /// Whether any selector is set (so objects must be decoded to filter).
     pub fn filters(&self) -> bool {
         !self.labels.is_empty() || !self.fields.is_empty()

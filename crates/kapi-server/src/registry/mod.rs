@@ -107,17 +107,11 @@ impl Registry {
     ) -> Result<ListPage, ApiError> {
         self.wait_for_revision(opts.resource_version).await?;
         let prefix = Self::prefix(def, ns);
-        let filters = opts.filters();
         let (items, revision, more) = self.store.list(
             &prefix,
             opts.continue_after.as_deref(),
             opts.limit,
-            |key, kv| {
-                !filters
-                    || opts.matches_key(key).unwrap_or_else(|| {
-                        serde_json::from_slice::<Value>(&kv.value).is_ok_and(|v| opts.matches(&v))
-                    })
-            },
+            |key, kv| opts.matches_stored(key, &kv.value),
         );
         if let (list_options::RvMatch::Exact, Some(rv)) = (opts.rv_match, opts.resource_version) {
             if rv != revision {
