@@ -61,6 +61,19 @@ pub struct ServerArgs {
     /// `.secrets`, as Kubernetes did before 1.24.
     #[arg(long)]
     pub legacy_token_secrets: bool,
+    /// Requests that may run at once: with priority and fairness, this plus the mutating limit
+    /// is the server's concurrency, shared among priority levels; without it, the limit on
+    /// reads (0: none).
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+    /// Writes that may run at once without priority and fairness (0: none); with it, added to
+    /// `--max-requests-inflight`.
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
+    /// Share the server's concurrency among FlowSchemas and priority levels, with fair queuing
+    /// (API Priority and Fairness); `false` falls back to the two max-in-flight limits.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_priority_and_fairness: bool,
 }
 
 /// Flags of `kapi kubeconfig`.

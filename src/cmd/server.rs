@@ -19,6 +19,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         config.audit_policy_file = args.audit_policy_file.clone();
         config.controllers = args.controllers.clone();
         config.legacy_token_secrets = args.legacy_token_secrets;
+        config.limits = kapi_server::filters::flowcontrol::Limits {
+            max_requests_inflight: args.max_requests_inflight,
+            max_mutating_requests_inflight: args.max_mutating_requests_inflight,
+            priority_and_fairness: args.enable_priority_and_fairness,
+        };
         let running = kapi_server::start(config)
             .await
             .with_context(|| format!("starting the server in {}", args.data_dir.display()))?;

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod apply;
+pub mod bounded;
 pub mod meta;
 pub mod patch;
 pub mod printers;

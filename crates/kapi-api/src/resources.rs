@@ -204,6 +204,9 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, RW, NONE, NONE, &[], false),
     // events.k8s.io/v1
     res!("events.k8s.io", "v1", "events", "event", "Event", true, RW, &["ev"], NONE, &[], false),
+    // flowcontrol.apiserver.k8s.io/v1: API Priority and Fairness configuration
+    res!("flowcontrol.apiserver.k8s.io", "v1", "flowschemas", "flowschema", "FlowSchema", false, RW, NONE, NONE, &[status("FlowSchema", "flowcontrol.apiserver.k8s.io", "v1")], true),
+    res!("flowcontrol.apiserver.k8s.io", "v1", "prioritylevelconfigurations", "prioritylevelconfiguration", "PriorityLevelConfiguration", false, RW, NONE, NONE, &[status("PriorityLevelConfiguration", "flowcontrol.apiserver.k8s.io", "v1")], true),
     // networking.k8s.io/v1
     res!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", false, RW, NONE, NONE, &[], false),
     res!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, RW, &["ing"], NONE, &[status("Ingress", "networking.k8s.io", "v1")], true),

@@ -97,6 +97,8 @@ pub struct Config {
     pub controllers: String,
     /// Also create a token Secret per ServiceAccount (pre-1.24), as `--legacy-token-secrets`.
     pub legacy_token_secrets: bool,
+    /// Concurrency limits and priority and fairness.
+    pub limits: filters::flowcontrol::Limits,
 }
 
 impl Config {
@@ -113,6 +115,7 @@ impl Config {
             audit_policy_file: None,
             controllers: "*".to_string(),
             legacy_token_secrets: false,
+            limits: Default::default(),
         }
     }
 
@@ -134,6 +137,8 @@ pub struct Server {
     pub authz: Arc<filters::authz::Authorizer>,
     /// The audit log, when `--audit-log-path` is set.
     pub auditor: Option<Arc<filters::audit::Auditor>>,
+    /// How much runs at once (priority and fairness).
+    pub flow: Arc<filters::flowcontrol::FlowControl>,
 }
 
 /// A started server.
@@ -182,6 +187,11 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     rbac_sync::reconcile_bootstrap(&registry)
         .await
         .map_err(ServerError::Bootstrap)?;
+    filters::flowcontrol::sync::ensure_bootstrap(&registry)
+        .await
+        .map_err(ServerError::Bootstrap)?;
+    let flow = Arc::new(filters::flowcontrol::FlowControl::new(config.limits));
+    filters::flowcontrol::sync::rebuild(&registry, &flow);
     let authz = Arc::new(filters::authz::Authorizer::new());
     rbac_sync::rebuild(&registry, &authz);
     let static_tokens = match &config.token_auth_file {
@@ -216,12 +226,14 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     };
     let server = Arc::new(Server {
         auditor,
+        flow: flow.clone(),
         config,
         registry: registry.clone(),
         authn,
         authz: authz.clone(),
     });
     tokio::spawn(rbac_sync::run(registry.clone(), authz));
+    tokio::spawn(filters::flowcontrol::sync::run(registry.clone(), flow));
     tokio::spawn(registry::namespaces::run(registry));
     tokio::spawn(listen::serve(
         listener,

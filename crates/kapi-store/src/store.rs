@@ -163,6 +163,18 @@ impl Store {
         (out, state.revision, more)
     }
 
+    /// How many keys are under `prefix` now, counting no further than `at_most` (callers that
+    /// only need to know "at least this many" pay for no more).
+    pub fn count(&self, prefix: &str, at_most: usize) -> usize {
+        let state = self.inner.read();
+        state
+            .kvs
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(at_most)
+            .count()
+    }
+
     /// Watches keys under `prefix` for changes after revision `after`.
     ///
     /// Fails with [`StoreError::Compacted`] when `after` is older than the retained history.

@@ -25,7 +25,7 @@ mod merge;
 pub mod merge_keys;
 mod strategic;
 
-pub use json::{apply_json_patch, MAX_JSON_PATCH_OPERATIONS};
+pub use json::{apply_json_patch, MAX_JSON_PATCH_COPY_BYTES, MAX_JSON_PATCH_OPERATIONS};
 pub use merge::apply_merge_patch;
 pub use strategic::apply_strategic_merge_patch;
 
@@ -42,6 +42,15 @@ pub enum PatchError {
         /// How many operations the patch holds.
         count: usize,
         /// The most allowed ([`MAX_JSON_PATCH_OPERATIONS`]).
+        limit: usize,
+    },
+    /// A JSON patch's `copy` operations would add more than
+    /// [`MAX_JSON_PATCH_COPY_BYTES`] to the document; upstream's wording.
+    #[error("Unable to complete the copy, the accumulated size increase of copy is {accumulated}, exceeding the limit {limit}")]
+    CopyTooLarge {
+        /// Bytes the copies would have added, counted up to the first copy past the limit.
+        accumulated: usize,
+        /// The most allowed.
         limit: usize,
     },
     /// A JSON patch `test` operation found a different value.

@@ -238,3 +238,35 @@ pub(super) fn webhook_configuration(cfg: &Value, now: DateTime<Utc>) -> Vec<Valu
 pub(super) fn runtime_class(rc: &Value, now: DateTime<Utc>) -> Vec<Value> {
     vec![s(name(rc)), s(str_at(rc, &["handler"])), age(rc, now)]
 }
+
+pub(super) fn flow_schema(fs: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let missing =
+        condition_status(arr_at(fs, &["status", "conditions"]), "Dangling").unwrap_or("?");
+    vec![
+        s(name(fs)),
+        s(str_at(fs, &["spec", "priorityLevelConfiguration", "name"])),
+        n(int_at(fs, &["spec", "matchingPrecedence"])),
+        s(opt_str(fs, &["spec", "distinguisherMethod", "type"]).unwrap_or("<none>")),
+        age(fs, now),
+        s(missing),
+    ]
+}
+
+pub(super) fn priority_level(pl: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let queuing = ["spec", "limited", "limitResponse", "queuing"];
+    let cell = |path: &[&str]| opt_int(pl, path).map_or_else(|| s("<none>"), n);
+    let under = |field: &str| {
+        let mut path = queuing.to_vec();
+        path.push(field);
+        cell(&path)
+    };
+    vec![
+        s(name(pl)),
+        s(str_at(pl, &["spec", "type"])),
+        cell(&["spec", "limited", "nominalConcurrencyShares"]),
+        under("queues"),
+        under("handSize"),
+        under("queueLengthLimit"),
+        age(pl, now),
+    ]
+}

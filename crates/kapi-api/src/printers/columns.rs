@@ -501,3 +501,52 @@ pub(super) const RUNTIME_CLASSES: &[Column] = &[
     col("Handler", "string", "", 0),
     AGE,
 ];
+
+pub(super) const FLOW_SCHEMAS: &[Column] = &[
+    NAME,
+    col(
+        "PriorityLevel",
+        "string",
+        "The PriorityLevelConfiguration the schema sends requests to.",
+        0,
+    ),
+    col(
+        "MatchingPrecedence",
+        "string",
+        "Lower precedences are matched first.",
+        0,
+    ),
+    col(
+        "DistinguisherMethod",
+        "string",
+        "How requests are split into flows: ByUser, ByNamespace or none.",
+        0,
+    ),
+    AGE,
+    col(
+        "MissingPL",
+        "string",
+        "Whether the named PriorityLevelConfiguration is missing (the Dangling condition).",
+        0,
+    ),
+];
+
+pub(super) const PRIORITY_LEVELS: &[Column] = &[
+    NAME,
+    col("Type", "string", "Limited or Exempt.", 0),
+    col(
+        "NominalConcurrencyShares",
+        "string",
+        "This level's share of the server's concurrency.",
+        0,
+    ),
+    col("Queues", "string", "Number of queues.", 0),
+    col("HandSize", "string", "Queues dealt to each flow.", 0),
+    col(
+        "QueueLengthLimit",
+        "string",
+        "Requests one queue may hold.",
+        0,
+    ),
+    AGE,
+];

@@ -138,6 +138,8 @@ enum Printer {
     StorageClasses,
     CertificateSigningRequests,
     PriorityClasses,
+    FlowSchemas,
+    PriorityLevels,
     WebhookConfigurations,
     RuntimeClasses,
 }
@@ -179,6 +181,8 @@ fn printer(group: &str, resource: &str) -> Printer {
         ("storage.k8s.io", "storageclasses") => StorageClasses,
         ("certificates.k8s.io", "certificatesigningrequests") => CertificateSigningRequests,
         ("scheduling.k8s.io", "priorityclasses") => PriorityClasses,
+        ("flowcontrol.apiserver.k8s.io", "flowschemas") => FlowSchemas,
+        ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations") => PriorityLevels,
         (
             "admissionregistration.k8s.io",
             "mutatingwebhookconfigurations" | "validatingwebhookconfigurations",
@@ -229,6 +233,8 @@ pub fn columns(group: &str, resource: &str) -> &'static [Column] {
         StorageClasses => columns::STORAGE_CLASSES,
         CertificateSigningRequests => columns::CERTIFICATE_SIGNING_REQUESTS,
         PriorityClasses => columns::PRIORITY_CLASSES,
+        FlowSchemas => columns::FLOW_SCHEMAS,
+        PriorityLevels => columns::PRIORITY_LEVELS,
         WebhookConfigurations => columns::WEBHOOK_CONFIGURATIONS,
         RuntimeClasses => columns::RUNTIME_CLASSES,
     }
@@ -273,6 +279,8 @@ pub fn cells(group: &str, resource: &str, obj: &Value, now: DateTime<Utc>) -> Ve
         StorageClasses => cluster::storage_class(obj, now),
         CertificateSigningRequests => cluster::certificate_signing_request(obj, now),
         PriorityClasses => cluster::priority_class(obj, now),
+        FlowSchemas => cluster::flow_schema(obj, now),
+        PriorityLevels => cluster::priority_level(obj, now),
         WebhookConfigurations => cluster::webhook_configuration(obj, now),
         RuntimeClasses => cluster::runtime_class(obj, now),
     }

@@ -800,6 +800,11 @@ fn every_printer_survives_sparse_objects() {
         ("storage.k8s.io", "storageclasses"),
         ("certificates.k8s.io", "certificatesigningrequests"),
         ("scheduling.k8s.io", "priorityclasses"),
+        ("flowcontrol.apiserver.k8s.io", "flowschemas"),
+        (
+            "flowcontrol.apiserver.k8s.io",
+            "prioritylevelconfigurations",
+        ),
         (
             "admissionregistration.k8s.io",
             "validatingwebhookconfigurations",

@@ -49,6 +49,17 @@ pub enum TokenFileError {
         /// The 1-based line.
         line: usize,
     },
+    /// The same token is on two lines; which user it means would depend on line order, so the
+    /// file is refused rather than one line silently winning. The token itself is not printed.
+    #[error("{path}:{line}: the token on this line is also on line {first}; each token may be listed once")]
+    Duplicate {
+        /// The file.
+        path: String,
+        /// The 1-based line of the second occurrence.
+        line: usize,
+        /// The 1-based line of the first.
+        first: usize,
+    },
 }
 
 /// Parses upstream's static token CSV: `token,user,uid,"group1,group2"`.
@@ -58,6 +69,7 @@ pub fn read_token_file(path: &Path) -> Result<HashMap<String, UserInfo>, TokenFi
         source,
     })?;
     let mut out = HashMap::new();
+    let mut first_line: HashMap<String, usize> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -91,6 +103,14 @@ pub fn read_token_file(path: &Path) -> Result<HashMap<String, UserInfo>, TokenFi
             })
             .unwrap_or_default();
         groups.push("system:authenticated".into());
+        if let Some(&first) = first_line.get(&fields[0]) {
+            return Err(TokenFileError::Duplicate {
+                path: path.display().to_string(),
+                line: i + 1,
+                first,
+            });
+        }
+        first_line.insert(fields[0].clone(), i + 1);
         out.insert(
             fields[0].clone(),
             UserInfo {
@@ -321,5 +341,27 @@ mod tests {
         assert_eq!(tokens["t2"].groups, ["system:authenticated"]);
         std::fs::write(&p, "onlyone\n").unwrap();
         assert!(read_token_file(&p).is_err());
+    }
+
+    #[test]
+    fn token_listed_twice_is_refused_with_both_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokens.csv");
+        std::fs::write(&p, "t1,alice,u1\n# comment\nt2,bob,u2\nt1,mallory,u3\n").unwrap();
+        let err = read_token_file(&p).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TokenFileError::Duplicate {
+                    line: 4,
+                    first: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(":4: ") && msg.contains("line 1"), "{msg}");
+        assert!(!msg.contains("t1"), "the token must not be printed: {msg}");
     }
 }

@@ -56,8 +56,7 @@ pub fn decode_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError>
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            serde_yaml::from_slice::<Value>(body)
-                .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?
+            crate::registry::decode_yaml(body, "error converting YAML to JSON")?
         }
         _ if kapi_api::protobuf::is_media_type(media) => kapi_api::protobuf::decode_request(body)
             .map_err(|e| {

@@ -21,6 +21,7 @@ use crate::response::{self, Body};
 use crate::Server;
 
 pub use negotiate::{Query, Shape};
+pub(crate) use resource::list_options_invalid;
 pub use resource::partial_metadata;
 
 /// The request body type every handler takes (a hyper body, or one re-read for the audit log).
@@ -39,11 +40,23 @@ pub async fn handle(
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let watch = query.flag("watch");
     let info = request_info::parse(req.method().as_str(), req.uri().path(), watch);
+    let mut admitted = None;
     let Some(auditor) = server.auditor.clone() else {
-        return match serve(&server, cert_user, &info, &query, req, &mut None).await {
+        let resp = match serve(
+            &server,
+            cert_user,
+            &info,
+            &query,
+            req,
+            &mut None,
+            &mut admitted,
+        )
+        .await
+        {
             Ok(resp) => resp,
             Err(e) => response::error(&e),
         };
+        return finish(admitted, resp, &info);
     };
     let user_agent = req
         .headers()
@@ -57,11 +70,24 @@ pub async fn handle(
         user_agent,
     );
     let mut record = Some((auditor.clone(), record));
-    let result = serve(&server, cert_user, &info, &query, req, &mut record).await;
+    let result = serve(
+        &server,
+        cert_user,
+        &info,
+        &query,
+        req,
+        &mut record,
+        &mut admitted,
+    )
+    .await;
     let Some((_, mut record)) = record else {
-        return result.unwrap_or_else(|e| response::error(&e));
+        return finish(
+            admitted,
+            result.unwrap_or_else(|e| response::error(&e)),
+            &info,
+        );
     };
-    match result {
+    let resp = match result {
         Ok(resp) => {
             let code = resp.status().as_u16();
             if record.wants_response() && info.verb != "watch" {
@@ -73,15 +99,52 @@ pub async fn handle(
                     .unwrap_or_default();
                 record.response_object(&bytes);
                 record.finish(&auditor, code, None);
-                return Response::from_parts(parts, response::full(bytes));
+                Response::from_parts(parts, response::full(bytes))
+            } else {
+                record.finish(&auditor, code, None);
+                resp
             }
-            record.finish(&auditor, code, None);
-            resp
         }
         Err(e) => {
             record.finish(&auditor, e.code, Some(&e.to_status()));
             response::error(&e)
         }
+    };
+    finish(admitted, resp, &info)
+}
+
+/// Adds the flow-control headers and keeps the request's seats until the body is sent.
+fn finish(
+    admitted: Option<filters::flowcontrol::Admitted>,
+    resp: Response<Body>,
+    info: &request_info::RequestInfo,
+) -> Response<Body> {
+    match admitted {
+        Some(a) => a.finish(resp, info.verb == "watch"),
+        None => resp,
+    }
+}
+
+/// How many objects a LIST will return at most, for its seat count: the objects stored under
+/// the listed prefix, or the page size when smaller and no selector makes the server look at
+/// every object anyway.
+fn list_size(server: &Server, info: &request_info::RequestInfo, query: &Query) -> usize {
+    /// Enough to reach the most seats a request may take.
+    const AT_MOST: usize = 1_000;
+    let Some(def) = kapi_api::resources::find(&info.group, &info.version, &info.resource) else {
+        return 1;
+    };
+    let mut prefix = def.key_prefix();
+    if def.namespaced && !info.namespace.is_empty() {
+        prefix.push_str(&info.namespace);
+        prefix.push('/');
+    }
+    let stored = server.registry.store().count(&prefix, AT_MOST);
+    let selective = query.get("labelSelector").is_some_and(|s| !s.is_empty())
+        || query.get("fieldSelector").is_some_and(|s| !s.is_empty());
+    match query.get("limit").and_then(|l| l.parse::<usize>().ok()) {
+        Some(limit) if limit > 0 && !selective => stored.min(limit),
+        _ => stored,
     }
 }
 
@@ -94,6 +157,7 @@ async fn serve(
     query: &Query,
     req: Request<ReqBody>,
     audit: &mut Audit,
+    admitted: &mut Option<filters::flowcontrol::Admitted>,
 ) -> Result<Response<Body>, ApiError> {
     let authenticated = server.authn.authenticate(cert_user, req.headers())?;
     let user =
@@ -109,6 +173,19 @@ async fn serve(
         }
     };
     let impersonator = (user != authenticated).then_some(&authenticated);
+    match server
+        .flow
+        .admit(&user, info, || list_size(server, info, query))
+        .await
+    {
+        Ok(a) => *admitted = Some(a),
+        Err(refused) => {
+            if let Some((a, r)) = audit.as_mut() {
+                r.user(a, &user, info, impersonator);
+            }
+            return Ok(refused.response());
+        }
+    }
     let verdict = server.authz.authorize(&user, info);
     let mut req = req;
     if let Some((a, r)) = audit.as_mut() {

@@ -61,9 +61,13 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether `key` is `true` or `1`.
+    /// Whether `key` is true, spelled as Go's `strconv.ParseBool` accepts it (`true`, `True`,
+    /// `1`, ...); values that are not booleans are refused where the parameter is parsed.
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true") | Some("1"))
+        matches!(
+            self.get(key),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
     }
 }
 

@@ -91,11 +91,7 @@ pub async fn serve(
             .get("fieldManager")
             .map(str::to_string)
             .unwrap_or_else(|| default_manager(&user_agent));
-        if field_manager.len() > 128 {
-            return Err(ApiError::bad_request(
-                "fieldManager: Too long: may not be more than 128 bytes",
-            ));
-        }
+        check_field_manager(&info.verb, &field_manager)?;
         let field_validation = WriteOptions::parse_field_validation(query.get("fieldValidation"))?;
         let admit: Option<crate::registry::Admit> = (def.group == "rbac.authorization.k8s.io")
             .then(|| {
@@ -167,11 +163,21 @@ pub async fn serve(
             list(def, shape, page, query, accept_encoding.as_ref())
         }
         ("get", "") | ("get", "status") => {
+            if let Some(rv) = query.get("resourceVersion").filter(|rv| !rv.is_empty()) {
+                list_options::resource_version(rv)?;
+            }
             let bytes = registry.get(def, ns, &info.name)?;
             single(def, shape, bytes, query)
         }
         ("list", _) => {
             let opts = list_options::parse(&query.0, def)?;
+            if opts.send_initial_events.is_some() {
+                return Err(list_options_invalid(
+                    "FieldValueForbidden",
+                    "sendInitialEvents",
+                    "Forbidden: sendInitialEvents is forbidden for list",
+                ));
+            }
             let page = registry.list(def, ns, &opts).await?;
             list(def, shape, page, query, accept_encoding.as_ref())
         }
@@ -403,6 +409,54 @@ pub async fn serve(
             &info.verb,
         )),
     }
+}
+
+/// The 422 upstream answers for a list or watch option that may not be used this way.
+pub(crate) fn list_options_invalid(reason: &str, field: &str, message: &str) -> ApiError {
+    ApiError::invalid(
+        "meta.k8s.io",
+        "ListOptions",
+        "",
+        vec![kapi_api::status::Cause {
+            reason: reason.into(),
+            message: message.into(),
+            field: field.into(),
+        }],
+    )
+}
+
+/// `fieldManager` as upstream validates it: at most 128 bytes, printable characters only;
+/// 422 on the verb's options kind.
+fn check_field_manager(verb: &str, manager: &str) -> Result<(), ApiError> {
+    let kind = match verb {
+        "create" => "CreateOptions",
+        "patch" => "PatchOptions",
+        _ => "UpdateOptions",
+    };
+    let mut causes = Vec::new();
+    if manager.len() > 128 {
+        causes.push(kapi_api::status::Cause {
+            reason: "FieldValueTooLong".into(),
+            message: "Too long: may not be more than 128 bytes".into(),
+            field: "fieldManager".into(),
+        });
+    }
+    for (at, c) in manager.char_indices() {
+        if c.is_control() || (c.is_whitespace() && c != ' ') {
+            causes.push(kapi_api::status::Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!(
+                    "Invalid value: {manager:?}: invalid character U+{:04X} (at position {at})",
+                    c as u32
+                ),
+                field: "fieldManager".into(),
+            });
+        }
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid("meta.k8s.io", kind, "", causes))
 }
 
 /// `kubectl get cs`: kapi's own components, each reporting whether it is serving.

@@ -74,10 +74,7 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
     };
     let resource_version = match get("resourceVersion") {
         None | Some("") => None,
-        Some(rv) => Some(
-            rv.parse::<Revision>()
-                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
-        ),
+        Some(rv) => Some(resource_version(rv)?),
     };
     let rv_match = match get("resourceVersionMatch") {
         None | Some("") => RvMatch::Unset,
@@ -97,8 +94,14 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
             "resourceVersionMatch is forbidden unless resourceVersion is provided",
         ));
     }
-    let timeout_seconds = get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok());
-    let flag = |k: &str| get(k).map(|v| v == "true" || v == "1");
+    let timeout_seconds = match get("timeoutSeconds") {
+        None | Some("") => None,
+        Some(t) => Some(timeout_seconds(t)?),
+    };
+    let flag = |k: &str| parse_bool(k, get(k));
+    // `watch` itself was read from the URL already; a value that is not a boolean is refused
+    // here rather than taken as false.
+    flag("watch")?;
     Ok(ListOptions {
         labels,
         fields,
@@ -107,8 +110,58 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
         resource_version,
         rv_match,
         timeout_seconds,
-        bookmarks: flag("allowWatchBookmarks").unwrap_or(false),
-        send_initial_events: flag("sendInitialEvents"),
+        bookmarks: flag("allowWatchBookmarks")?.unwrap_or(false),
+        send_initial_events: flag("sendInitialEvents")?,
+    })
+}
+
+/// The longest timeout that still fits a duration in nanoseconds, as upstream converts it.
+pub const MAX_TIMEOUT_SECONDS: i64 = i64::MAX / 1_000_000_000;
+
+/// Parses `timeoutSeconds`: an integer from 0 to [`MAX_TIMEOUT_SECONDS`].
+fn timeout_seconds(raw: &str) -> Result<u64, ApiError> {
+    let invalid = |why: String| {
+        ApiError::bad_request(format!("timeoutSeconds: Invalid value: {raw:?}: {why}"))
+    };
+    let n = raw.parse::<i64>().map_err(|e| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        invalid(format!("strconv.ParseInt: parsing {raw:?}: {why}"))
+    })?;
+    if n < 0 {
+        return Err(invalid("must be greater than or equal to 0".into()));
+    }
+    if n > MAX_TIMEOUT_SECONDS {
+        return Err(invalid(format!(
+            "must be no more than {MAX_TIMEOUT_SECONDS}"
+        )));
+    }
+    Ok(n as u64)
+}
+
+/// A boolean query parameter, with the spellings Go's `strconv.ParseBool` accepts (clients
+/// send `true`, `True` or `1`); anything else is refused rather than read as false.
+pub fn parse_bool(key: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(Some(true)),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{key}: Invalid value: {other:?}: strconv.ParseBool: parsing {other:?}: invalid syntax"
+        ))),
+    }
+}
+
+/// Parses a `resourceVersion` parameter: a store revision.
+pub fn resource_version(raw: &str) -> Result<Revision, ApiError> {
+    raw.parse::<Revision>().map_err(|_| {
+        ApiError::bad_request(format!(
+            "invalid resource version: resourceVersion: Invalid value: {raw:?}: strconv.ParseUint: parsing {raw:?}: invalid syntax"
+        ))
     })
 }
 

@@ -54,6 +54,24 @@ pub fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("stored object: {e}")))
 }
 
+/// The most a YAML body may expand to (bytes of compact JSON) through anchors and aliases: the
+/// request body limit, since nothing larger could be stored anyway.
+pub const MAX_DECODED_YAML_BYTES: usize = 3 * 1024 * 1024;
+
+/// Parses a YAML body (object bodies, apply patches) into JSON, refusing with 413 one whose
+/// aliases expand it past [`MAX_DECODED_YAML_BYTES`] while it is being built. `what` names
+/// the failure for a malformed body, as upstream's message for that body does.
+pub fn decode_yaml(body: &[u8], what: &str) -> Result<Value, ApiError> {
+    use kapi_api::bounded::{decode_bounded, BoundedError};
+    match decode_bounded(serde_yaml::Deserializer::from_slice(body), MAX_DECODED_YAML_BYTES) {
+        Ok(v) => Ok(v),
+        Err(BoundedError::TooLarge { budget }) => Err(ApiError::too_large(format!(
+            "Request entity too large: the YAML body expands through its aliases beyond {budget} bytes"
+        ))),
+        Err(BoundedError::Malformed(e)) => Err(ApiError::bad_request(format!("{what}: {e}"))),
+    }
+}
+
 impl Registry {
     /// A registry over `store`.
     pub fn new(store: Store) -> Self {

@@ -234,13 +234,56 @@ fn check_name(obj: &Value, name: &str, ns: Option<&str>) -> Result<(), ApiError>
         Some(ns)
             if !ns.is_empty() && !field("namespace").is_empty() && field("namespace") != ns =>
         {
-            Err(ApiError::bad_request(format!(
-                "the namespace of the object ({}) does not match the namespace on the URL ({ns})",
-                field("namespace")
-            )))
+            Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ))
         }
         _ => Ok(()),
     }
+}
+
+/// A patch may not rename an object, move it to another namespace or change its UID:
+/// upstream's 400 for the first two, 422 "field is immutable" for the UID.
+fn check_identity_kept(
+    def: &ResourceDef,
+    current: &Value,
+    patched: &Value,
+    name: &str,
+    ns: Option<&str>,
+) -> Result<(), ApiError> {
+    check_name(patched, name, ns)?;
+    let uid = |v: &Value| v.pointer("/metadata/uid").cloned();
+    if !def.namespaced
+        && patched
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    let (old, new) = (uid(current), uid(patched));
+    if new.is_some() && new != old {
+        let shown = new.map(|u| match u {
+            Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        });
+        return Err(ApiError::invalid(
+            def.group,
+            def.kind,
+            name,
+            vec![kapi_api::status::Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!(
+                    "Invalid value: {}: field is immutable",
+                    shown.unwrap_or_default()
+                ),
+                field: "metadata.uid".into(),
+            }],
+        ));
+    }
+    Ok(())
 }
 
 /// Whether two objects differ in anything but their resourceVersion. managedFields count:
@@ -411,6 +454,7 @@ impl Registry {
             .guaranteed_update(def, ns, name, subresource, pinned, opts, false, |current| {
                 let mut patched =
                     apply_patch(def, current, patch_type, body, patch_value.as_ref())?;
+                check_identity_kept(def, current, &patched, name, ns)?;
                 check_patched(def, &mut patched, opts, body)?;
                 Ok(patched)
             })
@@ -761,8 +805,7 @@ fn report_unknown(
 fn parse_patch_body(body: &[u8]) -> Result<Value, ApiError> {
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => serde_yaml::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+        Err(_) => super::decode_yaml(body, "error decoding patch")?,
     };
     if !v.is_object() {
         return Err(ApiError::bad_request("the patch must be a JSON object"));

@@ -1,0 +1,296 @@
+//! Limits on how much the server does at once, between authentication and authorization:
+//! API Priority and Fairness (the default), or kube-apiserver's older max-in-flight limits when
+//! `--enable-priority-and-fairness=false`.
+//!
+//! With APF each request is classified by the FlowSchemas into a priority level, whose share of
+//! the server's concurrency (`--max-requests-inflight` + `--max-mutating-requests-inflight`)
+//! is divided fairly between flows (users or namespaces) by [`queueset`]. A request holds its
+//! seats until its response body has been sent, so the memory of large LISTs in flight is
+//! bounded by the seats, not by the number of clients. Exempt requests (system:masters, health
+//! probes) and long-running ones other than watches (exec, attach, port-forward, proxy, logs)
+//! pass without seats; a watch holds one only until its handler returns.
+
+pub mod bootstrap;
+pub mod config;
+pub mod queueset;
+pub mod sync;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http::{HeaderValue, Response};
+use kapi_auth::UserInfo;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use self::config::{Config, LevelKind};
+use self::queueset::{Permit, QueueSet};
+use crate::request_info::RequestInfo;
+use crate::response::{self, Body};
+
+/// How long a request may wait in a queue: a quarter of the default request timeout (60 s).
+pub const WAIT_LIMIT: Duration = Duration::from_secs(15);
+
+/// The most seats one request may take, before the level's own cap (upstream's list maximum).
+const MAX_SEATS: usize = 10;
+
+/// Objects per seat a LIST is charged: a LIST of 10,000 objects takes the maximum.
+const OBJECTS_PER_SEAT: usize = 100;
+
+/// The flags that size the limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `--max-requests-inflight` (0: no limit on reads without APF).
+    pub max_requests_inflight: usize,
+    /// `--max-mutating-requests-inflight` (0: no limit on writes without APF).
+    pub max_mutating_requests_inflight: usize,
+    /// `--enable-priority-and-fairness`.
+    pub priority_and_fairness: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_requests_inflight: 400,
+            max_mutating_requests_inflight: 200,
+            priority_and_fairness: true,
+        }
+    }
+}
+
+/// What a request was given: seats to hold, and the APF headers to answer with.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    seats: Option<Seats>,
+    headers: Option<(HeaderValue, HeaderValue)>,
+}
+
+#[derive(Debug)]
+enum Seats {
+    Apf(#[allow(dead_code)] Permit),
+    Inflight(#[allow(dead_code)] OwnedSemaphorePermit),
+}
+
+impl Admitted {
+    /// Puts the APF headers on `resp` and keeps the seats until its body has been sent (a
+    /// watch gives them back now: it is counted only while it starts).
+    pub fn finish(self, mut resp: Response<Body>, watch: bool) -> Response<Body> {
+        if let Some((fs, pl)) = self.headers {
+            let h = resp.headers_mut();
+            h.insert("x-kubernetes-pf-flowschema-uid", fs);
+            h.insert("x-kubernetes-pf-prioritylevel-uid", pl);
+        }
+        match self.seats {
+            Some(seats) if !watch => {
+                use http_body_util::BodyExt;
+                resp.map(|body| {
+                    body.map_frame(move |frame| {
+                        let _held = &seats;
+                        frame
+                    })
+                    .boxed()
+                })
+            }
+            _ => resp,
+        }
+    }
+}
+
+/// A request that was not admitted, with the APF headers of its classification.
+#[derive(Debug)]
+pub struct Refused {
+    headers: Option<(HeaderValue, HeaderValue)>,
+}
+
+impl Refused {
+    /// Upstream's answer: 429 in plain text, retry in a second.
+    pub fn response(self) -> Response<Body> {
+        too_many_requests(self.headers)
+    }
+}
+
+fn too_many_requests(headers: Option<(HeaderValue, HeaderValue)>) -> Response<Body> {
+    let mut resp = response::text(429, "Too many requests, please try again later.\n");
+    let h = resp.headers_mut();
+    h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some((fs, pl)) = headers {
+        h.insert("x-kubernetes-pf-flowschema-uid", fs);
+        h.insert("x-kubernetes-pf-prioritylevel-uid", pl);
+    }
+    resp
+}
+
+/// Requests that run for as long as the client wants and so never hold seats (watches are
+/// handled apart: they hold seats while they start).
+pub fn is_long_running(info: &RequestInfo) -> bool {
+    if !info.is_resource {
+        return info.path.starts_with("/debug/pprof/");
+    }
+    info.verb == "proxy"
+        || matches!(
+            info.subresource.as_str(),
+            "attach" | "exec" | "proxy" | "log" | "portforward"
+        )
+}
+
+struct Compiled {
+    config: Config,
+    sets: HashMap<String, Arc<QueueSet>>,
+    /// Per level: the most seats one request may take there.
+    max_seats: HashMap<String, usize>,
+}
+
+/// The limits of a running server.
+pub struct FlowControl {
+    limits: Limits,
+    apf: RwLock<Arc<Compiled>>,
+    reads: Arc<Semaphore>,
+    writes: Arc<Semaphore>,
+}
+
+impl FlowControl {
+    /// Limits sized by `limits`, with the bootstrap configuration until [`Self::reload`].
+    pub fn new(limits: Limits) -> Self {
+        let fc = Self {
+            limits,
+            apf: RwLock::new(Arc::new(Compiled {
+                config: Config::default(),
+                sets: HashMap::new(),
+                max_seats: HashMap::new(),
+            })),
+            reads: Arc::new(Semaphore::new(limits.max_requests_inflight)),
+            writes: Arc::new(Semaphore::new(limits.max_mutating_requests_inflight)),
+        };
+        let all = bootstrap::objects();
+        let (schemas, levels): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|o| o["kind"] == "FlowSchema");
+        fc.reload(Config::build(&schemas, &levels));
+        fc
+    }
+
+    /// The server's total concurrency under APF.
+    pub fn server_limit(&self) -> usize {
+        (self.limits.max_requests_inflight + self.limits.max_mutating_requests_inflight).max(1)
+    }
+
+    /// Switches to a new configuration; levels keep their queues (and who waits in them).
+    pub fn reload(&self, config: Config) {
+        let mut guard = self.apf.write().unwrap_or_else(|e| e.into_inner());
+        let nominal: HashMap<String, usize> = config
+            .nominal_limits(self.server_limit())
+            .into_iter()
+            .collect();
+        let mut sets = HashMap::new();
+        let mut max_seats = HashMap::new();
+        for level in &config.levels {
+            let LevelKind::Limited { queuing, .. } = level.kind else {
+                continue;
+            };
+            let limit = nominal.get(&level.name).copied().unwrap_or(1).max(1);
+            let set = match guard.sets.get(&level.name) {
+                Some(set) => {
+                    set.reconfigure(limit, queuing);
+                    set.clone()
+                }
+                None => QueueSet::new(limit, queuing, WAIT_LIMIT),
+            };
+            sets.insert(level.name.clone(), set);
+            // Upstream: max(1, min(ceil(0.15 × limit), limit / handSize)) for queuing levels.
+            let cap = match queuing {
+                Some(q) => (limit * 15)
+                    .div_ceil(100)
+                    .min(limit / q.hand_size.max(1))
+                    .max(1),
+                None => limit,
+            };
+            max_seats.insert(level.name.clone(), cap.min(MAX_SEATS));
+        }
+        *guard = Arc::new(Compiled {
+            config,
+            sets,
+            max_seats,
+        });
+    }
+
+    /// Admits a request or answers 429. `list_size` estimates how many objects a LIST will
+    /// return; it is asked only when the request is limited.
+    pub async fn admit(
+        &self,
+        user: &UserInfo,
+        info: &RequestInfo,
+        list_size: impl FnOnce() -> usize,
+    ) -> Result<Admitted, Refused> {
+        if !self.limits.priority_and_fairness {
+            return self.admit_inflight(user, info);
+        }
+        let compiled = self.apf.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some((schema, level)) = compiled.config.classify(user, info) else {
+            return Ok(Admitted::default());
+        };
+        if is_long_running(info) {
+            return Ok(Admitted::default());
+        }
+        let headers = (
+            HeaderValue::from_str(&schema.uid).unwrap_or(HeaderValue::from_static("")),
+            HeaderValue::from_str(&level.uid).unwrap_or(HeaderValue::from_static("")),
+        );
+        let Some(set) = compiled.sets.get(&level.name) else {
+            // Exempt.
+            return Ok(Admitted {
+                seats: None,
+                headers: Some(headers),
+            });
+        };
+        let max = compiled.max_seats.get(&level.name).copied().unwrap_or(1);
+        let seats = if info.verb == "list" {
+            list_size().div_ceil(OBJECTS_PER_SEAT).clamp(1, max)
+        } else {
+            1
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        schema.name.hash(&mut hasher);
+        schema.flow_distinguisher(user, info).hash(&mut hasher);
+        match set.acquire(hasher.finish(), seats).await {
+            Ok(permit) => Ok(Admitted {
+                seats: Some(Seats::Apf(permit)),
+                headers: Some(headers),
+            }),
+            Err(why) => {
+                tracing::debug!(user = %user.name, schema = %schema.name, level = %level.name, ?why, "request refused by priority and fairness");
+                Err(Refused {
+                    headers: Some(headers),
+                })
+            }
+        }
+    }
+
+    /// kube-apiserver's max-in-flight filter: reads and writes limited apart, no queuing,
+    /// system:masters let through when full.
+    fn admit_inflight(&self, user: &UserInfo, info: &RequestInfo) -> Result<Admitted, Refused> {
+        if is_long_running(info) || info.verb == "watch" {
+            return Ok(Admitted::default());
+        }
+        let read_only = matches!(info.verb.as_str(), "get" | "list" | "watch");
+        let (sem, limit) = if read_only {
+            (&self.reads, self.limits.max_requests_inflight)
+        } else {
+            (&self.writes, self.limits.max_mutating_requests_inflight)
+        };
+        if limit == 0 {
+            return Ok(Admitted::default());
+        }
+        match sem.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Admitted {
+                seats: Some(Seats::Inflight(permit)),
+                headers: None,
+            }),
+            Err(_) if user.groups.iter().any(|g| g == "system:masters") => Ok(Admitted::default()),
+            Err(_) => Err(Refused { headers: None }),
+        }
+    }
+}
