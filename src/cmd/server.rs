@@ -6,6 +6,7 @@ use crate::args::ServerArgs;
 
 /// Starts the server and serves until interrupted.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,5 +51,22 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as kube-apiserver's hosts usually
+/// do: every client connection and watch holds a descriptor, and 1,024 is soon reached.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let current = getrlimit(Resource::Nofile);
+    if current.current == current.maximum {
+        return;
+    }
+    let raised = Rlimit {
+        current: current.maximum,
+        maximum: current.maximum,
+    };
+    if let Err(e) = setrlimit(Resource::Nofile, raised) {
+        tracing::warn!(error = %e, "could not raise the open-file limit");
     }
 }

@@ -15,6 +15,10 @@ pub struct Cluster {
     pub port: u16,
     child: Option<Child>,
     extra: Vec<String>,
+    /// Runs the server under `prlimit --nofile=N:N` when set.
+    nofile: Option<u64>,
+    /// What the server has written to stderr so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Cluster {
@@ -25,6 +29,11 @@ impl Cluster {
 
     /// Starts a server with extra `kapi server` flags; `{dir}` in a flag is the temp dir.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_limited(None, extra)
+    }
+
+    /// Starts a server whose open-file limit (soft and hard) is `nofile`.
+    pub fn start_limited(nofile: Option<u64>, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let extra = extra
             .iter()
@@ -36,6 +45,8 @@ impl Cluster {
             port: 0,
             child: None,
             extra,
+            nofile,
+            log: Default::default(),
         };
         c.launch("127.0.0.1:0");
         c
@@ -47,7 +58,17 @@ impl Cluster {
     }
 
     fn launch(&mut self, listen: &str) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kapi"))
+        let mut cmd = match self.nofile {
+            Some(n) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_kapi"));
+                cmd
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_kapi")),
+        };
+        let mut child = cmd
             .args(["server", "--data-dir"])
             .arg(self.data())
             .args(["--listen", listen])
@@ -68,8 +89,13 @@ impl Cluster {
                 _ => panic!("kapi server exited before listening"),
             }
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stderr so the server never blocks on a full pipe, keeping the lines.
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
         self.port = url
             .rsplit(':')
             .next()
@@ -85,6 +111,28 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server never became ready");
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// The server's peak resident memory so far, in MiB (VmHWM).
+    pub fn peak_rss_mib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("server status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM");
+        kib / 1024
+    }
+
+    /// The lines the server has written to stderr so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Kills the server with SIGKILL (no chance to flush anything).

@@ -1,32 +1,70 @@
-//! TCP accept, TLS (rustls) and HTTP/1.1 + HTTP/2 by ALPN.
+//! TCP accept, TLS (rustls) and HTTP/1.1 + HTTP/2 by ALPN, with kube-apiserver's connection
+//! limits.
 //!
-//! Each connection is handshaken in its own task with a deadline, so a slow or broken client
-//! cannot stall anyone else. The verified client certificate, if any, is turned into a
-//! [`UserInfo`] once per connection and handed to every request on it.
+//! Each connection is handshaken in its own task, so a slow or broken client cannot stall
+//! anyone else. The verified client certificate, if any, is turned into a [`UserInfo`] once per
+//! connection and handed to every request on it.
+//!
+//! Limits, as upstream's HTTP server sets them: the TLS handshake and each HTTP/1.1 request's
+//! headers must arrive within [`HEADER_READ_TIMEOUT`] (so trickled headers, "slowloris", do
+//! not hold a connection; hyper also starts this clock while an HTTP/1.1 connection waits for
+//! its next request), and a connection with no request in flight for [`IDLE_TIMEOUT`] is closed
+//! (HTTP/2 with GOAWAY; a watch or any response still streaming counts as in flight). When the
+//! process runs out of file descriptors, accepting backs off instead of spinning, and connections
+//! already open keep being served.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use kapi_auth::UserInfo;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::Server;
 
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to finish the TLS handshake, and then each request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// How long a connection may stay open with no request in flight.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// First and longest pause after an accept failure for want of resources.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+
+/// At most one log line per this interval about failing accepts.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Accepts connections until the process ends.
 pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, server: Arc<Server>) {
+    let mut backoff = ACCEPT_BACKOFF.0;
+    let mut failures: u64 = 0;
+    let mut last_log: Option<Instant> = None;
     loop {
         let (tcp, peer) = match listener.accept().await {
-            Ok(conn) => conn,
+            Ok(conn) => {
+                backoff = ACCEPT_BACKOFF.0;
+                conn
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                failures += 1;
+                if last_log.is_none_or(|t| t.elapsed() >= ACCEPT_LOG_INTERVAL) {
+                    tracing::warn!(error = %e, failures, "accepting connections failed; backing off");
+                    last_log = Some(Instant::now());
+                    failures = 0;
+                }
+                // Out of descriptors or memory: nothing to do but wait for some to be freed.
+                // Other errors (a peer that reset before accept) concern one connection only.
+                if is_resource_exhaustion(&e) {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                }
                 continue;
             }
         };
@@ -34,7 +72,7 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, server: Arc<Ser
         let acceptor = acceptor.clone();
         let server = server.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -51,10 +89,60 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, server: Arc<Ser
     }
 }
 
+fn is_resource_exhaustion(e: &std::io::Error) -> bool {
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM.
+    matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12))
+}
+
 fn client_cert_user<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Option<UserInfo> {
     let (_, conn) = tls.get_ref();
     let cert = conn.peer_certificates()?.first()?;
     kapi_auth::pki::user_from_client_cert(cert.as_ref())
+}
+
+/// Requests in flight on one connection, and since when none has been.
+struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: Mutex<Instant>,
+    became_idle: Notify,
+}
+
+/// One request in flight; dropped when its response body is done (or abandoned).
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    /// Resolves once the connection has had nothing in flight for [`IDLE_TIMEOUT`].
+    async fn idle_expired(&self) {
+        loop {
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                self.became_idle.notified().await;
+                continue;
+            }
+            let deadline =
+                *self.idle_since.lock().unwrap_or_else(|e| e.into_inner()) + IDLE_TIMEOUT;
+            if Instant::now() >= deadline && self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = self.became_idle.notified() => {}
+            }
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            self.0.became_idle.notify_one();
+        }
+    }
 }
 
 async fn serve_connection<IO>(io: IO, peer: SocketAddr, user: Option<UserInfo>, server: Arc<Server>)
@@ -62,20 +150,47 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let user = Arc::new(user);
+    let activity = Arc::new(Activity {
+        in_flight: AtomicUsize::new(0),
+        idle_since: Mutex::new(Instant::now()),
+        became_idle: Notify::new(),
+    });
+    let tracker = activity.clone();
     let service = service_fn(move |req| {
         let server = server.clone();
         let user = user.clone();
+        let in_flight = tracker.begin();
         async move {
-            Ok::<_, std::convert::Infallible>(
-                crate::handlers::handle(server, user.as_ref().clone(), peer, req).await,
-            )
+            let resp = crate::handlers::handle(server, user.as_ref().clone(), peer, req).await;
+            Ok::<_, std::convert::Infallible>(resp.map(|body| {
+                body.map_frame(move |frame| {
+                    let _held = &in_flight;
+                    frame
+                })
+                .boxed()
+            }))
         }
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    if let Err(e) = builder
-        .serve_connection_with_upgrades(TokioIo::new(io), service)
-        .await
-    {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = activity.idle_expired() => {
+            tracing::debug!(%peer, "closing an idle connection");
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, conn.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

@@ -52,6 +52,72 @@ pub fn error(err: &ApiError) -> Response<Body> {
     resp
 }
 
+/// The largest slice [`hold_until_sent`] hands the connection at a time.
+const SEND_CHUNK: usize = 64 * 1024;
+
+/// A body that yields its data in slices of at most 64 KiB and keeps `guard` until the last
+/// slice has been taken. Connections pull the next slice only when they have room to send it
+/// (HTTP/2 flow control, HTTP/1's write buffer), so the guard lives as long as the response's
+/// bytes are held by this server, not just until the handler returned them whole.
+pub fn hold_until_sent<G: Send + Sync + Unpin + 'static>(body: Body, guard: G) -> Body {
+    Held {
+        inner: body,
+        pending: Bytes::new(),
+        guard: Some(guard),
+    }
+    .boxed()
+}
+
+struct Held<G> {
+    inner: Body,
+    pending: Bytes,
+    guard: Option<G>,
+}
+
+impl<G: Unpin> hyper::body::Body for Held<G> {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            if !this.pending.is_empty() {
+                let n = this.pending.len().min(SEND_CHUNK);
+                return Poll::Ready(Some(Ok(hyper::body::Frame::data(this.pending.split_to(n)))));
+            }
+            match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => this.pending = data,
+                    Err(other) => return Poll::Ready(Some(Ok(other))),
+                },
+                Poll::Ready(None) => {
+                    this.guard = None;
+                    return Poll::Ready(None);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pending.is_empty() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let mut hint = self.inner.size_hint();
+        let pending = self.pending.len() as u64;
+        hint.set_lower(hint.lower() + pending);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + pending);
+        }
+        hint
+    }
+}
+
 /// Bodies at least this large are gzipped when the client accepts it, as kube-apiserver does.
 const GZIP_THRESHOLD: usize = 128 * 1024;
 

@@ -446,7 +446,8 @@ fn check_field_manager(verb: &str, manager: &str) -> Result<(), ApiError> {
             causes.push(kapi_api::status::Cause {
                 reason: "FieldValueInvalid".into(),
                 message: format!(
-                    "Invalid value: {manager:?}: invalid character U+{:04X} (at position {at})",
+                    "Invalid value: {}: invalid character U+{:04X} (at position {at})",
+                    go_quote(manager),
                     c as u32
                 ),
                 field: "fieldManager".into(),
@@ -457,6 +458,29 @@ fn check_field_manager(verb: &str, manager: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::invalid("meta.k8s.io", kind, "", causes))
+}
+
+/// A string quoted as Go's `%q` quotes it, which is how upstream shows invalid values.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() || (c.is_whitespace() && c != ' ') => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `kubectl get cs`: kapi's own components, each reporting whether it is serving.

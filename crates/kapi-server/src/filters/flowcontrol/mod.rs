@@ -82,16 +82,7 @@ impl Admitted {
             h.insert("x-kubernetes-pf-prioritylevel-uid", pl);
         }
         match self.seats {
-            Some(seats) if !watch => {
-                use http_body_util::BodyExt;
-                resp.map(|body| {
-                    body.map_frame(move |frame| {
-                        let _held = &seats;
-                        frame
-                    })
-                    .boxed()
-                })
-            }
+            Some(seats) if !watch => resp.map(|body| response::hold_until_sent(body, seats)),
             _ => resp,
         }
     }
