@@ -593,21 +593,25 @@ fn a_full_priority_level_refuses_with_429_and_retry_after() {
     });
     // A LIST of 600 objects takes every seat of the level (3) while its 12 MB are unread.
     let held = slow_reader(&c);
-    let (code, head, body) = tenant_curl(&c, "/api/v1/namespaces/default/configmaps/cm-1");
+    // Other levels are not affected.
+    refused_while_held(&c, held, Some(&fs_uid));
+}
+
+/// With the tenant's seats `held`: the tenant is refused (429, Retry-After, upstream's text, the
+/// PF schema header when given), the admin is still served, and the tenant again once `held`
+/// is dropped.
+fn refused_while_held<T>(c: &Cluster, held: T, schema_uid: Option<&str>) {
+    let (code, head, body) = tenant_curl(c, "/api/v1/namespaces/default/configmaps/cm-1");
     assert_eq!(code, 429, "{head}{body}");
     assert_eq!(header(&head, "retry-after"), Some("1"));
     assert_eq!(body, "Too many requests, please try again later.\n");
-    assert_eq!(
-        header(&head, "x-kubernetes-pf-flowschema-uid"),
-        Some(fs_uid.as_str())
-    );
-    // Other levels are not affected.
+    assert_eq!(header(&head, "x-kubernetes-pf-flowschema-uid"), schema_uid);
     assert!(c
         .kubectl_ok(&["get", "configmap", "cm-1", "-o", "name"])
         .contains("cm-1"));
     drop(held);
     eventually("the seats to come back", 10, || {
-        (tenant_curl(&c, "/api/v1/namespaces/default/configmaps/cm-1").0 == 200).then_some(())
+        (tenant_curl(c, "/api/v1/namespaces/default/configmaps/cm-1").0 == 200).then_some(())
     });
 }
 
@@ -619,18 +623,8 @@ fn max_inflight_limits_without_priority_and_fairness() {
     ]);
     many_configmaps(&c, 300);
     let held = [slow_reader(&c), slow_reader(&c)];
-    let (code, head, body) = tenant_curl(&c, "/api/v1/namespaces/default/configmaps/cm-1");
-    assert_eq!(code, 429, "{head}{body}");
-    assert_eq!(header(&head, "retry-after"), Some("1"));
-    assert!(header(&head, "x-kubernetes-pf-flowschema-uid").is_none());
-    // system:masters are let through a full limit; writes have their own.
-    assert!(c
-        .kubectl_ok(&["get", "configmap", "cm-1", "-o", "name"])
-        .contains("cm-1"));
-    drop(held);
-    eventually("the seats to come back", 10, || {
-        (tenant_curl(&c, "/api/v1/namespaces/default/configmaps/cm-1").0 == 200).then_some(())
-    });
+    // No PF headers without APF; system:masters are let through a full limit.
+    refused_while_held(&c, held, None);
 }
 
 #[test]

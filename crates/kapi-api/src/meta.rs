@@ -37,6 +37,19 @@ fn label_chars_ok(s: &str) -> bool {
         && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
+/// The strings of a JSON list of strings (verbs, groups, resources, ...); anything else in it,
+/// or a missing list, counts as nothing.
+pub fn string_list(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Validates `name` under `rule`; the errors are upstream's messages (without the value prefix).
 pub fn validate_name(name: &str, rule: NameRule) -> Vec<String> {
     let mut errs = Vec::new();

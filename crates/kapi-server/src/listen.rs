@@ -162,7 +162,12 @@ where
         let in_flight = tracker.begin();
         async move {
             let resp = crate::handlers::handle(server, user.as_ref().clone(), peer, req).await;
-            Ok::<_, std::convert::Infallible>(resp.map(|body| {
+            // A whole body is handed over at once; a stream (a watch, a log) keeps the
+            // request in flight until it ends.
+            if hyper::body::Body::size_hint(resp.body()).exact().is_some() {
+                return Ok::<_, std::convert::Infallible>(resp);
+            }
+            Ok(resp.map(|body| {
                 body.map_frame(move |frame| {
                     let _held = &in_flight;
                     frame

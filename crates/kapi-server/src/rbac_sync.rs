@@ -3,7 +3,6 @@
 //! whenever any Role, ClusterRole or binding changes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kapi_api::resources::{self, ResourceDef};
 use kapi_api::status::ApiError;
@@ -158,26 +157,12 @@ pub async fn run(registry: Arc<Registry>, authorizer: Arc<Authorizer>) {
         let rev = registry.store().revision();
         let cluster_roles = rebuild(&registry, &authorizer);
         aggregate(&registry, &cluster_roles).await;
+        let mut after = rev;
         if registry.store().revision() != rev {
             // Aggregation wrote; rebuild at once so the index includes it.
+            after = registry.store().revision();
             rebuild(&registry, &authorizer);
         }
-        let after = registry.store().revision();
-        let mut watch = match registry.store().watch(PREFIX, after) {
-            Ok(w) => w,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        if watch.next().await.is_err() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        }
-        // Let a burst of changes (kubectl apply of many roles) settle into one rebuild.
-        let _ = tokio::time::timeout(Duration::from_millis(5), async {
-            while watch.next().await.is_ok() {}
-        })
-        .await;
+        crate::registry::next_change(&registry, PREFIX, after).await;
     }
 }

@@ -5,6 +5,7 @@
 //! Events are written by a thread of their own, so a slow disk never holds up a request; the
 //! file is flushed whenever the queue runs dry.
 
+use kapi_api::meta::string_list as strings;
 use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc;
@@ -79,17 +80,6 @@ struct Rule {
     resources: Vec<(String, Vec<String>, Vec<String>)>,
     namespaces: Vec<String>,
     non_resource_urls: Vec<String>,
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl Rule {

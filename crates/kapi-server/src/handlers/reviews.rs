@@ -25,16 +25,7 @@ fn user_json(user: &UserInfo) -> Value {
 }
 
 fn user_from_spec(spec: &Value) -> UserInfo {
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = kapi_api::meta::string_list;
     let extra = spec
         .get("extra")
         .and_then(Value::as_object)

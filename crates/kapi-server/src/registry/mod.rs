@@ -72,6 +72,28 @@ pub fn decode_yaml(body: &[u8], what: &str) -> Result<Value, ApiError> {
     }
 }
 
+/// Waits until something under `prefix` changes after revision `after` (taken before the caller
+/// read the state it acts on, so no change is missed in between), then lets a burst
+/// of changes (a `kubectl apply` of many objects) settle for a few milliseconds, so that
+/// configuration kept in memory (RBAC, flow control) is rebuilt once per burst.
+pub async fn next_change(registry: &Registry, prefix: &str, after: Revision) {
+    let mut watch = match registry.store().watch(prefix, after) {
+        Ok(w) => w,
+        Err(_) => {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            return;
+        }
+    };
+    if watch.next().await.is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        return;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(5), async {
+        while watch.next().await.is_ok() {}
+    })
+    .await;
+}
+
 impl Registry {
     /// A registry over `store`.
     pub fn new(store: Store) -> Self {

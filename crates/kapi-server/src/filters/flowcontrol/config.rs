@@ -6,6 +6,7 @@
 //! its subjects and one of its resource (or non-resource) rules match; `*` is a wildcard only
 //! as a list's sole element.
 
+use kapi_api::meta::string_list as strings;
 use kapi_auth::UserInfo;
 use serde_json::Value;
 
@@ -110,17 +111,6 @@ pub struct Config {
     pub schemas: Vec<FlowSchema>,
     /// The levels by name.
     pub levels: Vec<PriorityLevel>,
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -371,13 +361,17 @@ impl Config {
         user: &UserInfo,
         info: &RequestInfo,
     ) -> Option<(&FlowSchema, &PriorityLevel)> {
-        let schema = self
-            .schemas
-            .iter()
-            .find(|s| s.matches(user, info))
-            .or_else(|| self.schemas.iter().find(|s| s.name == "catch-all"))?;
+        let schema = &self.schemas[self.classify_index(user, info)?];
         let level = self.levels.iter().find(|l| l.name == schema.level)?;
         Some((schema, level))
+    }
+
+    /// The index in [`Config::schemas`] of the schema that takes the request.
+    pub fn classify_index(&self, user: &UserInfo, info: &RequestInfo) -> Option<usize> {
+        self.schemas
+            .iter()
+            .position(|s| s.matches(user, info))
+            .or_else(|| self.schemas.iter().position(|s| s.name == "catch-all"))
     }
 
     /// Each limited level's nominal concurrency limit: `ceil(server_limit × shares / Σshares)`.

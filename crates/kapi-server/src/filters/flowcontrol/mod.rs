@@ -20,7 +20,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use http::{HeaderValue, Response};
+use http::{HeaderName, HeaderValue, Response};
 use kapi_auth::UserInfo;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -78,8 +78,8 @@ impl Admitted {
     pub fn finish(self, mut resp: Response<Body>, watch: bool) -> Response<Body> {
         if let Some((fs, pl)) = self.headers {
             let h = resp.headers_mut();
-            h.insert("x-kubernetes-pf-flowschema-uid", fs);
-            h.insert("x-kubernetes-pf-prioritylevel-uid", pl);
+            h.insert(FS_HEADER, fs);
+            h.insert(PL_HEADER, pl);
         }
         match self.seats {
             Some(seats) if !watch => resp.map(|body| response::hold_until_sent(body, seats)),
@@ -110,8 +110,8 @@ fn too_many_requests(headers: Option<(HeaderValue, HeaderValue)>) -> Response<Bo
         HeaderValue::from_static("nosniff"),
     );
     if let Some((fs, pl)) = headers {
-        h.insert("x-kubernetes-pf-flowschema-uid", fs);
-        h.insert("x-kubernetes-pf-prioritylevel-uid", pl);
+        h.insert(FS_HEADER, fs);
+        h.insert(PL_HEADER, pl);
     }
     resp
 }
@@ -129,12 +129,27 @@ pub fn is_long_running(info: &RequestInfo) -> bool {
         )
 }
 
+/// Where a schema's requests go, worked out once per configuration so that a request costs
+/// one match and a few reference-count increments.
+struct Route {
+    /// `X-Kubernetes-PF-FlowSchema-UID` and `-PriorityLevel-UID`.
+    headers: (HeaderValue, HeaderValue),
+    /// The level's seats; `None` when exempt.
+    set: Option<Arc<QueueSet>>,
+    /// The most seats one request may take on that level.
+    max_seats: usize,
+}
+
 struct Compiled {
     config: Config,
+    /// Each level's seats and queues, by level name (kept across reloads).
     sets: HashMap<String, Arc<QueueSet>>,
-    /// Per level: the most seats one request may take there.
-    max_seats: HashMap<String, usize>,
+    /// One per schema, in the order of `config.schemas`.
+    routes: Vec<Route>,
 }
+
+const FS_HEADER: HeaderName = HeaderName::from_static("x-kubernetes-pf-flowschema-uid");
+const PL_HEADER: HeaderName = HeaderName::from_static("x-kubernetes-pf-prioritylevel-uid");
 
 /// The limits of a running server.
 pub struct FlowControl {
@@ -152,7 +167,7 @@ impl FlowControl {
             apf: RwLock::new(Arc::new(Compiled {
                 config: Config::default(),
                 sets: HashMap::new(),
-                max_seats: HashMap::new(),
+                routes: Vec::new(),
             })),
             reads: Arc::new(Semaphore::new(limits.max_requests_inflight)),
             writes: Arc::new(Semaphore::new(limits.max_mutating_requests_inflight)),
@@ -201,10 +216,26 @@ impl FlowControl {
             };
             max_seats.insert(level.name.clone(), cap.min(MAX_SEATS));
         }
+        let header = |uid: &str| HeaderValue::from_str(uid).unwrap_or(HeaderValue::from_static(""));
+        let routes = config
+            .schemas
+            .iter()
+            .map(|schema| {
+                let level = config.levels.iter().find(|l| l.name == schema.level);
+                Route {
+                    headers: (
+                        header(&schema.uid),
+                        header(level.map_or("", |l| l.uid.as_str())),
+                    ),
+                    set: sets.get(&schema.level).cloned(),
+                    max_seats: max_seats.get(&schema.level).copied().unwrap_or(1),
+                }
+            })
+            .collect();
         *guard = Arc::new(Compiled {
             config,
             sets,
-            max_seats,
+            routes,
         });
     }
 
@@ -219,40 +250,44 @@ impl FlowControl {
         if !self.limits.priority_and_fairness {
             return self.admit_inflight(user, info);
         }
-        let compiled = self.apf.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let Some((schema, level)) = compiled.config.classify(user, info) else {
-            return Ok(Admitted::default());
+        let (headers, set, max_seats, flow) = {
+            let compiled = self.apf.read().unwrap_or_else(|e| e.into_inner());
+            let Some(i) = compiled.config.classify_index(user, info) else {
+                return Ok(Admitted::default());
+            };
+            if is_long_running(info) {
+                return Ok(Admitted::default());
+            }
+            let route = &compiled.routes[i];
+            let Some(set) = &route.set else {
+                return Ok(Admitted {
+                    seats: None,
+                    headers: Some(route.headers.clone()),
+                });
+            };
+            let schema = &compiled.config.schemas[i];
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            schema.name.hash(&mut hasher);
+            schema.flow_distinguisher(user, info).hash(&mut hasher);
+            (
+                route.headers.clone(),
+                set.clone(),
+                route.max_seats,
+                hasher.finish(),
+            )
         };
-        if is_long_running(info) {
-            return Ok(Admitted::default());
-        }
-        let headers = (
-            HeaderValue::from_str(&schema.uid).unwrap_or(HeaderValue::from_static("")),
-            HeaderValue::from_str(&level.uid).unwrap_or(HeaderValue::from_static("")),
-        );
-        let Some(set) = compiled.sets.get(&level.name) else {
-            // Exempt.
-            return Ok(Admitted {
-                seats: None,
-                headers: Some(headers),
-            });
-        };
-        let max = compiled.max_seats.get(&level.name).copied().unwrap_or(1);
         let seats = if info.verb == "list" {
-            list_size().div_ceil(OBJECTS_PER_SEAT).clamp(1, max)
+            list_size().div_ceil(OBJECTS_PER_SEAT).clamp(1, max_seats)
         } else {
             1
         };
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        schema.name.hash(&mut hasher);
-        schema.flow_distinguisher(user, info).hash(&mut hasher);
-        match set.acquire(hasher.finish(), seats).await {
+        match set.acquire(flow, seats).await {
             Ok(permit) => Ok(Admitted {
                 seats: Some(Seats::Apf(permit)),
                 headers: Some(headers),
             }),
             Err(why) => {
-                tracing::debug!(user = %user.name, schema = %schema.name, level = %level.name, ?why, "request refused by priority and fairness");
+                tracing::debug!(user = %user.name, ?why, "request refused by priority and fairness");
                 Err(Refused {
                     headers: Some(headers),
                 })

@@ -4,12 +4,10 @@
 //! PriorityLevelConfiguration reloads the limits, and each FlowSchema's `Dangling` condition
 //! says whether the level it names exists.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use kapi_api::resources::{self, ResourceDef};
 use kapi_api::status::ApiError;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 use super::bootstrap::{self, AUTOUPDATE_ANNOTATION};
 use super::config::{Config, PriorityLevel};
@@ -149,24 +147,9 @@ async fn update_conditions(registry: &Registry, schemas: &[Value], levels: &[Str
 /// Runs until the store closes: on every flow-control change, reload and update conditions.
 pub async fn run(registry: Arc<Registry>, flow: Arc<FlowControl>) {
     loop {
+        let before = registry.store().revision();
         let (schemas, levels) = rebuild(&registry, &flow);
         update_conditions(&registry, &schemas, &levels).await;
-        let after = registry.store().revision();
-        let mut watch = match registry.store().watch(PREFIX, after) {
-            Ok(w) => w,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        if watch.next().await.is_err() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        }
-        // Let a burst of changes settle into one reload.
-        let _ = tokio::time::timeout(Duration::from_millis(5), async {
-            while watch.next().await.is_ok() {}
-        })
-        .await;
+        crate::registry::next_change(&registry, PREFIX, before).await;
     }
 }
