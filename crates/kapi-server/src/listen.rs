@@ -14,8 +14,8 @@
 //! already open keep being served.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
@@ -23,7 +23,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use kapi_auth::UserInfo;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
@@ -100,14 +99,18 @@ fn client_cert_user<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Option<Use
     kapi_auth::pki::user_from_client_cert(cert.as_ref())
 }
 
-/// Requests in flight on one connection, and since when none has been.
+/// Requests in flight on one connection, and since when none has been. Requests only touch two
+/// atomics; the watchdog wakes once per idle period to look, so a busy connection costs no
+/// timer or wake-up per request.
 struct Activity {
+    opened: Instant,
     in_flight: AtomicUsize,
-    idle_since: Mutex<Instant>,
-    became_idle: Notify,
+    /// Milliseconds after `opened` at which the last request finished.
+    idle_since_ms: AtomicU64,
 }
 
-/// One request in flight; dropped when its response body is done (or abandoned).
+/// One request in flight; dropped when its response has been handed over (or, for a stream,
+/// has ended).
 struct InFlight(Arc<Activity>);
 
 impl Activity {
@@ -119,29 +122,26 @@ impl Activity {
     /// Resolves once the connection has had nothing in flight for [`IDLE_TIMEOUT`].
     async fn idle_expired(&self) {
         loop {
-            if self.in_flight.load(Ordering::Acquire) > 0 {
-                self.became_idle.notified().await;
-                continue;
-            }
-            let deadline =
-                *self.idle_since.lock().unwrap_or_else(|e| e.into_inner()) + IDLE_TIMEOUT;
-            if Instant::now() >= deadline && self.in_flight.load(Ordering::Acquire) == 0 {
+            let idle_since =
+                self.opened + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
+            let deadline = if self.in_flight.load(Ordering::Acquire) > 0 {
+                Instant::now() + IDLE_TIMEOUT
+            } else {
+                idle_since + IDLE_TIMEOUT
+            };
+            if deadline <= Instant::now() {
                 return;
             }
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {}
-                _ = self.became_idle.notified() => {}
-            }
+            tokio::time::sleep_until(deadline).await;
         }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-            self.0.became_idle.notify_one();
-        }
+        let ms = self.0.opened.elapsed().as_millis() as u64;
+        self.0.idle_since_ms.store(ms, Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -151,9 +151,9 @@ where
 {
     let user = Arc::new(user);
     let activity = Arc::new(Activity {
+        opened: Instant::now(),
         in_flight: AtomicUsize::new(0),
-        idle_since: Mutex::new(Instant::now()),
-        became_idle: Notify::new(),
+        idle_since_ms: AtomicU64::new(0),
     });
     let tracker = activity.clone();
     let service = service_fn(move |req| {
