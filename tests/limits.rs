@@ -477,6 +477,14 @@ fn flow_control_objects_are_served_with_the_bootstrap_configuration() {
     ] {
         assert!(out.contains(want), "{want} missing from\n{out}");
     }
+    // In the order they are matched: precedence, then name.
+    let at = |name: &str| {
+        out.lines()
+            .position(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing from\n{out}"))
+    };
+    assert!(at("exempt") < at("probes") && at("probes") < at("global-default"));
+    assert!(at("global-default") < at("catch-all"), "{out}");
     let out = c.kubectl_ok(&["get", "prioritylevelconfigurations"]);
     for want in [
         "NOMINALCONCURRENCYSHARES",

@@ -159,12 +159,10 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         path: dir.clone(),
         source,
     })?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = listen::bind(config.listen).map_err(|source| ServerError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let addr = listener
         .local_addr()
         .map_err(|source| ServerError::Listen {

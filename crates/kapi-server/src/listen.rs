@@ -40,6 +40,23 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration
 /// At most one log line per this interval about failing accepts.
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Connections the kernel may hold for us beyond those accepted (a burst of clients, or while
+/// accepting backs off): the kernel caps it at `net.core.somaxconn`, which is what upstream's
+/// listener gets too.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the API port with a backlog as deep as the kernel allows.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Accepts connections until the process ends.
 pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, server: Arc<Server>) {
     let mut backoff = ACCEPT_BACKOFF.0;

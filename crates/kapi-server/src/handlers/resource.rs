@@ -692,11 +692,26 @@ fn list(
             out.freeze()
         }
         Shape::Table => {
-            let objs: Vec<Value> = page
+            let mut objs: Vec<Value> = page
                 .items
                 .iter()
                 .map(|b| registry::decode(b))
                 .collect::<Result<_, _>>()?;
+            if def.group == "flowcontrol.apiserver.k8s.io" && def.resource == "flowschemas" {
+                // Upstream prints FlowSchemas in the order they are matched.
+                let key = |o: &Value| {
+                    (
+                        o.pointer("/spec/matchingPrecedence")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(1000),
+                        o.pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                    )
+                };
+                objs.sort_by_key(key);
+            }
             let refs: Vec<&Value> = objs.iter().collect();
             let table = printers::table(
                 def.group,
