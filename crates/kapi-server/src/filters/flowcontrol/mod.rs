@@ -13,6 +13,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod queueset;
+pub mod retry_after;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -92,19 +93,23 @@ impl Admitted {
 #[derive(Debug)]
 pub struct Refused {
     headers: Option<(HeaderValue, HeaderValue)>,
+    retry_after: u64,
 }
 
 impl Refused {
-    /// Upstream's answer: 429 in plain text, retry in a second.
+    /// Upstream's answer: 429 in plain text, with when to retry.
     pub fn response(self) -> Response<Body> {
-        too_many_requests(self.headers)
+        too_many_requests(self.headers, self.retry_after)
     }
 }
 
-fn too_many_requests(headers: Option<(HeaderValue, HeaderValue)>) -> Response<Body> {
+fn too_many_requests(
+    headers: Option<(HeaderValue, HeaderValue)>,
+    retry_after: u64,
+) -> Response<Body> {
     let mut resp = response::text(429, "Too many requests, please try again later.\n");
     let h = resp.headers_mut();
-    h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    h.insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -290,6 +295,7 @@ impl FlowControl {
                 tracing::debug!(user = %user.name, ?why, "request refused by priority and fairness");
                 Err(Refused {
                     headers: Some(headers),
+                    retry_after: set.retry_after(),
                 })
             }
         }
@@ -316,7 +322,10 @@ impl FlowControl {
                 headers: None,
             }),
             Err(_) if user.groups.iter().any(|g| g == "system:masters") => Ok(Admitted::default()),
-            Err(_) => Err(Refused { headers: None }),
+            Err(_) => Err(Refused {
+                headers: None,
+                retry_after: 1,
+            }),
         }
     }
 }

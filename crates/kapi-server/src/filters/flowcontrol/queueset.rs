@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::config::Queuing;
+use super::retry_after::RetryAfter;
 
 /// Why a request was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +49,14 @@ struct State {
     enqueues: usize,
     robin: usize,
     virtual_now: u64,
+    retry: RetryAfter,
 }
 
 /// The seats and queues of one priority level.
 pub struct QueueSet {
     state: Mutex<State>,
     wait_limit: Duration,
+    created: std::time::Instant,
 }
 
 /// Seats held by an admitted request; dropping it gives them back and runs whoever waits.
@@ -112,7 +115,7 @@ impl Pending {
                 seats: self.seats,
             });
         }
-        Err(Rejection::TimedOut)
+        Err(set.refuse(&mut state, Rejection::TimedOut))
     }
 }
 
@@ -213,8 +216,10 @@ impl QueueSet {
                 enqueues: 0,
                 robin: 0,
                 virtual_now: 0,
+                retry: RetryAfter::default(),
             }),
             wait_limit,
+            created: std::time::Instant::now(),
         });
         set.reconfigure(limit, queuing);
         set
@@ -265,7 +270,7 @@ impl QueueSet {
                     state.in_use += seats;
                     return Ok(self.permit(seats));
                 }
-                return Err(Rejection::ConcurrencyLimit);
+                return Err(self.refuse(&mut state, Rejection::ConcurrencyLimit));
             };
             if state.idle() && state.fits(seats) {
                 state.in_use += seats;
@@ -285,7 +290,7 @@ impl QueueSet {
             if state.in_use >= state.limit
                 && state.queues[chosen].waiting.len() >= queuing.queue_length_limit
             {
-                return Err(Rejection::QueueFull);
+                return Err(self.refuse(&mut state, Rejection::QueueFull));
             }
             let id = state.next_id;
             state.next_id += 1;
@@ -315,6 +320,16 @@ impl QueueSet {
         // Woken or not, the lock decides: a wake-up racing the deadline still counts.
         let _ = tokio::time::timeout(self.wait_limit, rx).await;
         pending.settle()
+    }
+
+    /// The `Retry-After` to send with a refusal now.
+    pub fn retry_after(&self) -> u64 {
+        self.lock().retry.value()
+    }
+
+    fn refuse(&self, state: &mut State, why: Rejection) -> Rejection {
+        state.retry.record_drop(self.created.elapsed().as_secs());
+        why
     }
 
     fn permit(self: &Arc<Self>, seats: usize) -> Permit {
