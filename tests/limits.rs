@@ -102,24 +102,61 @@ fn tls(
     stream
 }
 
+/// What one read on a socket with a read timeout gave.
+enum Got {
+    Closed,
+    Bytes(usize),
+    Nothing,
+}
+
+fn read_once(stream: &mut impl Read, buf: &mut [u8]) -> Got {
+    match stream.read(buf) {
+        Ok(0) => Got::Closed,
+        Ok(n) => Got::Bytes(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Got::Nothing
+        }
+        Err(_) => Got::Closed,
+    }
+}
+
 /// Reads until the server closes the connection or `limit` passes; how long it took, or None.
 fn closed_within(stream: &mut impl Read, sock: &TcpStream, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
     sock.set_read_timeout(Some(Duration::from_millis(500))).ok();
     let mut buf = [0u8; 4096];
     while start.elapsed() < limit {
-        match stream.read(&mut buf) {
-            Ok(0) => return Some(start.elapsed()),
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return Some(start.elapsed()),
+        if let Got::Closed = read_once(stream, &mut buf) {
+            return Some(start.elapsed());
         }
     }
     None
+}
+
+/// Runs `n` curls at once, each with `args`; their HTTP status codes.
+fn curl_codes_at_once(n: usize, args: &[String]) -> Vec<String> {
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let args = args.to_vec();
+            std::thread::spawn(move || {
+                let out = std::process::Command::new("curl")
+                    .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+                    .args(args)
+                    .output()
+                    .expect("curl");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("curl thread"))
+        .collect()
 }
 
 fn patch(c: &Cluster, path: &str, content_type: &str, body: &str) -> (u16, Value) {
@@ -164,41 +201,24 @@ fn json_patch_copy_bomb_is_refused_before_the_memory_is_spent() {
         );
     }
     // Forty at once, as the probe sent them.
-    let threads: Vec<_> = (0..40)
-        .map(|_| {
-            let (url, data, body) = (c.url.clone(), c.data(), body.clone());
-            std::thread::spawn(move || {
-                let out = std::process::Command::new("curl")
-                    .args([
-                        "-sS",
-                        "-o",
-                        "/dev/null",
-                        "-w",
-                        "%{http_code}",
-                        "-X",
-                        "PATCH",
-                    ])
-                    .args([
-                        "-H",
-                        "Content-Type: application/json-patch+json",
-                        "--data-binary",
-                        &body,
-                    ])
-                    .arg("--cacert")
-                    .arg(data.join("ca.crt"))
-                    .arg("--cert")
-                    .arg(data.join("admin.crt"))
-                    .arg("--key")
-                    .arg(data.join("admin.key"))
-                    .arg(format!("{url}/api/v1/namespaces/default/configmaps/target"))
-                    .output()
-                    .expect("curl");
-                String::from_utf8_lossy(&out.stdout).into_owned()
-            })
-        })
-        .collect();
-    for t in threads {
-        assert_eq!(t.join().expect("thread"), "422");
+    let data = c.data();
+    let args = [
+        "-X".into(),
+        "PATCH".into(),
+        "-H".into(),
+        "Content-Type: application/json-patch+json".into(),
+        "--data-binary".into(),
+        body,
+        "--cacert".into(),
+        data.join("ca.crt").display().to_string(),
+        "--cert".into(),
+        data.join("admin.crt").display().to_string(),
+        "--key".into(),
+        data.join("admin.key").display().to_string(),
+        format!("{}/api/v1/namespaces/default/configmaps/target", c.url),
+    ];
+    for code in curl_codes_at_once(40, &args) {
+        assert_eq!(code, "422");
     }
     let peak = c.peak_rss_mib();
     eprintln!("peak RSS after 42 JSON patch bombs: {peak} MiB");
@@ -304,15 +324,10 @@ fn silent_and_slowloris_connections_are_closed_after_the_header_timeout() {
         let sock = slow.sock.try_clone().expect("clone");
         sock.set_read_timeout(Some(Duration::from_secs(1))).ok();
         let mut buf = [0u8; 1024];
-        match slow.read(&mut buf) {
-            Ok(0) => break Some(start.elapsed()),
-            Ok(n) => answered.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => break Some(start.elapsed()),
+        match read_once(&mut slow, &mut buf) {
+            Got::Closed => break Some(start.elapsed()),
+            Got::Bytes(n) => answered.extend_from_slice(&buf[..n]),
+            Got::Nothing => {}
         }
     };
     let closed = closed.expect("the slowloris connection was never closed");
@@ -345,15 +360,10 @@ fn idle_http2_connections_are_closed_with_goaway() {
         if start.elapsed() > Duration::from_secs(110) {
             break None;
         }
-        match h2.read(&mut buf) {
-            Ok(0) => break Some(start.elapsed()),
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => break Some(start.elapsed()),
+        match read_once(&mut h2, &mut buf) {
+            Got::Closed => break Some(start.elapsed()),
+            Got::Bytes(n) => seen.extend_from_slice(&buf[..n]),
+            Got::Nothing => {}
         }
         // Answer as a client does: acknowledge SETTINGS and PINGs (a graceful GOAWAY waits
         // for the PING it sends to come back).
@@ -659,35 +669,16 @@ fn concurrent_lists_of_ten_thousand_pods_stay_within_memory() {
         String::from_utf8_lossy(&seeded.stderr)
     );
     let before = c.peak_rss_mib();
-    let clients: Vec<_> = (0..120)
-        .map(|_| {
-            let (url, ca) = (c.url.clone(), c.data().join("ca.crt"));
-            std::thread::spawn(move || {
-                let out = std::process::Command::new("curl")
-                    .args([
-                        "-sS",
-                        "-o",
-                        "/dev/null",
-                        "-w",
-                        "%{http_code}",
-                        "--max-time",
-                        "120",
-                        "--cacert",
-                    ])
-                    .arg(ca)
-                    .arg("-H")
-                    .arg(format!("Authorization: Bearer {TENANT_TOKEN}"))
-                    .arg(format!("{url}/api/v1/namespaces/default/pods"))
-                    .output()
-                    .expect("curl");
-                String::from_utf8_lossy(&out.stdout).into_owned()
-            })
-        })
-        .collect();
-    let codes: Vec<String> = clients
-        .into_iter()
-        .map(|t| t.join().expect("thread"))
-        .collect();
+    let args = [
+        "--max-time".into(),
+        "120".into(),
+        "--cacert".into(),
+        c.data().join("ca.crt").display().to_string(),
+        "-H".into(),
+        format!("Authorization: Bearer {TENANT_TOKEN}"),
+        format!("{}/api/v1/namespaces/default/pods", c.url),
+    ];
+    let codes = curl_codes_at_once(120, &args);
     let ok = codes.iter().filter(|c| *c == "200").count();
     let refused = codes.iter().filter(|c| *c == "429").count();
     assert_eq!(

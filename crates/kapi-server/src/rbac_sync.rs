@@ -101,14 +101,7 @@ pub async fn reconcile_bootstrap(registry: &Registry) -> Result<(), ApiError> {
 }
 
 fn list(registry: &Registry, resource: &str) -> Vec<Value> {
-    let Ok(d) = def(resource) else {
-        return Vec::new();
-    };
-    let (items, _, _) = registry.store().list(&d.key_prefix(), None, 0, |_, _| true);
-    items
-        .into_iter()
-        .filter_map(|(_, kv)| serde_json::from_slice(&kv.value).ok())
-        .collect()
+    def(resource).map_or_else(|_| Vec::new(), |d| registry.list_values(d))
 }
 
 /// Writes aggregated rules into ClusterRoles whose `.rules` differ from the aggregation.

@@ -108,6 +108,16 @@ impl Registry {
         &self.store
     }
 
+    /// Every stored object of `def`, decoded (for configuration kept in memory: RBAC, flow
+    /// control); objects that do not decode are skipped.
+    pub fn list_values(&self, def: &ResourceDef) -> Vec<Value> {
+        let (items, _, _) = self.store.list(&def.key_prefix(), None, 0, |_, _| true);
+        items
+            .into_iter()
+            .filter_map(|(_, kv)| serde_json::from_slice(&kv.value).ok())
+            .collect()
+    }
+
     /// One object's stored bytes.
     pub fn get(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> Result<Bytes, ApiError> {
         self.store

@@ -71,14 +71,7 @@ pub async fn ensure_bootstrap(registry: &Registry) -> Result<(), ApiError> {
 }
 
 fn list(registry: &Registry, kind: &str) -> Vec<Value> {
-    let Ok(d) = def(kind) else {
-        return Vec::new();
-    };
-    let (items, _, _) = registry.store().list(&d.key_prefix(), None, 0, |_, _| true);
-    items
-        .into_iter()
-        .filter_map(|(_, kv)| serde_json::from_slice(&kv.value).ok())
-        .collect()
+    def(kind).map_or_else(|_| Vec::new(), |d| registry.list_values(d))
 }
 
 /// Compiles what is stored now into `flow`; returns the FlowSchemas and the level names that
