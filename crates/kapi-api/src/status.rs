@@ -323,18 +323,49 @@ pub fn required(field: impl Into<String>) -> Cause {
     }
 }
 
-/// A `Cause` for a field whose value is wrong.
+/// A `Cause` for a field whose value is wrong; the value is quoted as upstream's messages
+/// quote it ([`go_quote`]).
 pub fn invalid_value(field: impl Into<String>, value: &str, why: &str) -> Cause {
     Cause {
         reason: "FieldValueInvalid".into(),
-        message: format!("Invalid value: \"{value}\": {why}"),
+        message: format!("Invalid value: {}: {why}", go_quote(value)),
         field: field.into(),
     }
+}
+
+/// A string quoted as Go's `%q` quotes it, as upstream shows invalid values: control and
+/// non-printable characters escaped (`"a\x01b"`), quotes and backslashes too.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() || (c.is_whitespace() && c != ' ') => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_quoted_as_go_quotes_them() {
+        assert_eq!(go_quote("web"), "\"web\"");
+        assert_eq!(go_quote("a\u{1}b\t\"c\\"), "\"a\\x01b\\t\\\"c\\\\\"");
+        assert_eq!(go_quote("x\u{a0}y"), "\"x\\u00a0y\"");
+    }
 
     #[test]
     fn messages_match_upstream_wording() {

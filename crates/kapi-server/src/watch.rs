@@ -40,22 +40,7 @@ pub fn serve(
     let initial = opts.send_initial_events == Some(true)
         || matches!(opts.resource_version, None | Some(0))
             && opts.send_initial_events != Some(false);
-    if opts.send_initial_events.is_some()
-        && opts.rv_match != registry::list_options::RvMatch::NotOlderThan
-    {
-        return Err(crate::handlers::list_options_invalid(
-            "FieldValueForbidden",
-            "resourceVersionMatch",
-            "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-        ));
-    }
-    if opts.send_initial_events == Some(true) && !opts.bookmarks {
-        return Err(crate::handlers::list_options_invalid(
-            "FieldValueForbidden",
-            "allowWatchBookmarks",
-            "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
-        ));
-    }
+    opts.check_initial_events(true)?;
     let (initial_items, start) = if initial {
         let (items, rev, _) =
             registry

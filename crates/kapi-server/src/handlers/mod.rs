@@ -21,14 +21,14 @@ use crate::response::{self, Body};
 use crate::Server;
 
 pub use negotiate::{Query, Shape};
-pub(crate) use resource::list_options_invalid;
 pub use resource::partial_metadata;
 
 /// The request body type every handler takes (a hyper body, or one re-read for the audit log).
 pub type ReqBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
 
-/// Serves one request: request info → authentication → impersonation → authorization →
-/// handler, with an audit event written for it when auditing is on.
+/// Serves one request: request info → authentication → impersonation → flow control →
+/// authorization → handler, with an audit event written for it when auditing is on. The
+/// request's seats (flow control) are kept until its response has been sent.
 pub async fn handle(
     server: Arc<Server>,
     cert_user: Option<UserInfo>,
@@ -41,22 +41,28 @@ pub async fn handle(
     let watch = query.flag("watch");
     let info = request_info::parse(req.method().as_str(), req.uri().path(), watch);
     let mut admitted = None;
+    let resp = audited(&server, cert_user, peer, &info, &query, req, &mut admitted).await;
+    match admitted {
+        Some(a) => a.finish(resp, info.verb == "watch"),
+        None => resp,
+    }
+}
+
+/// The response, with an audit event written when auditing is on.
+async fn audited(
+    server: &Server,
+    cert_user: Option<UserInfo>,
+    peer: SocketAddr,
+    info: &request_info::RequestInfo,
+    query: &Query,
+    req: Request<ReqBody>,
+    admitted: &mut Option<filters::flowcontrol::Admitted>,
+) -> Response<Body> {
+    use http_body_util::BodyExt;
     let Some(auditor) = server.auditor.clone() else {
-        let resp = match serve(
-            &server,
-            cert_user,
-            &info,
-            &query,
-            req,
-            &mut None,
-            &mut admitted,
-        )
-        .await
-        {
-            Ok(resp) => resp,
-            Err(e) => response::error(&e),
-        };
-        return finish(admitted, resp, &info);
+        return serve(server, cert_user, info, query, req, &mut None, admitted)
+            .await
+            .unwrap_or_else(|e| response::error(&e));
     };
     let user_agent = req
         .headers()
@@ -64,30 +70,17 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let record = filters::audit::Record::start(
-        &info,
+        info,
         &req.uri().to_string(),
         &peer.ip().to_string(),
         user_agent,
     );
     let mut record = Some((auditor.clone(), record));
-    let result = serve(
-        &server,
-        cert_user,
-        &info,
-        &query,
-        req,
-        &mut record,
-        &mut admitted,
-    )
-    .await;
+    let result = serve(server, cert_user, info, query, req, &mut record, admitted).await;
     let Some((_, mut record)) = record else {
-        return finish(
-            admitted,
-            result.unwrap_or_else(|e| response::error(&e)),
-            &info,
-        );
+        return result.unwrap_or_else(|e| response::error(&e));
     };
-    let resp = match result {
+    match result {
         Ok(resp) => {
             let code = resp.status().as_u16();
             if record.wants_response() && info.verb != "watch" {
@@ -109,19 +102,6 @@ pub async fn handle(
             record.finish(&auditor, e.code, Some(&e.to_status()));
             response::error(&e)
         }
-    };
-    finish(admitted, resp, &info)
-}
-
-/// Adds the flow-control headers and keeps the request's seats until the body is sent.
-fn finish(
-    admitted: Option<filters::flowcontrol::Admitted>,
-    resp: Response<Body>,
-    info: &request_info::RequestInfo,
-) -> Response<Body> {
-    match admitted {
-        Some(a) => a.finish(resp, info.verb == "watch"),
-        None => resp,
     }
 }
 

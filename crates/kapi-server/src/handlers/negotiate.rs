@@ -65,8 +65,8 @@ impl Query {
     /// `1`, ...); values that are not booleans are refused where the parameter is parsed.
     pub fn flag(&self, key: &str) -> bool {
         matches!(
-            self.get(key),
-            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+            crate::registry::list_options::parse_bool(key, self.get(key)),
+            Ok(Some(true))
         )
     }
 }

@@ -171,13 +171,7 @@ pub async fn serve(
         }
         ("list", _) => {
             let opts = list_options::parse(&query.0, def)?;
-            if opts.send_initial_events.is_some() {
-                return Err(list_options_invalid(
-                    "FieldValueForbidden",
-                    "sendInitialEvents",
-                    "Forbidden: sendInitialEvents is forbidden for list",
-                ));
-            }
+            opts.check_initial_events(false)?;
             let page = registry.list(def, ns, &opts).await?;
             list(def, shape, page, query, accept_encoding.as_ref())
         }
@@ -411,20 +405,6 @@ pub async fn serve(
     }
 }
 
-/// The 422 upstream answers for a list or watch option that may not be used this way.
-pub(crate) fn list_options_invalid(reason: &str, field: &str, message: &str) -> ApiError {
-    ApiError::invalid(
-        "meta.k8s.io",
-        "ListOptions",
-        "",
-        vec![kapi_api::status::Cause {
-            reason: reason.into(),
-            message: message.into(),
-            field: field.into(),
-        }],
-    )
-}
-
 /// `fieldManager` as upstream validates it: at most 128 bytes, printable characters only;
 /// 422 on the verb's options kind.
 fn check_field_manager(verb: &str, manager: &str) -> Result<(), ApiError> {
@@ -443,44 +423,18 @@ fn check_field_manager(verb: &str, manager: &str) -> Result<(), ApiError> {
     }
     for (at, c) in manager.char_indices() {
         if c.is_control() || (c.is_whitespace() && c != ' ') {
-            causes.push(kapi_api::status::Cause {
-                reason: "FieldValueInvalid".into(),
-                message: format!(
-                    "Invalid value: {}: invalid character U+{:04X} (at position {at})",
-                    go_quote(manager),
-                    c as u32
-                ),
-                field: "fieldManager".into(),
-            });
+            let why = format!("invalid character U+{:04X} (at position {at})", c as u32);
+            causes.push(kapi_api::status::invalid_value(
+                "fieldManager",
+                manager,
+                &why,
+            ));
         }
     }
     if causes.is_empty() {
         return Ok(());
     }
     Err(ApiError::invalid("meta.k8s.io", kind, "", causes))
-}
-
-/// A string quoted as Go's `%q` quotes it, which is how upstream shows invalid values.
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() || (c.is_whitespace() && c != ' ') => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `kubectl get cs`: kapi's own components, each reporting whether it is serving.

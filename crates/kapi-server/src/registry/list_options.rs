@@ -165,7 +165,48 @@ pub fn resource_version(raw: &str) -> Result<Revision, ApiError> {
     })
 }
 
+/// The 422 upstream answers for a list or watch option used where it may not be.
+fn forbidden_option(field: &str, message: &str) -> ApiError {
+    ApiError::invalid(
+        "meta.k8s.io",
+        "ListOptions",
+        "",
+        vec![kapi_api::status::Cause {
+            reason: "FieldValueForbidden".into(),
+            message: format!("Forbidden: {message}"),
+            field: field.into(),
+        }],
+    )
+}
+
 impl ListOptions {
+    /// `sendInitialEvents` as upstream allows it: only on a watch, with
+    /// `resourceVersionMatch=NotOlderThan` and bookmarks (the end of the initial events is one).
+    pub fn check_initial_events(&self, watch: bool) -> Result<(), ApiError> {
+        let Some(send) = self.send_initial_events else {
+            return Ok(());
+        };
+        if !watch {
+            return Err(forbidden_option(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for list",
+            ));
+        }
+        if self.rv_match != RvMatch::NotOlderThan {
+            return Err(forbidden_option(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if send && !self.bookmarks {
+            return Err(forbidden_option(
+                "allowWatchBookmarks",
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether an object passes both selectors.
     pub fn matches(&self, obj: &Value) -> bool {
         if !self.labels.is_empty() {

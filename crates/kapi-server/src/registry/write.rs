@@ -265,22 +265,19 @@ fn check_identity_kept(
     }
     let (old, new) = (uid(current), uid(patched));
     if new.is_some() && new != old {
-        let shown = new.map(|u| match u {
-            Value::String(s) => format!("{s:?}"),
-            other => other.to_string(),
-        });
+        let shown = match new {
+            Some(Value::String(s)) => s,
+            other => other.map(|v| v.to_string()).unwrap_or_default(),
+        };
         return Err(ApiError::invalid(
             def.group,
             def.kind,
             name,
-            vec![kapi_api::status::Cause {
-                reason: "FieldValueInvalid".into(),
-                message: format!(
-                    "Invalid value: {}: field is immutable",
-                    shown.unwrap_or_default()
-                ),
-                field: "metadata.uid".into(),
-            }],
+            vec![kapi_api::status::invalid_value(
+                "metadata.uid",
+                &shown,
+                "field is immutable",
+            )],
         ));
     }
     Ok(())

@@ -293,13 +293,16 @@ fn resource_rule_matches(rule: &ResourceRule, info: &RequestInfo) -> bool {
     if !listed(&rule.verbs, &info.verb) || !listed(&rule.api_groups, &info.group) {
         return false;
     }
+    // `resource/subresource`, compared without building it.
     let resource_ok = if info.subresource.is_empty() {
         listed(&rule.resources, &info.resource)
     } else {
-        listed(
-            &rule.resources,
-            &format!("{}/{}", info.resource, info.subresource),
-        )
+        (rule.resources.len() == 1 && rule.resources[0] == "*")
+            || rule.resources.iter().any(|r| {
+                r.strip_prefix(info.resource.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    == Some(info.subresource.as_str())
+            })
     };
     if !resource_ok {
         return false;
@@ -321,11 +324,9 @@ fn non_resource_rule_matches(rule: &NonResourceRule, info: &RequestInfo) -> bool
             return true;
         }
         // `/healthz` also covers `/healthz/etcd`; `/apis/*` covers `/apis/x`.
-        let mut prefix = url.trim_end_matches('*').to_string();
-        if !prefix.ends_with('/') {
-            prefix.push('/');
-        }
-        path.starts_with(&prefix)
+        let base = url.trim_end_matches('*');
+        path.strip_prefix(base)
+            .is_some_and(|rest| base.ends_with('/') || rest.starts_with('/'))
     })
 }
 
@@ -356,6 +357,7 @@ impl Config {
     }
 
     /// The schema and level of a request: the first schema that matches, else `catch-all`.
+    #[cfg(test)]
     pub fn classify(
         &self,
         user: &UserInfo,

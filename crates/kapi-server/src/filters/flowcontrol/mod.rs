@@ -165,7 +165,8 @@ pub struct FlowControl {
 }
 
 impl FlowControl {
-    /// Limits sized by `limits`, with the bootstrap configuration until [`Self::reload`].
+    /// Limits sized by `limits`, with only the mandatory `exempt` and `catch-all` objects until
+    /// [`Self::reload`] brings the stored configuration.
     pub fn new(limits: Limits) -> Self {
         let fc = Self {
             limits,
@@ -177,15 +178,12 @@ impl FlowControl {
             reads: Arc::new(Semaphore::new(limits.max_requests_inflight)),
             writes: Arc::new(Semaphore::new(limits.max_mutating_requests_inflight)),
         };
-        let all = bootstrap::objects();
-        let (schemas, levels): (Vec<_>, Vec<_>) =
-            all.into_iter().partition(|o| o["kind"] == "FlowSchema");
-        fc.reload(Config::build(&schemas, &levels));
+        fc.reload(Config::build(&[], &[]));
         fc
     }
 
     /// The server's total concurrency under APF.
-    pub fn server_limit(&self) -> usize {
+    fn server_limit(&self) -> usize {
         (self.limits.max_requests_inflight + self.limits.max_mutating_requests_inflight).max(1)
     }
 
@@ -196,8 +194,8 @@ impl FlowControl {
             .nominal_limits(self.server_limit())
             .into_iter()
             .collect();
-        let mut sets = HashMap::new();
-        let mut max_seats = HashMap::new();
+        // Per limited level: its seats and queues, and the most seats one request may take.
+        let mut levels: HashMap<&str, (Arc<QueueSet>, usize)> = HashMap::new();
         for level in &config.levels {
             let LevelKind::Limited { queuing, .. } = level.kind else {
                 continue;
@@ -210,7 +208,6 @@ impl FlowControl {
                 }
                 None => QueueSet::new(limit, queuing, WAIT_LIMIT),
             };
-            sets.insert(level.name.clone(), set);
             // Upstream: max(1, min(ceil(0.15 × limit), limit / handSize)) for queuing levels.
             let cap = match queuing {
                 Some(q) => (limit * 15)
@@ -219,7 +216,7 @@ impl FlowControl {
                     .max(1),
                 None => limit,
             };
-            max_seats.insert(level.name.clone(), cap.min(MAX_SEATS));
+            levels.insert(&level.name, (set, cap.min(MAX_SEATS)));
         }
         let header = |uid: &str| HeaderValue::from_str(uid).unwrap_or(HeaderValue::from_static(""));
         let routes = config
@@ -227,15 +224,20 @@ impl FlowControl {
             .iter()
             .map(|schema| {
                 let level = config.levels.iter().find(|l| l.name == schema.level);
+                let seats = levels.get(schema.level.as_str());
                 Route {
                     headers: (
                         header(&schema.uid),
                         header(level.map_or("", |l| l.uid.as_str())),
                     ),
-                    set: sets.get(&schema.level).cloned(),
-                    max_seats: max_seats.get(&schema.level).copied().unwrap_or(1),
+                    set: seats.map(|(set, _)| set.clone()),
+                    max_seats: seats.map_or(1, |(_, cap)| *cap),
                 }
             })
+            .collect();
+        let sets = levels
+            .into_iter()
+            .map(|(name, (set, _))| (name.to_string(), set))
             .collect();
         *guard = Arc::new(Compiled {
             config,
@@ -255,14 +257,14 @@ impl FlowControl {
         if !self.limits.priority_and_fairness {
             return self.admit_inflight(user, info);
         }
+        if is_long_running(info) {
+            return Ok(Admitted::default());
+        }
         let (headers, set, max_seats, flow) = {
             let compiled = self.apf.read().unwrap_or_else(|e| e.into_inner());
             let Some(i) = compiled.config.classify_index(user, info) else {
                 return Ok(Admitted::default());
             };
-            if is_long_running(info) {
-                return Ok(Admitted::default());
-            }
             let route = &compiled.routes[i];
             let Some(set) = &route.set else {
                 return Ok(Admitted {
@@ -307,7 +309,7 @@ impl FlowControl {
         if is_long_running(info) || info.verb == "watch" {
             return Ok(Admitted::default());
         }
-        let read_only = matches!(info.verb.as_str(), "get" | "list" | "watch");
+        let read_only = matches!(info.verb.as_str(), "get" | "list");
         let (sem, limit) = if read_only {
             (&self.reads, self.limits.max_requests_inflight)
         } else {

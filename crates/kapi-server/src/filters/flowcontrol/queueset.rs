@@ -229,25 +229,26 @@ impl QueueSet {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies a changed configuration; requests already waiting keep their place (in the
-    /// queue of the same number, folded when there are fewer queues now).
+    /// Applies a changed configuration; requests already waiting keep waiting (spread over the
+    /// new queues when their number changed, let in when the level stops queuing).
     pub fn reconfigure(&self, limit: usize, queuing: Option<Queuing>) {
         let mut state = self.lock();
         state.limit = limit.max(1);
         let count = queuing.map_or(0, |q| q.queues.max(1));
         if state.queues.len() != count {
-            let old = std::mem::take(&mut state.queues);
-            state.queues = (0..count.max(1)).map(|_| Queue::default()).collect();
-            for (i, q) in old.into_iter().enumerate() {
-                let to = i % state.queues.len();
-                state.queues[to].waiting.extend(q.waiting);
-            }
-            if count == 0 {
-                // No queuing any more: whoever waited runs now, as if dispatched.
-                let waiting: Vec<Waiter> = state.queues.drain(..).flat_map(|q| q.waiting).collect();
-                for w in waiting {
+            let waiting: Vec<Waiter> = std::mem::take(&mut state.queues)
+                .into_iter()
+                .flat_map(|q| q.waiting)
+                .collect();
+            state.queues = (0..count).map(|_| Queue::default()).collect();
+            for w in waiting {
+                if count == 0 {
+                    // No queuing any more: whoever waited runs now, as if dispatched.
                     state.in_use += w.seats;
                     let _ = w.wake.send(());
+                } else {
+                    let to = (w.id as usize) % count;
+                    state.queues[to].waiting.push_back(w);
                 }
             }
         }
@@ -255,8 +256,9 @@ impl QueueSet {
         state.dispatch();
     }
 
-    /// Seats in use now (for tests and metrics).
-    pub fn in_use(&self) -> usize {
+    /// Seats in use now.
+    #[cfg(test)]
+    fn in_use(&self) -> usize {
         self.lock().in_use
     }
 
@@ -344,12 +346,11 @@ impl QueueSet {
 mod tests {
     use super::*;
 
-    fn queued(queues: usize, hand: usize, limit: usize) -> Queuing {
-        let _ = limit;
+    fn queued(queues: usize, hand: usize, queue_length_limit: usize) -> Queuing {
         Queuing {
             queues,
             hand_size: hand,
-            queue_length_limit: limit,
+            queue_length_limit,
         }
     }
 
@@ -389,7 +390,7 @@ mod tests {
         let s3 = set.clone();
         let third = tokio::spawn(async move { s3.acquire(1, 1).await.map(|_| ()) });
         // Both wait in the one queue (length limit 2); a fourth is refused.
-        crate::filters::flowcontrol::queueset::tests::until(|| set.waiting() == 2).await;
+        until(|| set.waiting() == 2).await;
         assert_eq!(set.acquire(1, 1).await.unwrap_err(), Rejection::QueueFull);
         drop(first);
         second.await.unwrap().unwrap();
@@ -449,7 +450,7 @@ mod tests {
         }
     }
 
-    pub(super) async fn until(mut f: impl FnMut() -> bool) {
+    async fn until(mut f: impl FnMut() -> bool) {
         for _ in 0..1000 {
             if f() {
                 return;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use super::bootstrap::{self, AUTOUPDATE_ANNOTATION};
-use super::config::{Config, PriorityLevel};
+use super::config::Config;
 use super::FlowControl;
 use crate::registry::{Registry, WriteOptions};
 
@@ -78,13 +78,9 @@ fn list(registry: &Registry, kind: &str) -> Vec<Value> {
 /// are usable, for the status pass.
 pub fn rebuild(registry: &Registry, flow: &FlowControl) -> (Vec<Value>, Vec<String>) {
     let schemas = list(registry, "FlowSchema");
-    let levels = list(registry, "PriorityLevelConfiguration");
-    let usable = levels
-        .iter()
-        .filter_map(PriorityLevel::from_object)
-        .map(|l| l.name)
-        .collect();
-    flow.reload(Config::build(&schemas, &levels));
+    let config = Config::build(&schemas, &list(registry, "PriorityLevelConfiguration"));
+    let usable = config.levels.iter().map(|l| l.name.clone()).collect();
+    flow.reload(config);
     (schemas, usable)
 }
 
