@@ -333,8 +333,8 @@ pub fn invalid_value(field: impl Into<String>, value: &str, why: &str) -> Cause 
     }
 }
 
-/// A string quoted as Go's `%q` quotes it, as upstream shows invalid values: control and
-/// non-printable characters escaped (`"a\x01b"`), quotes and backslashes too.
+/// Go's `%q` of one string (`strconv.Quote`), as upstream quotes values in its messages:
+/// quotes, backslashes, control and non-printable characters escaped (`"a\x01b"`).
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -342,10 +342,15 @@ pub fn go_quote(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
             c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            // Go prints no space but U+0020, and no control character.
             c if c.is_control() || (c.is_whitespace() && c != ' ') => {
                 out.push_str(&format!("\\u{:04x}", c as u32))
             }

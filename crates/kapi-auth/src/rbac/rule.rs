@@ -6,6 +6,9 @@ use serde_json::{Map, Value};
 
 use super::Attributes;
 
+/// Go's `%q`, which upstream's RBAC messages use for names.
+pub(crate) use kapi_api::status::go_quote;
+
 /// The wildcard that matches every verb, group, resource or non-resource URL.
 pub const ALL: &str = "*";
 
@@ -189,32 +192,6 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 
 fn list_value(list: &[String]) -> Value {
     Value::Array(list.iter().map(|s| Value::String(s.clone())).collect())
-}
-
-/// Go's `%q` of one string (`strconv.Quote`), which upstream uses in every message we copy.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Go's `%q` of a `[]string`: `["a" "b"]`.
