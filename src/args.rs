@@ -74,6 +74,41 @@ pub struct ServerArgs {
     /// (API Priority and Fairness); `false` falls back to the two max-in-flight limits.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub enable_priority_and_fairness: bool,
+    /// The address the `kubernetes` Service sends pods to (default: the listen address, or this
+    /// machine's primary address when listening on all).
+    #[arg(long)]
+    pub advertise_address: Option<std::net::IpAddr>,
+    /// Do not run this machine as a node: a pure API server.
+    #[arg(long)]
+    pub disable_node: bool,
+    /// The node's flags.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Flags of the node agent (`kapi node`, and the node embedded in `kapi server`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// The Node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// A running CRI runtime, e.g. unix:///run/containerd/containerd.sock (default: start
+    /// containerd under DATA/containerd).
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<String>,
+    /// Registry mirrors and credentials in k3s's registries.yaml format (default:
+    /// DATA/registries.yaml when present).
+    #[arg(long)]
+    pub registry_config: Option<PathBuf>,
+    /// The pod sandbox image.
+    #[arg(long, default_value = "registry.k8s.io/pause:3.10")]
+    pub pod_infra_container_image: String,
+    /// The node's InternalIP (default: the advertise address).
+    #[arg(long)]
+    pub node_ip: Option<std::net::IpAddr>,
+    /// The kubelet API's port.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
 }
 
 /// Flags of `kapi kubeconfig`.

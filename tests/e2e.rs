@@ -12,6 +12,7 @@ mod crash; // SIGKILL during a stream of writes loses no acknowledged write
 mod errors; // bad input gets the right Status and never hurts the server
 mod kubectl; // everyday kubectl: get, create, apply, edit, describe, delete, tables
 mod limits; // patch and YAML bombs, slow and idle connections, descriptors, priority and fairness
+mod node; // pods through containerd: status, logs, exec, cp, volumes, deletion, failures, scheduling, adoption
 mod openapi; // OpenAPI v3 for explain and apply; fieldValidation Strict, Warn and Ignore
 mod proxy; // kapi proxy and kapi kubeconfig
 mod watch; // watch streams: resume, bookmarks, initial events

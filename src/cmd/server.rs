@@ -25,6 +25,15 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             max_mutating_requests_inflight: args.max_mutating_requests_inflight,
             priority_and_fairness: args.enable_priority_and_fairness,
         };
+        config.advertise_address = args.advertise_address;
+        config.node = (!args.disable_node).then(|| kapi_server::NodeSettings {
+            name: args.node.node_name.clone(),
+            runtime_endpoint: args.node.container_runtime_endpoint.clone(),
+            registry_config: args.node.registry_config.clone(),
+            pause_image: args.node.pod_infra_container_image.clone(),
+            node_ip: args.node.node_ip,
+            kubelet_port: args.node.kubelet_port,
+        });
         let running = kapi_server::start(config)
             .await
             .with_context(|| format!("starting the server in {}", args.data_dir.display()))?;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -19,6 +21,9 @@ pub struct Cluster {
     nofile: Option<u64>,
     /// What the server has written to stderr so far.
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The private network of a cluster that runs a node; `None`: a pure API server on
+    /// loopback (`--disable-node`).
+    pub netns: Option<netns::NetNs>,
 }
 
 impl Cluster {
@@ -47,9 +52,47 @@ impl Cluster {
             extra,
             nofile,
             log: Default::default(),
+            netns: None,
         };
         c.launch("127.0.0.1:0");
         c
+    }
+
+    /// Starts a server that runs this machine as a node (its own containerd, pods through
+    /// CRI), inside a network namespace of its own with a registry of test images. Needs root.
+    pub fn start_with_node(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ns = netns::NetNs::create(dir.path());
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        std::fs::write(
+            dir.path().join("data/registries.yaml"),
+            netns::NetNs::registries_yaml(),
+        )
+        .expect("registries.yaml");
+        let extra = extra
+            .iter()
+            .map(|a| a.replace("{dir}", &dir.path().display().to_string()))
+            .collect();
+        let mut c = Cluster {
+            dir,
+            url: String::new(),
+            port: 0,
+            child: None,
+            extra,
+            nofile: None,
+            log: Default::default(),
+            netns: Some(ns),
+        };
+        c.launch("0.0.0.0:0");
+        c
+    }
+
+    /// A command run where the server is reachable (inside its namespace, when it has one).
+    pub fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => ns.command(program),
+            None => Command::new(program),
+        }
     }
 
     /// The data dir.
@@ -66,10 +109,14 @@ impl Cluster {
                     .arg(env!("CARGO_BIN_EXE_kapi"));
                 cmd
             }
-            None => Command::new(env!("CARGO_BIN_EXE_kapi")),
+            None => self.command(env!("CARGO_BIN_EXE_kapi")),
         };
+        cmd.arg("server");
+        if self.netns.is_none() {
+            cmd.arg("--disable-node");
+        }
         let mut child = cmd
-            .args(["server", "--data-dir"])
+            .arg("--data-dir")
             .arg(self.data())
             .args(["--listen", listen])
             .args(&self.extra)
@@ -101,7 +148,8 @@ impl Cluster {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("port");
-        self.url = url;
+        // A server on all addresses is reached on loopback, as its admin kubeconfig does.
+        self.url = url.replace("0.0.0.0", "127.0.0.1");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -146,7 +194,12 @@ impl Cluster {
     /// Starts the server again on the same data dir and port.
     pub fn restart(&mut self) {
         self.kill();
-        let listen = format!("127.0.0.1:{}", self.port);
+        let host = if self.netns.is_some() {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        };
+        let listen = format!("{host}:{}", self.port);
         self.launch(&listen);
     }
 
@@ -162,7 +215,7 @@ impl Cluster {
 
     /// Runs kubectl feeding `stdin`.
     pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new("kubectl");
+        let mut cmd = self.command("kubectl");
         cmd.args(args)
             .env("KUBECONFIG", self.kubeconfig())
             .env("HOME", self.dir.path())
@@ -210,7 +263,7 @@ impl Cluster {
     /// curl with the admin client certificate, verifying the cluster CA. `args[0]` is the path.
     pub fn curl(&self, args: &[&str]) -> Output {
         let data = self.data();
-        let mut cmd = Command::new("curl");
+        let mut cmd = self.command("curl");
         cmd.arg("-sS")
             .arg("--cacert")
             .arg(data.join("ca.crt"))
@@ -225,7 +278,7 @@ impl Cluster {
 
     /// curl without credentials (anonymous), verifying the cluster CA.
     pub fn curl_anonymous(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new("curl");
+        let mut cmd = self.command("curl");
         cmd.arg("-sS")
             .arg("--cacert")
             .arg(self.data().join("ca.crt"))
@@ -236,7 +289,8 @@ impl Cluster {
 
     /// curl with a bearer token, verifying the cluster CA.
     pub fn curl_token(&self, token: &str, args: &[&str]) -> (u16, serde_json::Value) {
-        let out = Command::new("curl")
+        let out = self
+            .command("curl")
             .arg("-sS")
             .arg("--cacert")
             .arg(self.data().join("ca.crt"))
@@ -261,7 +315,7 @@ impl Cluster {
     /// Runs a Python script with the cluster's URL and credential paths in the environment.
     pub fn python(&self, script: &str, args: &[&str]) -> Output {
         let data = self.data();
-        Command::new("python3")
+        self.command("python3")
             .arg("-c")
             .arg(script)
             .args(args)
@@ -304,6 +358,32 @@ pub fn split_code(stdout: &[u8]) -> (u16, serde_json::Value) {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if self.netns.is_some() && self.child.is_some() {
+            // Pods outlive the server (as with kubelet); stop them first, then whatever the
+            // runtime still runs, so no test leaves processes behind.
+            let _ = self.kubectl(&[
+                "delete",
+                "pods",
+                "--all",
+                "-A",
+                "--grace-period=1",
+                "--timeout=30s",
+            ]);
+            let socket = self.data().join("containerd/containerd.sock");
+            let ctr = |args: &[&str]| {
+                Command::new("ctr")
+                    .arg("-a")
+                    .arg(&socket)
+                    .args(["-n", "k8s.io"])
+                    .args(args)
+                    .output()
+            };
+            if let Ok(out) = ctr(&["tasks", "ls", "-q"]) {
+                for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+                }
+            }
+        }
         self.kill();
     }
 }

@@ -16,6 +16,7 @@ pub mod meta;
 pub mod patch;
 pub mod printers;
 pub mod protobuf;
+pub mod quantity;
 pub mod resources;
 pub mod selectors;
 pub mod status;

@@ -275,6 +275,15 @@ impl Pki {
         Ok(CertKey { cert_pem, key_pem })
     }
 
+    /// Issues a serving certificate for `names` (host names or IPs) signed by the cluster CA,
+    /// as a kubelet's, whose callers verify it against the same CA.
+    pub fn issue_serving(&self, common_name: &str, names: &[String]) -> Result<CertKey, PkiError> {
+        let issuer = Issuer::load(&self.ca)?;
+        let mut params = serving_params(names)?;
+        params.distinguished_name = name(common_name, &[]);
+        issuer.sign(params)
+    }
+
     /// The rustls configuration for the API server: TLS 1.2+, ALPN h2 and http/1.1, client
     /// certificates optional but, when presented, verified against the cluster CA.
     pub fn server_tls_config(&self) -> Result<rustls::ServerConfig, PkiError> {

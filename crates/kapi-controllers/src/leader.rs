@@ -57,6 +57,7 @@ pub fn identity(data_dir: &Path) -> Result<String, ControllerError> {
 /// One candidate for the controller-manager Lease.
 pub struct LeaderElector {
     api: Api<Lease>,
+    lease: &'static str,
     identity: String,
     /// The last record seen held by someone else, and when it was first seen.
     observed: std::sync::Mutex<Option<(LeaseSpec, Instant)>>,
@@ -74,8 +75,14 @@ enum Attempt {
 impl LeaderElector {
     /// A candidate named `identity` for [`LEASE_NAMESPACE`]/[`LEASE_NAME`].
     pub fn new(client: kube::Client, identity: String) -> Self {
+        Self::for_lease(client, LEASE_NAME, identity)
+    }
+
+    /// A candidate for another Lease in [`LEASE_NAMESPACE`] (the scheduler's `kube-scheduler`).
+    pub fn for_lease(client: kube::Client, lease: &'static str, identity: String) -> Self {
         Self {
             api: Api::namespaced(client, LEASE_NAMESPACE),
+            lease,
             identity,
             observed: std::sync::Mutex::new(None),
         }
@@ -120,10 +127,10 @@ impl LeaderElector {
     async fn try_acquire_or_renew(&self) -> Result<Attempt, kube::Error> {
         let now = MicroTime(Utc::now());
         let duration = i32::try_from(LEASE_DURATION.as_secs()).unwrap_or(15);
-        let Some(mut lease) = self.api.get_opt(LEASE_NAME).await? else {
+        let Some(mut lease) = self.api.get_opt(self.lease).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
-                    name: Some(LEASE_NAME.into()),
+                    name: Some(self.lease.into()),
                     namespace: Some(LEASE_NAMESPACE.into()),
                     ..Default::default()
                 },
@@ -165,7 +172,7 @@ impl LeaderElector {
         lease.spec = Some(next);
         match self
             .api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .replace(self.lease, &PostParams::default(), &lease)
             .await
         {
             Ok(_) => {

@@ -16,6 +16,10 @@
 //! - `csrsigning`: signs approved CertificateSigningRequests for the
 //!   `kubernetes.io/kube-apiserver-client` signer with the cluster CA.
 //! - `csrcleaner`: deletes CertificateSigningRequests that are finished or stale.
+//! - `nodeipam`: gives every Node a podCIDR from the cluster CIDR.
+//!
+//! The scheduler ([`scheduler::run`]) is here too, but runs with its own identity
+//! (`system:kube-scheduler`) and Lease, as kube-scheduler does.
 //!
 //! [`run`] starts them behind leader election on a coordination.k8s.io Lease, so that of several
 //! servers sharing one store only one runs controllers at a time.
@@ -36,7 +40,9 @@
 mod csrcleaner;
 mod csrsigning;
 pub mod leader;
+pub mod nodeipam;
 mod rootca;
+pub mod scheduler;
 mod serviceaccounts;
 mod shared;
 mod tokens;
@@ -59,6 +65,10 @@ pub const SERVICEACCOUNT_TOKEN: &str = "serviceaccount-token";
 pub const CSR_SIGNING: &str = "csrsigning";
 /// The CSR cleaner's name.
 pub const CSR_CLEANER: &str = "csrcleaner";
+/// The node IPAM controller's name.
+pub const NODE_IPAM: &str = "nodeipam";
+/// The scheduler's name in `--controllers` (it runs apart, with its own identity).
+pub const SCHEDULER: &str = "scheduler";
 
 /// Every controller, with the other spellings accepted for it. All are on under `*`.
 const CONTROLLERS: &[(&str, &[&str])] = &[
@@ -79,6 +89,8 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
         CSR_CLEANER,
         &["certificatesigningrequest-cleaner-controller"],
     ),
+    (NODE_IPAM, &["node-ipam-controller"]),
+    (SCHEDULER, &["kube-scheduler"]),
 ];
 
 /// Why the controllers could not start.
@@ -220,6 +232,7 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (SERVICEACCOUNT_TOKEN, tokens::run),
             (CSR_SIGNING, csrsigning::run),
             (CSR_CLEANER, csrcleaner::run),
+            (NODE_IPAM, nodeipam::run),
         ];
         for (name, start) in started {
             if options.is_enabled(name) {

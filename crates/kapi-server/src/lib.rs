@@ -99,6 +99,41 @@ pub struct Config {
     pub legacy_token_secrets: bool,
     /// Concurrency limits and priority and fairness.
     pub limits: filters::flowcontrol::Limits,
+    /// The address the `kubernetes` Service's endpoints name, as `--advertise-address`
+    /// (default: the listen address, or this machine's primary address when listening on all).
+    pub advertise_address: Option<std::net::IpAddr>,
+    /// The embedded node, unless `--disable-node`.
+    pub node: Option<NodeSettings>,
+}
+
+/// How the embedded node runs (`kapi node`'s flags).
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// The Node's name (default: the host name).
+    pub name: Option<String>,
+    /// A CRI endpoint instead of the node's own containerd.
+    pub runtime_endpoint: Option<String>,
+    /// The registries file (default DATA/registries.yaml when present).
+    pub registry_config: Option<PathBuf>,
+    /// The sandbox image.
+    pub pause_image: String,
+    /// The node's InternalIP (default: the advertise address).
+    pub node_ip: Option<std::net::IpAddr>,
+    /// The kubelet API port.
+    pub kubelet_port: u16,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings {
+            name: None,
+            runtime_endpoint: None,
+            registry_config: None,
+            pause_image: kapi_node::DEFAULT_PAUSE_IMAGE.to_string(),
+            node_ip: None,
+            kubelet_port: 10250,
+        }
+    }
 }
 
 impl Config {
@@ -116,6 +151,8 @@ impl Config {
             controllers: "*".to_string(),
             legacy_token_secrets: false,
             limits: Default::default(),
+            advertise_address: None,
+            node: None,
         }
     }
 
@@ -139,6 +176,8 @@ pub struct Server {
     pub auditor: Option<Arc<filters::audit::Auditor>>,
     /// How much runs at once (priority and fairness).
     pub flow: Arc<filters::flowcontrol::FlowControl>,
+    /// How the server reaches kubelets (logs, exec, attach, port-forward).
+    pub kubelet_client: Option<tokio_rustls::TlsConnector>,
 }
 
 /// A started server.
@@ -169,13 +208,27 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
             addr: config.listen,
             source,
         })?;
-    let advertise_ip = if addr.ip().is_unspecified() {
+    let local_ip = if addr.ip().is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
         addr.ip()
     };
+    // In-process clients and the admin kubeconfig use the address the server listens on
+    // (loopback when it listens on all); pods use the advertised one.
+    let local_url = format!("https://{}", SocketAddr::new(local_ip, addr.port()));
+    let advertise_ip = match config.advertise_address {
+        Some(ip) => ip,
+        None if addr.ip().is_unspecified() => kapi_node::machine::primary_ip(),
+        None => addr.ip(),
+    };
+    if advertise_ip.is_loopback() && config.node.is_some() {
+        tracing::warn!(
+            "the server listens on loopback only, so pods cannot reach it through the kubernetes Service; listen on all addresses (--listen 0.0.0.0:{}) or set --advertise-address",
+            addr.port()
+        );
+    }
     config.advertise = Some(SocketAddr::new(advertise_ip, addr.port()));
-    let pki = Pki::load_or_create(&dir, &[advertise_ip.to_string()])?;
+    let pki = Pki::load_or_create(&dir, &[advertise_ip.to_string(), local_ip.to_string()])?;
     let tls = pki.server_tls_config()?;
     let store = kapi_store::Store::open(&dir.join("kapi.db"), Default::default())?;
     let registry = Arc::new(Registry::new(store));
@@ -205,7 +258,7 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         registry.clone(),
     ));
     let kubeconfig = dir.join("admin.kubeconfig");
-    let server_url = format!("https://{}", config.advertise_address());
+    let server_url = local_url;
     let rendered = kapi_auth::kubeconfig::render_client_cert(
         "kapi",
         &server_url,
@@ -222,7 +275,17 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         )?)),
         None => None,
     };
+    let kubelet_cert =
+        pki.issue_client(KUBELET_CLIENT_USER, &[kapi_auth::authz::SYSTEM_MASTERS])?;
+    let kubelet_client = handlers::pod_stream::kubelet_connector(
+        &pki.ca.cert_pem,
+        &kubelet_cert.cert_pem,
+        &kubelet_cert.key_pem,
+    )
+    .map_err(|e| tracing::warn!(error = %e, "no kubelet client: pod logs and exec will fail"))
+    .ok();
     let server = Arc::new(Server {
+        kubelet_client,
         auditor,
         flow: flow.clone(),
         config,
@@ -238,12 +301,24 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
         server.clone(),
     ));
+    let run_scheduler = kapi_controllers::ControllerOptions {
+        data_dir: dir.clone(),
+        enabled: controllers.clone(),
+        legacy_token_secrets: false,
+    }
+    .is_enabled(kapi_controllers::SCHEDULER);
     let options = kapi_controllers::ControllerOptions {
         data_dir: dir.clone(),
         enabled: controllers,
         legacy_token_secrets: server.config.legacy_token_secrets,
     };
     start_controllers(&pki, &server_url, options).await?;
+    if run_scheduler {
+        start_scheduler(&pki, &server_url, &dir).await?;
+    }
+    if let Some(node) = server.config.node.clone() {
+        start_node(&pki, &server_url, &dir, advertise_ip, node).await?;
+    }
     Ok(Running {
         addr,
         kubeconfig,
@@ -280,6 +355,91 @@ async fn start_controllers(
     tokio::spawn(async move {
         if let Err(e) = kapi_controllers::run(client, options).await {
             tracing::error!(error = %e, "controllers stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Runs the scheduler in this process with its own identity (`system:kube-scheduler`),
+/// written to `DIR/scheduler.kubeconfig`.
+async fn start_scheduler(
+    pki: &Pki,
+    server_url: &str,
+    dir: &std::path::Path,
+) -> Result<(), ServerError> {
+    let user = kapi_auth::rbac::SCHEDULER_USER;
+    let cert = pki.issue_client(user, &[])?;
+    let path = dir.join("scheduler.kubeconfig");
+    let rendered = kapi_auth::kubeconfig::render_client_cert(
+        "kapi",
+        server_url,
+        &pki.ca.cert_pem,
+        user,
+        &cert.cert_pem,
+        &cert.key_pem,
+    );
+    write_private(&path, &rendered)?;
+    let client = kapi_controllers::client_from_kubeconfig(&path).await?;
+    let identity = format!(
+        "{}_{}",
+        kapi_node::machine::hostname(),
+        uuid::Uuid::new_v4()
+    );
+    tokio::spawn(kapi_controllers::scheduler::run(client, identity));
+    Ok(())
+}
+
+/// The API server's identity towards kubelets (kubeadm's name for it).
+const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+
+/// Runs this machine's node agent in-process, as a client with its own identity
+/// (`system:node:NAME`), written to `DIR/kubelet.kubeconfig`, and a kubelet serving
+/// certificate for its address.
+async fn start_node(
+    pki: &Pki,
+    server_url: &str,
+    dir: &std::path::Path,
+    advertise_ip: std::net::IpAddr,
+    settings: NodeSettings,
+) -> Result<(), ServerError> {
+    let name = settings
+        .name
+        .clone()
+        .unwrap_or_else(kapi_node::machine::hostname);
+    let node_ip = settings.node_ip.unwrap_or(advertise_ip);
+    let user = format!("{}{name}", kapi_auth::rbac::NODE_USER_PREFIX);
+    let cert = pki.issue_client(&user, &[kapi_auth::rbac::NODES_GROUP])?;
+    let path = dir.join("kubelet.kubeconfig");
+    let rendered = kapi_auth::kubeconfig::render_client_cert(
+        "kapi",
+        server_url,
+        &pki.ca.cert_pem,
+        &user,
+        &cert.cert_pem,
+        &cert.key_pem,
+    );
+    write_private(&path, &rendered)?;
+    let client = kapi_controllers::client_from_kubeconfig(&path).await?;
+    let serving = pki.issue_serving(
+        &user,
+        &[node_ip.to_string(), name.clone(), "127.0.0.1".to_string()],
+    )?;
+    let tls = kapi_node::KubeletTls {
+        ca_pem: pki.ca.cert_pem.clone(),
+        cert_pem: serving.cert_pem,
+        key_pem: serving.key_pem,
+    };
+    let mut config = kapi_node::NodeConfig::new(name, dir.to_path_buf(), tls);
+    config.runtime_endpoint = settings.runtime_endpoint;
+    config.registry_config = settings.registry_config;
+    config.pause_image = settings.pause_image;
+    config.node_ip = Some(node_ip);
+    config.kubelet_port = settings.kubelet_port;
+    config.control_plane = true;
+    config.kubelet_version = version::GIT_VERSION.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = kapi_node::run(client, config).await {
+            tracing::error!(error = %e, "the node stopped");
         }
     });
     Ok(())

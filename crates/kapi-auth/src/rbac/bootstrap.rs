@@ -636,6 +636,13 @@ fn controller_manager() -> Vec<PolicyRule> {
     rules.extend([
         // namespace controller
         rule(&["get", "list", "watch", "delete"], &[""], &["namespaces"]),
+        // node IPAM and node lifecycle
+        rule(
+            &["get", "list", "watch", "update", "patch"],
+            &[""],
+            &["nodes"],
+        ),
+        rule(&["update", "patch"], &[""], &["nodes/status"]),
         rule(
             &["update"],
             &[""],
@@ -742,5 +749,12 @@ fn node() -> Vec<PolicyRule> {
         rule(&["create"], &[""], &["serviceaccounts/token"]),
         rule(READ, &[""], &["services", "endpoints"]),
         rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
+        // delegated authentication and authorization of the kubelet API
+        rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+        rule(
+            &["create"],
+            &["authorization.k8s.io"],
+            &["subjectaccessreviews", "localsubjectaccessreviews"],
+        ),
     ]
 }

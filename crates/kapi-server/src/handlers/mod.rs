@@ -4,6 +4,7 @@ mod body;
 mod discovery;
 mod negotiate;
 mod openapi;
+pub mod pod_stream;
 mod resource;
 mod reviews;
 

@@ -61,6 +61,15 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `key`, in order (exec's repeated `command`).
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// Whether `key` is true, spelled as Go's `strconv.ParseBool` accepts it (`true`, `True`,
     /// `1`, ...); values that are not booleans are refused where the parameter is parsed.
     pub fn flag(&self, key: &str) -> bool {

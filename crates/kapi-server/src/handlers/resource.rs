@@ -186,6 +186,15 @@ pub async fn serve(
             }
             crate::watch::serve(server, def, ns, opts, shape)
         }
+        ("create", "") if def.group.is_empty() && def.resource == "bindings" => {
+            let bytes = body::read(req.into_body()).await?;
+            let binding = body::decode_object(&content_type, &bytes)?;
+            let pods = resources::find("", "v1", "pods").ok_or_else(ApiError::no_route)?;
+            registry
+                .bind(pods, &info.namespace, &binding, &write_opts()?)
+                .await?;
+            Ok(response::json_value(201, &binding_success()))
+        }
         ("create", "") if !def.is_stored() => {
             let bytes = body::read(req.into_body()).await?;
             let obj = body::decode_object(&content_type, &bytes)?;
@@ -215,7 +224,29 @@ pub async fn serve(
             let created = registry.create(def, ns, obj, &opts).await?;
             single_status(def, shape, created, 201, query).map(|r| with_warnings(r, &opts))
         }
-        ("create", "binding") | ("create", "eviction") => Err(ApiError::method_not_supported(
+        ("create", "binding") => {
+            let bytes = body::read(req.into_body()).await?;
+            let mut binding = body::decode_object(&content_type, &bytes)?;
+            let body_name = binding
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !body_name.is_empty() && body_name != info.name {
+                return Err(ApiError::bad_request(format!(
+                    "name in binding ({body_name}) does not match the pod's name ({})",
+                    info.name
+                )));
+            }
+            binding["metadata"]["name"] = json!(info.name);
+            registry
+                .bind(def, &info.namespace, &binding, &write_opts()?)
+                .await?;
+            Ok(response::json_value(201, &binding_success()))
+        }
+        ("get", "log") | ("get" | "create", "exec" | "attach" | "portforward") => {
+            super::pod_stream::serve(server, info, query, req).await
+        }
+        ("create", "eviction") => Err(ApiError::method_not_supported(
             def.group,
             &format!("{}/{}", def.resource, info.subresource),
             "create",
@@ -337,6 +368,7 @@ pub async fn serve(
                 .await?
             {
                 DeleteOutcome::Pending(obj) => single_status(def, shape, obj, 202, query),
+                DeleteOutcome::Terminating(obj) => single_status(def, shape, obj, 200, query),
                 DeleteOutcome::Deleted(obj) => {
                     if returns_deleted_object(def) {
                         single(def, shape, obj, query)
@@ -383,9 +415,9 @@ pub async fn serve(
                     .delete(def, item_ns.as_deref().or(ns), &name, &options, dry_run)
                     .await
                 {
-                    Ok(DeleteOutcome::Deleted(b)) | Ok(DeleteOutcome::Pending(b)) => {
-                        deleted.push(b)
-                    }
+                    Ok(DeleteOutcome::Deleted(b))
+                    | Ok(DeleteOutcome::Pending(b))
+                    | Ok(DeleteOutcome::Terminating(b)) => deleted.push(b),
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
                 }
@@ -490,6 +522,11 @@ fn default_manager(user_agent: &str) -> String {
     } else {
         base.chars().take(128).collect()
     }
+}
+
+/// The Status a successful binding answers with.
+fn binding_success() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
 }
 
 fn delete_options(content_type: &str, body: &[u8], query: &Query) -> Result<Value, ApiError> {

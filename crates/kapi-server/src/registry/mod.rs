@@ -8,6 +8,7 @@
 mod allocator;
 pub mod list_options;
 pub mod namespaces;
+pub mod pods;
 pub mod strategy;
 mod write;
 

@@ -123,7 +123,7 @@ pub fn prepare_update(
             merged["status"] = new.get("status").cloned().unwrap_or(json!({}));
             merged
         }
-        "" | "approval" | "finalize" | "ephemeralcontainers" => {
+        "" | "approval" | "finalize" | "ephemeralcontainers" | "binding" => {
             if def.has_status() && subresource.is_empty() {
                 match old.get("status") {
                     Some(s) => new["status"] = s.clone(),

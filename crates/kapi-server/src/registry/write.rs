@@ -105,6 +105,8 @@ pub enum DeleteOutcome {
     Deleted(Bytes),
     /// Deletion is pending (finalizers); the object as it now stands.
     Pending(Bytes),
+    /// A pod is terminating gracefully: its node stops it, then finishes the deletion.
+    Terminating(Bytes),
 }
 
 /// Serializes the object once, outside the store's writer thread, with an empty
@@ -178,7 +180,7 @@ pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+pub(super) fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
@@ -508,7 +510,7 @@ impl Registry {
     /// server-side apply and set managedFields itself; otherwise the write is recorded as
     /// `opts.field_manager`'s Update.
     #[allow(clippy::too_many_arguments)]
-    async fn guaranteed_update(
+    pub(super) async fn guaranteed_update(
         &self,
         def: &'static ResourceDef,
         ns: Option<&str>,
@@ -602,6 +604,24 @@ impl Registry {
                 .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))?;
             let mut obj = decode(&kv.value)?;
             check_preconditions(def, name, &obj, options)?;
+            let is_pod = def.group.is_empty() && def.resource == "pods";
+            if let Some(grace) = is_pod
+                .then(|| super::pods::graceful_delete_seconds(&obj, options))
+                .flatten()
+            {
+                if super::pods::mark_terminating(&mut obj, grace).is_none() {
+                    return Ok(DeleteOutcome::Terminating(kv.value));
+                }
+                if dry_run {
+                    return Ok(DeleteOutcome::Terminating(dry_run_bytes(&obj)));
+                }
+                let (encode, slot) = encoder(obj)?.into_parts();
+                match self.store.update(&key, Some(kv.mod_revision), encode).await {
+                    Ok(_) => return Ok(DeleteOutcome::Terminating(take(&slot))),
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(store_error(def, name, e)),
+                }
+            }
             let has_finalizers = obj
                 .pointer("/metadata/finalizers")
                 .and_then(Value::as_array)

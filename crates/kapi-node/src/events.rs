@@ -1,0 +1,83 @@
+//! Events about pods, as kubelet records them (core/v1 Events with `source.component: kubelet`),
+//! so that `kubectl describe pod` and `kubectl events` read as on any cluster.
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::PostParams;
+use kube::Api;
+use serde_json::json;
+
+/// `Normal` or `Warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Something went as planned.
+    Normal,
+    /// Something failed.
+    Warning,
+}
+
+/// Posts events with one component's name.
+#[derive(Clone)]
+pub struct Recorder {
+    client: kube::Client,
+    component: &'static str,
+    host: String,
+}
+
+impl Recorder {
+    /// A recorder for `component` (`kubelet`) on `host`.
+    pub fn new(client: kube::Client, component: &'static str, host: String) -> Recorder {
+        Recorder {
+            client,
+            component,
+            host,
+        }
+    }
+
+    /// Records an event about a pod, or one of its containers (`field_path` such as
+    /// `spec.containers{web}`). Failures are logged, never returned: events are best effort.
+    pub async fn pod(
+        &self,
+        pod: &Pod,
+        field_path: Option<String>,
+        kind: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        let ns = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let now = chrono::Utc::now();
+        let stamp = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let name = format!(
+            "{pod_name}.{:x}",
+            now.timestamp_nanos_opt().unwrap_or_default()
+        );
+        let mut involved = json!({
+            "kind": "Pod", "apiVersion": "v1", "namespace": ns, "name": pod_name,
+            "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version,
+        });
+        if let Some(path) = field_path {
+            involved["fieldPath"] = json!(path);
+        }
+        let event = json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": involved,
+            "reason": reason, "message": message,
+            "type": match kind { EventType::Normal => "Normal", EventType::Warning => "Warning" },
+            "source": {"component": self.component, "host": self.host},
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            "reportingComponent": self.component, "reportingInstance": self.host,
+        });
+        let Ok(event) = serde_json::from_value::<Event>(event) else {
+            return;
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        if let Err(e) = api.create(&PostParams::default(), &event).await {
+            tracing::debug!(error = %e, reason, "could not record an event");
+        }
+    }
+}

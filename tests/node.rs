@@ -1,0 +1,373 @@
+//! The node: pods from real images through the node's own containerd, in a network namespace
+//! of the test's own (see support/netns.rs). Status, logs, exec, cp, events, volumes,
+//! deletion, failures as a user meets them, scheduling, and adoption after a restart.
+
+use serde_json::Value;
+
+use crate::support::{eventually, netns, Cluster};
+
+fn json(c: &Cluster, args: &[&str]) -> Value {
+    let mut full = args.to_vec();
+    full.extend(["-o", "json"]);
+    serde_json::from_str(&c.kubectl_ok(&full)).expect("kubectl JSON")
+}
+
+fn pod(c: &Cluster, name: &str) -> Value {
+    json(c, &["get", "pod", name])
+}
+
+fn apply(c: &Cluster, manifest: &str) {
+    let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+    assert!(
+        out.status.success(),
+        "apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn wait_phase(c: &Cluster, name: &str, phase: &str, secs: u64) -> Value {
+    eventually(&format!("pod {name} {phase}"), secs, || {
+        let p = pod(c, name);
+        (p["status"]["phase"] == phase).then_some(p)
+    })
+}
+
+fn busybox_pod(name: &str, command: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n{extra_spec}  containers:\n  - name: main\n    image: {}\n    command: [sh, -c, {}]\n",
+        netns::BUSYBOX,
+        serde_json::to_string(command).unwrap()
+    )
+}
+
+#[test]
+fn a_pod_runs_from_a_real_image_with_logs_exec_volumes_and_graceful_deletion() {
+    let c = Cluster::start_with_node(&[]);
+    let node = eventually("the node to be Ready", 60, || {
+        let nodes = json(&c, &["get", "nodes"]);
+        let n = nodes["items"][0].clone();
+        let ready = n["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        ready.then_some(n)
+    });
+    assert_eq!(node["status"]["addresses"][0]["type"], "InternalIP");
+    assert_eq!(node["status"]["addresses"][0]["address"], netns::NODE_IP);
+    let runtime = node["status"]["nodeInfo"]["containerRuntimeVersion"]
+        .as_str()
+        .unwrap_or("");
+    assert!(runtime.starts_with("containerd://"), "{runtime}");
+    assert_eq!(node["metadata"]["labels"]["kubernetes.io/os"], "linux");
+    assert!(node["metadata"]["labels"]
+        .get("node-role.kubernetes.io/control-plane")
+        .is_some());
+    assert_eq!(node["status"]["capacity"]["pods"], "110");
+    assert_eq!(node["spec"]["podCIDR"], "10.244.0.0/24");
+    let name = node["metadata"]["name"].as_str().unwrap().to_string();
+    c.kubectl_ok(&["get", "lease", &name, "-n", "kube-node-lease"]);
+
+    c.kubectl_ok(&[
+        "create",
+        "configmap",
+        "cfg",
+        "--from-literal=greeting=hello",
+    ]);
+    let spec = "  volumes:\n  - name: cfg\n    configMap: {name: cfg}\n";
+    let mut manifest = busybox_pod(
+        "web",
+        "echo started; i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done # e2e-node-marker",
+        spec,
+    );
+    manifest.push_str("    env: [{name: FOO, value: bar}]\n    volumeMounts: [{name: cfg, mountPath: /etc/cfg}]\n");
+    apply(&c, &manifest);
+    let p = wait_phase(&c, "web", "Running", 90);
+    let ip = p["status"]["podIP"].as_str().unwrap_or("");
+    assert!(ip.starts_with("10.244.0."), "pod IP {ip}");
+    assert_eq!(p["status"]["hostIP"], netns::NODE_IP);
+    let cs = &p["status"]["containerStatuses"][0];
+    assert!(
+        cs["containerID"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("containerd://"),
+        "{cs}"
+    );
+    assert!(
+        cs["imageID"].as_str().unwrap_or("").contains("sha256:"),
+        "{cs}"
+    );
+    assert_eq!(p["status"]["qosClass"], "BestEffort");
+    eventually("the pod to be Ready", 30, || {
+        let p = pod(&c, "web");
+        p["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            .then_some(())
+    });
+
+    eventually("the first log line", 30, || {
+        c.kubectl_ok(&["logs", "web"])
+            .starts_with("started\n")
+            .then_some(())
+    });
+    let tail = eventually("two ticks", 30, || {
+        let t = c.kubectl_ok(&["logs", "web", "--tail=1"]);
+        (t.starts_with("tick ") && !t.contains("tick 0")).then_some(t)
+    });
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    assert_eq!(
+        c.kubectl_ok(&["exec", "web", "--", "sh", "-c", "echo $FOO"])
+            .trim(),
+        "bar"
+    );
+    assert_eq!(
+        c.kubectl_ok(&["exec", "web", "--", "cat", "/etc/cfg/greeting"]),
+        "hello"
+    );
+    let shell = c.kubectl_stdin(
+        &["exec", "-i", "web", "--", "sh"],
+        Some("echo $((6*7)); exit\n"),
+    );
+    assert_eq!(String::from_utf8_lossy(&shell.stdout).trim(), "42");
+    let failing = c.kubectl(&["exec", "web", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(
+        failing.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&failing.stderr)
+    );
+    let env = c.kubectl_ok(&[
+        "exec",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "echo $KUBERNETES_SERVICE_HOST",
+    ]);
+    assert_eq!(env.trim(), "10.96.0.1");
+    let token = c.kubectl_ok(&[
+        "exec",
+        "web",
+        "--",
+        "ls",
+        "/var/run/secrets/kubernetes.io/serviceaccount",
+    ]);
+    assert_eq!(
+        token.split_whitespace().collect::<Vec<_>>(),
+        ["ca.crt", "namespace", "token"]
+    );
+    let copied = c.dir.path().join("hostname");
+    c.kubectl_ok(&["cp", "web:/etc/hostname", copied.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap().trim(), "web");
+    let described = c.kubectl_ok(&["describe", "pod", "web"]);
+    for reason in ["Scheduled", "Pulled", "Created", "Started"] {
+        assert!(
+            described.contains(reason),
+            "no {reason} event in:\n{described}"
+        );
+    }
+
+    // A mounted ConfigMap follows its updates (kubelet's atomic ..data swap).
+    let updated =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {greeting: bonjour}\n";
+    apply(&c, updated);
+    eventually("the mounted ConfigMap to change", 90, || {
+        (c.kubectl_ok(&["exec", "web", "--", "cat", "/etc/cfg/greeting"]) == "bonjour")
+            .then_some(())
+    });
+
+    // Graceful deletion: the node stops the container, then the pod goes.
+    c.kubectl_ok(&[
+        "delete",
+        "pod",
+        "web",
+        "--grace-period=5",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    assert!(!c.kubectl(&["get", "pod", "web"]).status.success());
+    eventually("the pod's processes to end", 30, || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", "e2e-node-marker"])
+            .output()
+            .ok()?;
+        (!out.status.success()).then_some(())
+    });
+}
+
+#[test]
+fn failures_read_as_on_a_real_cluster() {
+    let c = Cluster::start_with_node(&[]);
+    apply(
+        &c,
+        &format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: missing}}\nspec:\n  containers: [{{name: main, image: \"{}/kapi-test/does-not-exist:1\"}}]\n", netns::REGISTRY),
+    );
+    apply(&c, &busybox_pod("crash", "echo bye; exit 1", ""));
+    apply(
+        &c,
+        &busybox_pod("once", "echo done", "  restartPolicy: Never\n"),
+    );
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: greedy}\nspec:\n  containers: [{name: main, image: busybox, resources: {requests: {cpu: \"1000\"}}}]\n",
+    );
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: picky}\nspec:\n  nodeSelector: {disk: nvme}\n  containers: [{name: main, image: busybox}]\n",
+    );
+
+    let waiting = eventually("an image pull error", 90, || {
+        let p = pod(&c, "missing");
+        let w = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+        matches!(
+            w["reason"].as_str(),
+            Some("ErrImagePull" | "ImagePullBackOff")
+        )
+        .then_some(w)
+    });
+    assert!(
+        waiting["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does-not-exist"),
+        "{waiting}"
+    );
+
+    let crashed = eventually("CrashLoopBackOff", 90, || {
+        let p = pod(&c, "crash");
+        let cs = p["status"]["containerStatuses"][0].clone();
+        (cs["state"]["waiting"]["reason"] == "CrashLoopBackOff").then_some(cs)
+    });
+    assert!(
+        crashed["restartCount"].as_u64().unwrap_or(0) >= 1,
+        "{crashed}"
+    );
+    assert_eq!(crashed["lastState"]["terminated"]["exitCode"], 1);
+    assert_eq!(crashed["lastState"]["terminated"]["reason"], "Error");
+    assert!(
+        crashed["state"]["waiting"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("back-off "),
+        "{crashed}"
+    );
+    assert_eq!(c.kubectl_ok(&["logs", "crash", "--previous"]), "bye\n");
+
+    let done = wait_phase(&c, "once", "Succeeded", 90);
+    assert_eq!(
+        done["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+        "Completed"
+    );
+    assert_eq!(c.kubectl_ok(&["logs", "once"]), "done\n");
+
+    let unschedulable = |name: &str| {
+        eventually(&format!("{name} to be unschedulable"), 30, || {
+            let p = pod(&c, name);
+            p["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
+                .cloned()
+        })
+    };
+    assert_eq!(
+        unschedulable("greedy")["message"],
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    );
+    assert_eq!(
+        unschedulable("picky")["message"],
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    );
+    let err = c.kubectl_err(&["logs", "greedy"]);
+    assert!(
+        err.contains("pod greedy does not have a host assigned"),
+        "{err}"
+    );
+    let events = c.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=greedy",
+    ]);
+    assert!(events.contains("FailedScheduling"), "{events}");
+
+    // Labelling the node makes room for the picky pod: the scheduler retries on change.
+    let node = json(&c, &["get", "nodes"])["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.kubectl_ok(&["label", "node", &node, "disk=nvme"]);
+    wait_phase(&c, "picky", "Running", 90);
+}
+
+#[test]
+fn pods_bound_by_hand_run_and_a_restarted_server_adopts_them() {
+    let mut c = Cluster::start_with_node(&[]);
+    // A pod for another scheduler stays pending until bound through the bindings resource.
+    apply(
+        &c,
+        &busybox_pod("manual", "sleep 3600", "  schedulerName: my-scheduler\n"),
+    );
+    let node = eventually("a node", 60, || {
+        json(&c, &["get", "nodes"])["items"][0]["metadata"]["name"]
+            .as_str()
+            .map(str::to_string)
+    });
+    // kubectl create -f of a Binding posts to the legacy `bindings` resource.
+    let binding = format!(
+        r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"manual"}},"target":{{"apiVersion":"v1","kind":"Node","name":"{node}"}}}}"#
+    );
+    let post = |body: &str| {
+        c.curl_json(&[
+            "/api/v1/namespaces/default/bindings",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ])
+    };
+    let (code, status) = post(&binding);
+    assert_eq!(
+        (code, &status["status"]),
+        (201, &Value::from("Success")),
+        "{status}"
+    );
+    let (code, status) = post(&binding);
+    assert_eq!(code, 409, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("is already assigned to node"),
+        "{status}"
+    );
+    let before = wait_phase(&c, "manual", "Running", 90);
+    let id = before["status"]["containerStatuses"][0]["containerID"].clone();
+    let uid = before["metadata"]["uid"].as_str().unwrap().to_string();
+
+    c.restart();
+    // The restarted node works (a new pod runs), and the old pod kept its container.
+    apply(&c, &busybox_pod("after", "sleep 3600", ""));
+    wait_phase(&c, "after", "Running", 90);
+    let now = pod(&c, "manual");
+    assert_eq!(now["status"]["containerStatuses"][0]["containerID"], id);
+    assert_eq!(now["status"]["containerStatuses"][0]["restartCount"], 0);
+    let socket = c.data().join("containerd/containerd.sock");
+    let listed = std::process::Command::new("ctr")
+        .arg("-a")
+        .arg(&socket)
+        .args(["-n", "k8s.io", "containers", "ls", "-q"])
+        .arg(format!("labels.\"io.kubernetes.pod.uid\"=={uid}"))
+        .output()
+        .expect("ctr");
+    let ids = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(
+        ids.lines().count(),
+        2,
+        "one sandbox and one container, not duplicates: {ids}"
+    );
+}
