@@ -371,3 +371,69 @@ fn pods_bound_by_hand_run_and_a_restarted_server_adopts_them() {
         "one sandbox and one container, not duplicates: {ids}"
     );
 }
+
+#[test]
+fn probes_gate_readiness_and_restart_failing_containers() {
+    let c = Cluster::start_with_node(&[]);
+    let probed = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: probed}}\nspec:\n  containers:\n  - name: main\n    image: {}\n    command: [sh, -c, 'sleep 3600']\n    readinessProbe: {{exec: {{command: [cat, /tmp/ready]}}, periodSeconds: 1}}\n    livenessProbe: {{exec: {{command: [sh, -c, 'test ! -e /tmp/die']}}, periodSeconds: 1, failureThreshold: 1}}\n",
+        netns::BUSYBOX
+    );
+    apply(&c, &probed);
+    let http = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: http}}\nspec:\n  containers:\n  - name: main\n    image: {}\n    command: [sh, -c, 'mkdir -p /www && echo ok > /www/index.html && httpd -f -p 8080 -h /www']\n    ports: [{{name: web, containerPort: 8080}}]\n    readinessProbe: {{httpGet: {{path: /index.html, port: web}}, periodSeconds: 1}}\n    livenessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}\n",
+        netns::BUSYBOX
+    );
+    apply(&c, &http);
+    let ready = |name: &str| {
+        let p = pod(&c, name);
+        p["status"]["containerStatuses"][0]["ready"] == true
+            && p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+    };
+    wait_phase(&c, "probed", "Running", 90);
+    eventually("a failed readiness probe to be reported", 30, || {
+        let events = c.kubectl_ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=probed,reason=Unhealthy",
+        ]);
+        events.contains("Readiness probe failed").then_some(())
+    });
+    assert!(!ready("probed"), "Ready before its readiness probe passed");
+    c.kubectl_ok(&["exec", "probed", "--", "touch", "/tmp/ready"]);
+    eventually("the probed pod to become Ready", 30, || {
+        ready("probed").then_some(())
+    });
+    eventually("the HTTP-probed pod to become Ready", 60, || {
+        ready("http").then_some(())
+    });
+
+    c.kubectl_ok(&["exec", "probed", "--", "touch", "/tmp/die"]);
+    let restarted = eventually("a restart after the liveness probe failed", 60, || {
+        let p = pod(&c, "probed");
+        let cs = p["status"]["containerStatuses"][0].clone();
+        (cs["restartCount"].as_u64().unwrap_or(0) >= 1).then_some(cs)
+    });
+    assert!(
+        restarted["lastState"]["terminated"].is_object(),
+        "{restarted}"
+    );
+    let events = c.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=probed,reason=Killing",
+    ]);
+    assert!(
+        events.contains("failed liveness probe, will be restarted"),
+        "{events}"
+    );
+    // The new instance starts unready again: /tmp/ready went with the old one.
+    eventually("the restarted container to be unready", 30, || {
+        (!ready("probed")).then_some(())
+    });
+}

@@ -50,7 +50,7 @@ impl ServerProcess {
         let exe = std::env::current_exe()?;
         let started = Instant::now();
         let mut child = Command::new(exe)
-            .args(["server", "--data-dir"])
+            .args(["server", "--disable-node", "--data-dir"])
             .arg(dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())

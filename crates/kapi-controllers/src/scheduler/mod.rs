@@ -41,7 +41,7 @@ pub async fn run(client: kube::Client, identity: String) {
     }
 }
 
-fn spawn_reflector<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
+fn spawn_reflector<K>(api: Api<K>, changed: Arc<Notify>, trim: fn(&mut K)) -> Store<K>
 where
     K: kube::Resource
         + Clone
@@ -53,9 +53,12 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .applied_objects();
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default()).modify(trim),
+    )
+    .default_backoff()
+    .applied_objects();
     tokio::spawn(async move {
         let mut stream = stream.boxed();
         while let Some(item) = stream.next().await {
@@ -65,6 +68,39 @@ where
         }
     });
     reader
+}
+
+/// Keeps only what scheduling reads (placement, requests, ports, phase), so that the cache of
+/// every pod in the cluster stays small.
+fn trim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    pod.metadata.annotations = None;
+    pod.metadata.owner_references = None;
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.volumes = None;
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            c.command = None;
+            c.args = None;
+            c.env = None;
+            c.env_from = None;
+            c.volume_mounts = None;
+            c.liveness_probe = None;
+            c.readiness_probe = None;
+            c.startup_probe = None;
+            c.lifecycle = None;
+            c.security_context = None;
+        }
+    }
+    if let Some(status) = pod.status.as_mut() {
+        *status = k8s_openapi::api::core::v1::PodStatus {
+            phase: status.phase.take(),
+            ..Default::default()
+        };
+    }
 }
 
 fn pending(pod: &Pod) -> bool {
@@ -91,8 +127,14 @@ fn finished(pod: &Pod) -> bool {
 
 async fn schedule(client: kube::Client) {
     let changed = Arc::new(Notify::new());
-    let nodes: Store<Node> = spawn_reflector(Api::all(client.clone()), changed.clone());
-    let pods: Store<Pod> = spawn_reflector(Api::all(client.clone()), changed.clone());
+    let nodes: Store<Node> = spawn_reflector(Api::all(client.clone()), changed.clone(), |n| {
+        n.metadata.managed_fields = None;
+        n.metadata.annotations = None;
+        if let Some(s) = n.status.as_mut() {
+            s.images = None;
+        }
+    });
+    let pods: Store<Pod> = spawn_reflector(Api::all(client.clone()), changed.clone(), trim_pod);
     let _ = nodes.wait_until_ready().await;
     let _ = pods.wait_until_ready().await;
     let recorder = kapi_node::events::Recorder::new(client.clone(), SCHEDULER_NAME, String::new());

@@ -7,6 +7,7 @@ mod backoff;
 pub mod cri_config;
 mod env;
 mod images;
+mod probes;
 mod qos;
 pub mod status;
 mod volumes;

@@ -64,6 +64,8 @@ pub struct Observation {
     pub waiting: BTreeMap<String, (String, String)>,
     /// Containers whose readiness probe passes (or that have none and run).
     pub ready: BTreeMap<String, bool>,
+    /// Running containers whose startup probe has not passed yet.
+    pub not_started: std::collections::BTreeSet<String>,
     /// The runtime's name for container IDs (`containerd`).
     pub runtime: String,
 }
@@ -205,7 +207,7 @@ pub fn container_status(c: &Container, obs: &Observation, before_start: &str) ->
         (None, None) => status["state"] = json!({"waiting": {"reason": before_start}}),
     }
     if running {
-        status["started"] = json!(true);
+        status["started"] = json!(!obs.not_started.contains(&c.name));
         status["ready"] = json!(obs.ready.get(&c.name).copied().unwrap_or(false));
     }
     if status["state"]["waiting"]["message"] == "" {

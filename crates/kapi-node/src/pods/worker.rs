@@ -17,6 +17,7 @@ use super::backoff::Backoff;
 use super::cri_config::{self, ContainerInputs, CONTAINER_NAME, POD_UID};
 use super::env::{self, DataByName, EnvSources};
 use super::images;
+use super::probes::{self, Kind, Timing, Tracker};
 use super::status::{self, Instance, Observation, State};
 use super::volumes::{self, Prepared};
 use super::Context;
@@ -41,6 +42,10 @@ struct PodState {
     last_status: Option<Value>,
     /// The last event per container, so a steady condition is not reported every sync.
     last_event: HashMap<String, String>,
+    /// Probe state per container instance and kind.
+    probes: HashMap<(String, Kind), Tracker>,
+    /// When each container instance was first seen running (probes' initial delay).
+    running_since: HashMap<String, Instant>,
 }
 
 /// Runs until the pod is gone. `None` on the channel means the pod left the API.
@@ -407,12 +412,134 @@ async fn sync(ctx: &Arc<Context>, pod: &Pod, st: &mut PodState) -> Result<Durati
         }
     }
     obs.instances = instances(ctx, &pod_uid).await?;
-    for (name, list) in &obs.instances {
-        let running = matches!(list.first().map(|i| &i.state), Some(State::Running { .. }));
-        obs.ready.insert(name.clone(), running);
-    }
+    let next_probe = run_probes(ctx, pod, st, &mut obs).await;
     report(ctx, pod, st, &obs).await?;
-    Ok(RESYNC)
+    let now = Instant::now();
+    Ok(next_probe
+        .map(|at| {
+            at.saturating_duration_since(now)
+                .max(Duration::from_millis(100))
+        })
+        .map_or(RESYNC, |d| d.min(RESYNC)))
+}
+
+/// Runs the probes that are due on running containers; sets readiness and startup in `obs`,
+/// restarts containers whose liveness or startup probe failed. Returns when the next is due.
+async fn run_probes(
+    ctx: &Context,
+    pod: &Pod,
+    st: &mut PodState,
+    obs: &mut Observation,
+) -> Option<Instant> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let now = Instant::now();
+    let live_ids: std::collections::HashSet<String> = obs
+        .instances
+        .values()
+        .flatten()
+        .filter(|i| matches!(i.state, State::Running { .. }))
+        .map(|i| i.id.clone())
+        .collect();
+    st.probes.retain(|(id, _), _| live_ids.contains(id));
+    st.running_since.retain(|id, _| live_ids.contains(id));
+    let pod_ip = obs.pod_ip.clone().unwrap_or_default();
+    let mut next: Option<Instant> = None;
+    for c in &spec.containers {
+        let Some(inst) = obs.instances.get(&c.name).and_then(|l| l.first()).cloned() else {
+            continue;
+        };
+        if !matches!(inst.state, State::Running { .. }) {
+            obs.ready.insert(c.name.clone(), false);
+            continue;
+        }
+        let since = *st.running_since.entry(inst.id.clone()).or_insert(now);
+        let mut verdicts = HashMap::new();
+        for kind in [Kind::Startup, Kind::Liveness, Kind::Readiness] {
+            let Some(probe) = kind.of(c) else { continue };
+            if kind != Kind::Startup
+                && verdicts
+                    .get(&Kind::Startup)
+                    .is_some_and(|v: &Option<bool>| *v != Some(true))
+            {
+                continue;
+            }
+            let timing = Timing::of(probe);
+            let tracker = st
+                .probes
+                .entry((inst.id.clone(), kind))
+                .or_insert_with(|| Tracker::new(timing, since));
+            if tracker.due(now) {
+                let result =
+                    probes::run(&ctx.cri, probe, c, &inst.id, &pod_ip, timing.timeout).await;
+                let tracker = st
+                    .probes
+                    .get_mut(&(inst.id.clone(), kind))
+                    .expect("tracker just inserted");
+                tracker.record(result.is_ok(), Instant::now());
+                if let Err(why) = &result {
+                    let message = format!("{} probe failed: {why}", kind.name());
+                    event_once(
+                        ctx,
+                        pod,
+                        st,
+                        &c.name,
+                        EventType::Warning,
+                        "Unhealthy",
+                        &message,
+                    )
+                    .await;
+                }
+            }
+            let tracker = &st.probes[&(inst.id.clone(), kind)];
+            next = Some(next.map_or(tracker.next_run(), |n| n.min(tracker.next_run())));
+            verdicts.insert(kind, tracker.passing);
+        }
+        let started =
+            c.startup_probe.is_none() || verdicts.get(&Kind::Startup) == Some(&Some(true));
+        if !started {
+            obs.not_started.insert(c.name.clone());
+        }
+        let failed = [Kind::Startup, Kind::Liveness]
+            .into_iter()
+            .find(|k| verdicts.get(k) == Some(&Some(false)));
+        if let Some(kind) = failed {
+            let message = format!(
+                "Container {} failed {} probe, will be restarted",
+                c.name,
+                kind.name().to_ascii_lowercase()
+            );
+            ctx.recorder
+                .pod(
+                    pod,
+                    Some(field_path(pod, &c.name)),
+                    EventType::Normal,
+                    "Killing",
+                    &message,
+                )
+                .await;
+            let grace = spec
+                .termination_grace_period_seconds
+                .unwrap_or(30)
+                .max(MIN_GRACE);
+            let mut rt = ctx.cri.runtime.clone();
+            let _ = rt
+                .stop_container(api::StopContainerRequest {
+                    container_id: inst.id.clone(),
+                    timeout: grace,
+                })
+                .await;
+            st.probes.retain(|(id, _), _| *id != inst.id);
+            obs.ready.insert(c.name.clone(), false);
+            continue;
+        }
+        let ready = started
+            && match c.readiness_probe {
+                None => true,
+                Some(_) => verdicts.get(&Kind::Readiness) == Some(&Some(true)),
+            };
+        obs.ready.insert(c.name.clone(), ready);
+    }
+    next
 }
 
 /// Writes the pod's status when it changed.
