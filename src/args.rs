@@ -81,6 +81,10 @@ pub struct ServerArgs {
     /// Do not run this machine as a node: a pure API server.
     #[arg(long)]
     pub disable_node: bool,
+    /// How long a node may stop posting status before it is marked Unknown and tainted
+    /// unreachable, e.g. 40s (kube-controller-manager's flag).
+    #[arg(long, default_value = "40s", value_parser = parse_seconds)]
+    pub node_monitor_grace_period: std::time::Duration,
     /// The node's flags.
     #[command(flatten)]
     pub node: NodeArgs,
@@ -155,4 +159,22 @@ pub enum KubeconfigKind {
         #[arg(long)]
         duration: Option<String>,
     },
+}
+
+/// A duration as `90s`, `10m` or `1h` (a bare number is seconds).
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let mult = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        other => {
+            return Err(format!(
+                "invalid duration {s:?}: unknown unit {other:?} (use s, m or h)"
+            ))
+        }
+    };
+    Ok(std::time::Duration::from_secs(n * mult))
 }

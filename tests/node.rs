@@ -349,6 +349,24 @@ fn pods_bound_by_hand_run_and_a_restarted_server_adopts_them() {
     let id = before["status"]["containerStatuses"][0]["containerID"].clone();
     let uid = before["metadata"]["uid"].as_str().unwrap().to_string();
 
+    // A runtime that dies is started again, and the pod's container survives it.
+    let config = c.data().join("containerd/config.toml");
+    let killed = std::process::Command::new("pkill")
+        .args([
+            "-KILL",
+            "-f",
+            &format!("containerd --config {}", config.display()),
+        ])
+        .status()
+        .expect("pkill");
+    assert!(killed.success(), "no containerd to kill");
+    apply(&c, &busybox_pod("fresh", "sleep 3600", ""));
+    wait_phase(&c, "fresh", "Running", 90);
+    assert_eq!(
+        pod(&c, "manual")["status"]["containerStatuses"][0]["containerID"],
+        id
+    );
+
     c.restart();
     // The restarted node works (a new pod runs), and the old pod kept its container.
     apply(&c, &busybox_pod("after", "sleep 3600", ""));
@@ -436,4 +454,58 @@ fn probes_gate_readiness_and_restart_failing_containers() {
     eventually("the restarted container to be unready", 30, || {
         (!ready("probed")).then_some(())
     });
+}
+
+#[test]
+fn a_silent_node_is_marked_unknown_tainted_and_its_pods_evicted() {
+    // A Node whose kubelet never posts: no node agent is needed to play it.
+    let c = Cluster::start_with(&["--node-monitor-grace-period=3s"]);
+    apply(&c, "apiVersion: v1\nkind: Node\nmetadata: {name: ghost}\n");
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: short}\nspec:\n  nodeName: ghost\n  tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 1}]\n  containers: [{name: main, image: busybox}]\n",
+    );
+    apply(&c, "apiVersion: v1\nkind: Pod\nmetadata: {name: patient}\nspec:\n  nodeName: ghost\n  containers: [{name: main, image: busybox}]\n");
+    let tolerations = pod(&c, "patient")["spec"]["tolerations"].clone();
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        assert!(
+            tolerations
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["key"] == key && t["tolerationSeconds"] == 300),
+            "DefaultTolerationSeconds: {tolerations}"
+        );
+    }
+    let node = eventually("the node to be tainted unreachable", 30, || {
+        let n = json(&c, &["get", "node", "ghost"]);
+        let taints = n["spec"]["taints"].as_array()?.clone();
+        let keys: Vec<_> = taints
+            .iter()
+            .map(|t| (t["key"].clone(), t["effect"].clone()))
+            .collect();
+        (keys.contains(&("node.kubernetes.io/unreachable".into(), "NoExecute".into()))
+            && keys.contains(&("node.kubernetes.io/unreachable".into(), "NoSchedule".into())))
+        .then_some(n)
+    });
+    let _ = node;
+    eventually("the node's conditions to be Unknown", 30, || {
+        let n = json(&c, &["get", "node", "ghost"]);
+        let ready = n["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .clone();
+        (ready["status"] == "Unknown" && ready["message"] == "Kubelet never posted node status.")
+            .then_some(())
+    });
+    eventually("the pod with a 1 s toleration to be evicted", 30, || {
+        pod(&c, "short")["metadata"]["deletionTimestamp"]
+            .is_string()
+            .then_some(())
+    });
+    assert!(pod(&c, "patient")["metadata"]["deletionTimestamp"].is_null());
 }

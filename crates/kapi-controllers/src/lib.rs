@@ -17,6 +17,7 @@
 //!   `kubernetes.io/kube-apiserver-client` signer with the cluster CA.
 //! - `csrcleaner`: deletes CertificateSigningRequests that are finished or stale.
 //! - `nodeipam`: gives every Node a podCIDR from the cluster CIDR.
+//! - `nodelifecycle`: marks silent nodes Unknown, taints unavailable nodes, evicts their pods.
 //!
 //! The scheduler ([`scheduler::run`]) is here too, but runs with its own identity
 //! (`system:kube-scheduler`) and Lease, as kube-scheduler does.
@@ -32,6 +33,7 @@
 //!     data_dir: "kapi-data".into(),
 //!     enabled: kapi_controllers::parse_controllers("*,-csrcleaner")?,
 //!     legacy_token_secrets: false,
+//!     node_monitor_grace_period: kapi_controllers::nodelifecycle::DEFAULT_GRACE,
 //! };
 //! kapi_controllers::run(client, options).await
 //! # }
@@ -41,6 +43,7 @@ mod csrcleaner;
 mod csrsigning;
 pub mod leader;
 pub mod nodeipam;
+pub mod nodelifecycle;
 mod rootca;
 pub mod scheduler;
 mod serviceaccounts;
@@ -67,6 +70,8 @@ pub const CSR_SIGNING: &str = "csrsigning";
 pub const CSR_CLEANER: &str = "csrcleaner";
 /// The node IPAM controller's name.
 pub const NODE_IPAM: &str = "nodeipam";
+/// The node lifecycle controller's name.
+pub const NODE_LIFECYCLE: &str = "nodelifecycle";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
 pub const SCHEDULER: &str = "scheduler";
 
@@ -90,6 +95,7 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
         &["certificatesigningrequest-cleaner-controller"],
     ),
     (NODE_IPAM, &["node-ipam-controller"]),
+    (NODE_LIFECYCLE, &["node-lifecycle-controller"]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
 
@@ -141,6 +147,8 @@ pub struct ControllerOptions {
     pub enabled: Vec<String>,
     /// Also create a token Secret for every ServiceAccount, as Kubernetes did before 1.24.
     pub legacy_token_secrets: bool,
+    /// How long a node may be silent before it is Unknown (`--node-monitor-grace-period`).
+    pub node_monitor_grace_period: std::time::Duration,
 }
 
 impl ControllerOptions {
@@ -150,6 +158,7 @@ impl ControllerOptions {
             data_dir,
             enabled: vec!["*".into()],
             legacy_token_secrets: false,
+            node_monitor_grace_period: nodelifecycle::DEFAULT_GRACE,
         }
     }
 
@@ -233,6 +242,7 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (CSR_SIGNING, csrsigning::run),
             (CSR_CLEANER, csrcleaner::run),
             (NODE_IPAM, nodeipam::run),
+            (NODE_LIFECYCLE, nodelifecycle::run),
         ];
         for (name, start) in started {
             if options.is_enabled(name) {

@@ -38,6 +38,8 @@ pub struct Context {
     pub ca: Option<CertKey>,
     /// Create a token Secret per ServiceAccount (pre-1.24 behaviour).
     pub legacy_token_secrets: bool,
+    /// How long a node may be silent before it is Unknown.
+    pub node_monitor_grace_period: std::time::Duration,
     /// Consecutive failures per object, for backoff. Key: controller/namespace/name.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -69,6 +71,7 @@ impl Context {
             token_keys,
             ca,
             legacy_token_secrets: options.legacy_token_secrets,
+            node_monitor_grace_period: options.node_monitor_grace_period,
             failures: Mutex::new(HashMap::new()),
         })
     }

@@ -65,6 +65,34 @@ pub struct Containerd {
     pub socket: PathBuf,
 }
 
+/// [`ContainerdConfig`] with owned values, to start containerd again after it dies.
+#[derive(Debug, Clone)]
+pub struct OwnedConfig {
+    /// DATA/containerd.
+    pub dir: PathBuf,
+    /// The sandbox image.
+    pub pause_image: String,
+    /// Where the CNI plugins are installed.
+    pub cni_bin_dir: PathBuf,
+    /// Where kapi writes the CNI network configuration.
+    pub cni_conf_dir: PathBuf,
+    /// containerd's `config_path` for registry hosts.
+    pub registry_hosts_dir: PathBuf,
+}
+
+impl OwnedConfig {
+    /// Borrowed, as [`Containerd::start`] takes it.
+    pub fn borrowed(&self) -> ContainerdConfig<'_> {
+        ContainerdConfig {
+            dir: &self.dir,
+            pause_image: &self.pause_image,
+            cni_bin_dir: &self.cni_bin_dir,
+            cni_conf_dir: &self.cni_conf_dir,
+            registry_hosts_dir: &self.registry_hosts_dir,
+        }
+    }
+}
+
 impl Containerd {
     /// Writes the configuration, starts `containerd` and waits until its CRI service answers.
     pub async fn start(
@@ -124,6 +152,27 @@ impl Containerd {
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts containerd again whenever it exits, until this future is dropped (which kills
+    /// it). Pods keep running meanwhile: their shims are separate processes, and the node's
+    /// CRI channel dials the socket anew.
+    pub async fn supervise(mut self, config: OwnedConfig) {
+        loop {
+            let status = self.child.wait().await;
+            tracing::warn!(?status, "containerd exited; starting it again");
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = std::fs::remove_file(&self.socket);
+                match Containerd::start(&config.borrowed()).await {
+                    Ok((next, _)) => {
+                        self = next;
+                        break;
+                    }
+                    Err(e) => tracing::error!(error = %e, "containerd did not start again"),
+                }
+            }
         }
     }
 

@@ -260,18 +260,20 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
     if config.service_proxy && program_on_path("nft") {
         tasks.spawn(proxy::run(client.clone()));
     }
-    let _stop = StopOnDrop(own_containerd);
+    if let Some((handle, owned)) = own_containerd {
+        tasks.spawn(handle.supervise(owned));
+    }
+    let _stop = StopOnDrop;
     while tasks.join_next().await.is_some() {}
     Ok(())
 }
 
-/// Stops the node's own containerd and removes the proxy's rules when the node goes away.
-struct StopOnDrop(Option<containerd::Containerd>);
+/// Removes the proxy's rules when the node goes away (its containerd, owned by a task, is
+/// killed when that task is dropped).
+struct StopOnDrop;
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        // The Child inside is killed when dropped; the table goes with a last `nft` call.
-        drop(self.0.take());
         let _ = std::process::Command::new("nft")
             .args(["delete", "table", "ip", proxy::TABLE])
             .stderr(std::process::Stdio::null())
@@ -284,22 +286,19 @@ async fn start_containerd(
     data: &std::path::Path,
     config: &NodeConfig,
     registries: &registries::Registries,
-    own: &mut Option<containerd::Containerd>,
+    own: &mut Option<(containerd::Containerd, containerd::OwnedConfig)>,
 ) -> Result<cri::Cri, NodeError> {
     let hosts = data.join("containerd/certs.d");
     registries.write_hosts_dir(&hosts)?;
-    let dir = data.join("containerd");
-    let cni_bin = cni::plugin_dir();
-    let conf_dir = data.join("cni/net.d");
-    let (handle, cri) = containerd::Containerd::start(&containerd::ContainerdConfig {
-        dir: &dir,
-        pause_image: &config.pause_image,
-        cni_bin_dir: &cni_bin,
-        cni_conf_dir: &conf_dir,
-        registry_hosts_dir: &hosts,
-    })
-    .await?;
-    *own = Some(handle);
+    let owned = containerd::OwnedConfig {
+        dir: data.join("containerd"),
+        pause_image: config.pause_image.clone(),
+        cni_bin_dir: cni::plugin_dir(),
+        cni_conf_dir: data.join("cni/net.d"),
+        registry_hosts_dir: hosts,
+    };
+    let (handle, cri) = containerd::Containerd::start(&owned.borrowed()).await?;
+    *own = Some((handle, owned));
     Ok(cri)
 }
 

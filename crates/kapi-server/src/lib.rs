@@ -104,6 +104,8 @@ pub struct Config {
     pub advertise_address: Option<std::net::IpAddr>,
     /// The embedded node, unless `--disable-node`.
     pub node: Option<NodeSettings>,
+    /// How long a node may be silent before it is Unknown and tainted.
+    pub node_monitor_grace_period: std::time::Duration,
 }
 
 /// How the embedded node runs (`kapi node`'s flags).
@@ -153,6 +155,7 @@ impl Config {
             limits: Default::default(),
             advertise_address: None,
             node: None,
+            node_monitor_grace_period: kapi_controllers::nodelifecycle::DEFAULT_GRACE,
         }
     }
 
@@ -301,17 +304,13 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
         server.clone(),
     ));
-    let run_scheduler = kapi_controllers::ControllerOptions {
-        data_dir: dir.clone(),
-        enabled: controllers.clone(),
-        legacy_token_secrets: false,
-    }
-    .is_enabled(kapi_controllers::SCHEDULER);
     let options = kapi_controllers::ControllerOptions {
         data_dir: dir.clone(),
         enabled: controllers,
         legacy_token_secrets: server.config.legacy_token_secrets,
+        node_monitor_grace_period: server.config.node_monitor_grace_period,
     };
+    let run_scheduler = options.is_enabled(kapi_controllers::SCHEDULER);
     start_controllers(&pki, &server_url, options).await?;
     if run_scheduler {
         start_scheduler(&pki, &server_url, &dir).await?;

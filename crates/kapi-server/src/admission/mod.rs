@@ -2,5 +2,6 @@
 //! it is stored. One file per plugin.
 
 pub mod certificates;
+pub mod default_tolerations;
 pub mod rbac_escalation;
 pub mod service_account;

@@ -216,6 +216,7 @@ pub async fn serve(
             let mut obj = body::decode_object(&content_type, &bytes)?;
             if def.group.is_empty() && def.resource == "pods" {
                 crate::admission::service_account::admit(registry, &info.namespace, &mut obj)?;
+                crate::admission::default_tolerations::admit(&mut obj);
             }
             if def.group == "certificates.k8s.io" {
                 crate::admission::certificates::record_requester(user, &mut obj);
