@@ -25,6 +25,67 @@ pub enum Command {
     Proxy(crate::cmd::proxy::ProxyArgs),
     /// Load-test a running server and print throughput and latency percentiles.
     Bench(crate::cmd::bench::BenchArgs),
+    /// Run this machine as a node of a cluster (a kubelet over CRI), joining with a bootstrap
+    /// token or a kubeconfig.
+    Node(NodeCmdArgs),
+    /// Bootstrap tokens for joining nodes.
+    Token(TokenArgs),
+}
+
+/// Flags of `kapi node`.
+#[derive(Debug, clap::Args)]
+pub struct NodeCmdArgs {
+    /// Where the node keeps its state (containerd, pods, its kubeconfig once joined).
+    #[arg(long, env = "KAPI_NODE_DATA_DIR", default_value = "kapi-node-data")]
+    pub data_dir: PathBuf,
+    /// Run with these credentials (identity system:node:NAME) instead of joining.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The API server to join, e.g. https://10.0.0.5:6443.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// A bootstrap token (`kapi token create`).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// The cluster CA certificate the server's certificate must chain to.
+    #[arg(long)]
+    pub certificate_authority: Option<PathBuf>,
+    /// The node's flags.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Flags of `kapi token`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TokenCommand,
+    /// The server's data dir (its admin.kubeconfig is used when no other is found).
+    #[arg(
+        long,
+        env = "KAPI_DATA_DIR",
+        default_value = "kapi-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// The kubeconfig to create the token with (default: KUBECONFIG, then the data dir's admin).
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// `kapi token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bootstrap token and print it.
+    Create {
+        /// How long it may be used, e.g. 24h (0: forever).
+        #[arg(long, default_value = "24h", value_parser = parse_seconds_u64)]
+        ttl: u64,
+        /// A description kept with it.
+        #[arg(long)]
+        description: Option<String>,
+    },
 }
 
 /// Flags of `kapi server`.
@@ -177,4 +238,9 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
         }
     };
     Ok(std::time::Duration::from_secs(n * mult))
+}
+
+/// [`parse_seconds`] as whole seconds.
+fn parse_seconds_u64(s: &str) -> Result<u64, String> {
+    parse_seconds(s).map(|d| d.as_secs())
 }

@@ -509,3 +509,148 @@ fn a_silent_node_is_marked_unknown_tainted_and_its_pods_evicted() {
     });
     assert!(pod(&c, "patient")["metadata"]["deletionTimestamp"].is_null());
 }
+
+#[test]
+fn a_machine_joins_with_a_bootstrap_token_and_runs_pods() {
+    // The server alone (no node of its own), and a `kapi node` beside it that joins with a token.
+    let c = Cluster::start_with_node(&["--disable-node"]);
+    let kapi = env!("CARGO_BIN_EXE_kapi");
+    let out = c
+        .command(kapi)
+        .args(["token", "create", "--ttl", "1h", "--data-dir"])
+        .arg(c.data())
+        .output()
+        .expect("kapi token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(kapi_token_shape(&token), "{token}");
+    let secret = json(
+        &c,
+        &[
+            "get",
+            "secret",
+            "-n",
+            "kube-system",
+            &format!("bootstrap-token-{}", &token[..6]),
+        ],
+    );
+    assert_eq!(secret["type"], "bootstrap.kubernetes.io/token");
+    // A bootstrap token authenticates as a bootstrapper, and may not do more.
+    let (code, who) = c.curl_token(
+        &token,
+        &[
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+        ],
+    );
+    assert_eq!(code, 201, "{who}");
+    assert_eq!(
+        who["status"]["userInfo"]["username"],
+        format!("system:bootstrap:{}", &token[..6])
+    );
+    let (code, _) = c.curl_token(&token, &["/api/v1/namespaces/default/secrets"]);
+    assert_eq!(code, 403);
+
+    let node_dir = c.dir.path().join("node");
+    std::fs::create_dir_all(&node_dir).unwrap();
+    std::fs::write(
+        node_dir.join("registries.yaml"),
+        netns::NetNs::registries_yaml(),
+    )
+    .unwrap();
+    let mut node = c
+        .command(kapi)
+        .args([
+            "node",
+            "--server",
+            &c.url,
+            "--token",
+            &token,
+            "--certificate-authority",
+        ])
+        .arg(c.data().join("ca.crt"))
+        .arg("--data-dir")
+        .arg(&node_dir)
+        .args(["--node-name", "joiner", "--node-ip", netns::NODE_IP])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kapi node");
+    let ready = eventually("the joined node to be Ready", 90, || {
+        let out = c.kubectl(&["get", "node", "joiner", "-o", "json"]);
+        let n: Value = serde_json::from_slice(&out.stdout).ok()?;
+        n["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            .then_some(n)
+    });
+    assert!(ready["metadata"]["labels"]
+        .get("node-role.kubernetes.io/control-plane")
+        .is_none());
+    let csrs = json(&c, &["get", "csr"]);
+    let signers: Vec<&str> = csrs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["spec"]["signerName"].as_str())
+        .collect();
+    assert!(
+        signers.contains(&"kubernetes.io/kube-apiserver-client-kubelet"),
+        "{signers:?}"
+    );
+    assert!(
+        signers.contains(&"kubernetes.io/kubelet-serving"),
+        "{signers:?}"
+    );
+    for item in csrs["items"].as_array().unwrap() {
+        let approved = item["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Approved" && c["reason"] == "AutoApproved")
+        });
+        assert!(
+            approved && item["status"]["certificate"].is_string(),
+            "{item}"
+        );
+    }
+    let kubeconfig = std::fs::read_to_string(node_dir.join("kubelet.kubeconfig")).unwrap();
+    assert!(kubeconfig.contains("system:node:joiner"));
+
+    apply(
+        &c,
+        &busybox_pod("hello", "echo hello from joiner; sleep 3600", ""),
+    );
+    let p = wait_phase(&c, "hello", "Running", 90);
+    assert_eq!(p["spec"]["nodeName"], "joiner");
+    eventually("the joined node's logs", 30, || {
+        (c.kubectl_ok(&["logs", "hello"]) == "hello from joiner\n").then_some(())
+    });
+    assert_eq!(
+        c.kubectl_ok(&["exec", "hello", "--", "hostname"]).trim(),
+        "hello"
+    );
+    c.kubectl_ok(&[
+        "delete",
+        "pod",
+        "hello",
+        "--grace-period=1",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    let _ = node.kill();
+    let _ = node.wait();
+}
+
+fn kapi_token_shape(t: &str) -> bool {
+    let (id, secret) = t.split_once('.').unwrap_or(("", ""));
+    id.len() == 6 && secret.len() == 16
+}

@@ -2,8 +2,10 @@
 
 pub mod bench;
 mod kubeconfig;
+mod node;
 pub mod proxy;
 mod server;
+mod token;
 
 use crate::args::{Cli, Command};
 
@@ -14,5 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kubeconfig(args) => kubeconfig::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Proxy(args) => proxy::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Token(args) => token::run(args),
     }
 }

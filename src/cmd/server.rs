@@ -50,7 +50,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => {

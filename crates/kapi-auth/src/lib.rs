@@ -11,6 +11,7 @@
 //! ```
 
 pub mod authz;
+pub mod bootstrap_token;
 pub mod kubeconfig;
 pub mod pki;
 pub mod rbac;

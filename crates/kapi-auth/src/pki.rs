@@ -163,6 +163,25 @@ impl Issuer {
     }
 }
 
+/// Signs a serving certificate (extended key usage `serverAuth`, not a CA) for the PEM PKCS#10
+/// request `csr_pem` with the CA in `ca`: the subject and the subject alternative names are the
+/// request's, and it is valid for a year. The kubelet-serving signer uses it. Returns the PEM.
+pub fn sign_serving_csr(ca: &CertKey, csr_pem: &[u8]) -> Result<String, PkiError> {
+    let text = std::str::from_utf8(csr_pem).map_err(|_| PkiError::BadCsr("not PEM text".into()))?;
+    let mut request = rcgen::CertificateSigningRequestParams::from_pem(text)
+        .map_err(|e| PkiError::BadCsr(format!("not a usable certificate request: {e}")))?;
+    request.params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    request.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    request.params.is_ca = IsCa::ExplicitNoCa;
+    validity(&mut request.params, 1);
+    let issuer = Issuer::load(ca)?;
+    let cert = request.signed_by(&issuer.cert, &issuer.key)?;
+    Ok(cert.pem())
+}
+
 impl Pki {
     /// Loads the PKI from `dir`, creating what is missing. `extra_names` are additional
     /// host names or IPs the serving certificate must carry (e.g. the listen address).

@@ -1,4 +1,5 @@
-//! The CSR signer for `kubernetes.io/kube-apiserver-client`: once a CertificateSigningRequest
+//! The CSR signer for `kubernetes.io/kube-apiserver-client` (and for nodes,
+//! `kube-apiserver-client-kubelet` and `kubelet-serving`): once a CertificateSigningRequest
 //! for that signer is approved (and neither denied nor failed), it gets a client certificate
 //! from the cluster CA in `status.certificate`, so an administrator can add users with
 //! `kubectl certificate approve`.
@@ -39,9 +40,8 @@ pub const VALIDATION_FAILURE: &str = "SignerValidationFailure";
 /// Reconciles the requests addressed to [`SIGNER_NAME`].
 pub fn run(ctx: Arc<Context>) -> Task {
     let api = Api::<CertificateSigningRequest>::all(ctx.client.clone());
-    let mine = watcher::Config::default().fields(&format!("spec.signerName={SIGNER_NAME}"));
     Box::pin(
-        Controller::new(api, mine)
+        Controller::new(api, watcher::Config::default())
             .run(reconcile, error_policy, ctx)
             .for_each(|r| log_result(crate::CSR_SIGNING, r)),
     )
@@ -79,6 +79,21 @@ pub fn check_usages(usages: &[String]) -> Result<ClientKeyUsages, String> {
     Ok(out)
 }
 
+/// The usages of a kubelet serving certificate: `server auth`, with `digital signature` and
+/// `key encipherment` allowed beside it.
+pub fn check_serving_usages(usages: &[String]) -> Result<(), String> {
+    let allowed = ["server auth", "digital signature", "key encipherment"];
+    if let Some(other) = usages.iter().find(|u| !allowed.contains(&u.as_str())) {
+        return Err(format!(
+            "usage {other:?} is not allowed for kubernetes.io/kubelet-serving"
+        ));
+    }
+    if !usages.iter().any(|u| u == "server auth") {
+        return Err("kubernetes.io/kubelet-serving requires the usage \"server auth\"".into());
+    }
+    Ok(())
+}
+
 /// `spec.expirationSeconds` bounded to what this signer issues.
 pub fn lifetime(expiration_seconds: Option<i32>) -> Duration {
     match expiration_seconds {
@@ -98,7 +113,9 @@ async fn reconcile(
         .as_ref()
         .and_then(|s| s.certificate.as_ref())
         .is_some_and(|c| !c.0.is_empty());
-    if csr.spec.signer_name != SIGNER_NAME
+    let signer = csr.spec.signer_name.as_str();
+    let serving = signer == crate::csrapproving::KUBELET_SERVING_SIGNER;
+    if !(signer == SIGNER_NAME || signer == crate::csrapproving::KUBELET_CLIENT_SIGNER || serving)
         || !has_condition(&csr, "Approved")
         || has_condition(&csr, "Denied")
         || has_condition(&csr, "Failed")
@@ -109,8 +126,25 @@ async fn reconcile(
     let api = Api::<CertificateSigningRequest>::all(ctx.client.clone());
     let mut next = csr.as_ref().clone();
     let status = next.status.get_or_insert_with(Default::default);
-    let signed = match check_usages(csr.spec.usages.as_deref().unwrap_or_default()) {
+    let usages_checked = if serving {
+        check_serving_usages(csr.spec.usages.as_deref().unwrap_or_default())
+            .map(|()| ClientKeyUsages::default())
+    } else {
+        check_usages(csr.spec.usages.as_deref().unwrap_or_default())
+    };
+    let signed = match usages_checked {
         Err(message) => Err(message),
+        Ok(_) if serving => {
+            let ca = ctx
+                .ca
+                .as_ref()
+                .ok_or(ReconcileError::NotLoaded("cluster CA key"))?;
+            match kapi_auth::pki::sign_serving_csr(ca, &csr.spec.request.0) {
+                Ok(pem) => Ok(pem),
+                Err(PkiError::BadCsr(why)) => Err(why),
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(usages) => {
             let ca = ctx
                 .ca

@@ -15,6 +15,8 @@
 //!   creates one per account, as clusters before 1.24 did.
 //! - `csrsigning`: signs approved CertificateSigningRequests for the
 //!   `kubernetes.io/kube-apiserver-client` signer with the cluster CA.
+//! - `csrapproving`: approves node client certificate requests (bootstrap tokens, renewals)
+//!   and nodes' requests for serving certificates of their own names.
 //! - `csrcleaner`: deletes CertificateSigningRequests that are finished or stale.
 //! - `nodeipam`: gives every Node a podCIDR from the cluster CIDR.
 //! - `nodelifecycle`: marks silent nodes Unknown, taints unavailable nodes, evicts their pods.
@@ -39,6 +41,7 @@
 //! # }
 //! ```
 
+mod csrapproving;
 mod csrcleaner;
 mod csrsigning;
 pub mod leader;
@@ -66,6 +69,8 @@ pub const ROOT_CA_CERT_PUBLISHER: &str = "root-ca-cert-publisher";
 pub const SERVICEACCOUNT_TOKEN: &str = "serviceaccount-token";
 /// The CSR signer's name.
 pub const CSR_SIGNING: &str = "csrsigning";
+/// The CSR approver's name.
+pub const CSR_APPROVING: &str = "csrapproving";
 /// The CSR cleaner's name.
 pub const CSR_CLEANER: &str = "csrcleaner";
 /// The node IPAM controller's name.
@@ -93,6 +98,10 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     (
         CSR_CLEANER,
         &["certificatesigningrequest-cleaner-controller"],
+    ),
+    (
+        CSR_APPROVING,
+        &["certificatesigningrequest-approving-controller"],
     ),
     (NODE_IPAM, &["node-ipam-controller"]),
     (NODE_LIFECYCLE, &["node-lifecycle-controller"]),
@@ -241,6 +250,7 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (SERVICEACCOUNT_TOKEN, tokens::run),
             (CSR_SIGNING, csrsigning::run),
             (CSR_CLEANER, csrcleaner::run),
+            (CSR_APPROVING, csrapproving::run),
             (NODE_IPAM, nodeipam::run),
             (NODE_LIFECYCLE, nodelifecycle::run),
         ];

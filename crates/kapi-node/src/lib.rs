@@ -23,6 +23,7 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod events;
+pub mod join;
 pub mod kubelet_api;
 pub mod machine;
 pub mod pods;
@@ -41,7 +42,8 @@ use kube::Api;
 
 use crate::registration::{NodeFacts, Readiness};
 
-/// The kubelet API's certificate and the CA its callers' certificates must chain to.
+/// The kubelet API's certificate and the CA its callers' certificates must chain to. Empty
+/// certificate and key: obtain them through the CSR API (a node that joined with a token).
 #[derive(Clone)]
 pub struct KubeletTls {
     /// The cluster CA (PEM).
@@ -126,6 +128,9 @@ pub enum NodeError {
     /// The runtime could not be reached.
     #[error(transparent)]
     Cri(#[from] cri::CriError),
+    /// The kubelet serving certificate could not be obtained.
+    #[error("kubelet serving certificate: {0}")]
+    Join(#[from] join::JoinError),
     /// A directory could not be made.
     #[error("creating {path}: {source}")]
     Io {
@@ -168,6 +173,24 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
             name: config.name.clone(),
             source,
         })?;
+    let mut tls_material = config.tls.clone();
+    if tls_material.cert_pem.is_empty() {
+        // A joined node proves its names with a certificate from the cluster CA, asked for
+        // once its Node carries its addresses (what the approver checks them against).
+        let starting = Readiness::NotReady {
+            runtime_version: String::new(),
+            message: "container runtime status check may not have completed yet".into(),
+        };
+        registration::update_status(&client, &facts, &starting)
+            .await
+            .map_err(|source| NodeError::Register {
+                name: config.name.clone(),
+                source,
+            })?;
+        let (cert, key) = serving_certificate(&client, &data, &facts).await?;
+        tls_material.cert_pem = cert;
+        tls_material.key_pem = key;
+    }
 
     // The runtime: the one named, else our own containerd, else none (NotReady, saying why).
     let mut own_containerd = None;
@@ -247,9 +270,9 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
             config.name.clone(),
         ));
         let tls = kubelet_api::tls_config(
-            &config.tls.ca_pem,
-            &config.tls.cert_pem,
-            &config.tls.key_pem,
+            &tls_material.ca_pem,
+            &tls_material.cert_pem,
+            &tls_material.key_pem,
         )?;
         let addr = SocketAddr::new(facts.ip, config.kubelet_port);
         let server = kubelet_api::serve(api, addr, tls).await?;
@@ -279,6 +302,63 @@ impl Drop for StopOnDrop {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+/// The kubelet API's certificate: the one kept in DATA from an earlier start while it is valid
+/// for this address, otherwise a new one through the CSR API.
+async fn serving_certificate(
+    client: &kube::Client,
+    data: &std::path::Path,
+    facts: &NodeFacts,
+) -> Result<(String, String), NodeError> {
+    let cert_path = data.join("kubelet-serving.crt");
+    let key_path = data.join("kubelet-serving.key");
+    let names = vec![facts.ip.to_string(), facts.name.clone()];
+    if let (Ok(cert), Ok(key)) = (
+        std::fs::read_to_string(&cert_path),
+        std::fs::read_to_string(&key_path),
+    ) {
+        if certificate_covers(&cert, &names) {
+            return Ok((cert, key));
+        }
+    }
+    let (cert, key) = join::serving_certificate(client, &facts.name, &names).await?;
+    join::write_private(&key_path, &key)?;
+    join::write_private(&cert_path, &cert)?;
+    Ok((cert, key))
+}
+
+/// Whether a PEM certificate is still valid for a day and names every one of `names`.
+fn certificate_covers(pem: &str, names: &[String]) -> bool {
+    let Ok((_, block)) = x509_parser::pem::parse_x509_pem(pem.as_bytes()) else {
+        return false;
+    };
+    let Ok(cert) = block.parse_x509() else {
+        return false;
+    };
+    let day_left = cert
+        .validity()
+        .time_to_expiration()
+        .is_some_and(|d| d.whole_hours() > 24);
+    let sans: Vec<String> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|ext| {
+            ext.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                    x509_parser::extensions::GeneralName::IPAddress(b) if b.len() == 4 => {
+                        Some(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    day_left && names.iter().all(|n| sans.contains(n))
 }
 
 /// Starts the node's own containerd with a generated configuration.

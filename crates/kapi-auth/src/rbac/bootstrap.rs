@@ -272,6 +272,34 @@ fn cluster_roles() -> Vec<Value> {
         cluster_role(SCHEDULER_USER, &[], scheduler()),
         cluster_role(CONTROLLER_MANAGER_USER, &[], controller_manager()),
         cluster_role("system:node", &[], node()),
+        // What a joining node needs before it has its own identity, as upstream's roles.
+        cluster_role(
+            "system:node-bootstrapper",
+            &[],
+            vec![rule(
+                &["create", "get", "list", "watch"],
+                &[CERTIFICATES_GROUP],
+                &["certificatesigningrequests"],
+            )],
+        ),
+        cluster_role(
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            &[],
+            vec![rule(
+                &["create"],
+                &[CERTIFICATES_GROUP],
+                &["certificatesigningrequests/nodeclient"],
+            )],
+        ),
+        cluster_role(
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            &[],
+            vec![rule(
+                &["create"],
+                &[CERTIFICATES_GROUP],
+                &["certificatesigningrequests/selfnodeclient"],
+            )],
+        ),
         cluster_role(
             "system:kapi:node-lease",
             &[],
@@ -326,8 +354,28 @@ fn cluster_role_bindings() -> Vec<Value> {
             &[("User", CONTROLLER_MANAGER_USER)],
         ),
         cluster_role_binding("system:node", "system:node", &[("Group", NODES_GROUP)]),
+        // kubeadm's bindings: bootstrap tokens may ask for node client certificates, which
+        // are approved for them, and nodes may renew their own.
+        cluster_role_binding(
+            "kubeadm:kubelet-bootstrap",
+            "system:node-bootstrapper",
+            &[("Group", crate::bootstrap_token::BOOTSTRAPPERS_GROUP)],
+        ),
+        cluster_role_binding(
+            "kubeadm:node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            &[("Group", crate::bootstrap_token::BOOTSTRAPPERS_GROUP)],
+        ),
+        cluster_role_binding(
+            "kubeadm:node-autoapprove-certificate-rotation",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            &[("Group", NODES_GROUP)],
+        ),
     ]
 }
+
+/// The certificates API group.
+const CERTIFICATES_GROUP: &str = "certificates.k8s.io";
 
 /// What `admin` adds to `edit`: managing Roles and RoleBindings in the namespace.
 fn aggregate_to_admin() -> Vec<PolicyRule> {
@@ -724,7 +772,31 @@ fn controller_manager() -> Vec<PolicyRule> {
             &["sign"],
             &["certificates.k8s.io"],
             &["signers"],
-            &["kubernetes.io/kube-apiserver-client"],
+            &[
+                "kubernetes.io/kube-apiserver-client",
+                "kubernetes.io/kube-apiserver-client-kubelet",
+                "kubernetes.io/kubelet-serving",
+            ],
+        ),
+        // CSR approval of nodes' requests, after a SubjectAccessReview of the requester
+        rule(
+            &["update"],
+            &["certificates.k8s.io"],
+            &["certificatesigningrequests/approval"],
+        ),
+        named(
+            &["approve"],
+            &["certificates.k8s.io"],
+            &["signers"],
+            &[
+                "kubernetes.io/kube-apiserver-client-kubelet",
+                "kubernetes.io/kubelet-serving",
+            ],
+        ),
+        rule(
+            &["create"],
+            &["authorization.k8s.io"],
+            &["subjectaccessreviews"],
         ),
     ]);
     rules
@@ -749,6 +821,12 @@ fn node() -> Vec<PolicyRule> {
         rule(&["create"], &[""], &["serviceaccounts/token"]),
         rule(READ, &[""], &["services", "endpoints"]),
         rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
+        // its own client certificate renewed, its serving certificate
+        rule(
+            &["create", "get", "list", "watch"],
+            &[CERTIFICATES_GROUP],
+            &["certificatesigningrequests"],
+        ),
         // delegated authentication and authorization of the kubelet API
         rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
         rule(

@@ -185,6 +185,13 @@ impl Authenticator {
         if let Some(user) = self.static_tokens.get(token) {
             return Some(user.clone());
         }
+        if let Some((id, secret)) = kapi_auth::bootstrap_token::parse(token) {
+            use kapi_auth::bootstrap_token::{user, NAMESPACE, SECRET_PREFIX};
+            let def = resources::find("", "v1", "secrets")?;
+            let name = format!("{SECRET_PREFIX}{id}");
+            let (stored, _) = self.registry.get_value(def, Some(NAMESPACE), &name).ok()?;
+            return user(&stored, id, secret, unix_now());
+        }
         let now = Instant::now();
         if let Ok(cache) = self.cache.read() {
             if let Some(entry) = cache.get(token) {
