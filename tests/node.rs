@@ -169,6 +169,38 @@ fn a_pod_runs_from_a_real_image_with_logs_exec_volumes_and_graceful_deletion() {
         );
     }
 
+    // The Node authorizer: the node reads what its pods use, and nothing else.
+    c.kubectl_ok(&["create", "configmap", "unused", "--from-literal=x=1"]);
+    c.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "unused",
+        "--from-literal=x=1",
+    ]);
+    let node_kubeconfig = c.data().join("kubelet.kubeconfig");
+    let as_node = |args: &[&str]| {
+        let mut full = vec!["--kubeconfig", node_kubeconfig.to_str().unwrap()];
+        full.extend_from_slice(args);
+        c.kubectl(&full)
+    };
+    assert!(
+        as_node(&["get", "configmap", "cfg"]).status.success(),
+        "the node may read what its pod mounts"
+    );
+    for args in [
+        &["get", "configmap", "unused"][..],
+        &["get", "secret", "unused"][..],
+        &["get", "secrets"][..],
+    ] {
+        let out = as_node(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("Forbidden"),
+            "{args:?}: {err}"
+        );
+    }
+
     // A mounted ConfigMap follows its updates (kubelet's atomic ..data swap).
     let updated =
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {greeting: bonjour}\n";

@@ -246,7 +246,9 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         .map_err(ServerError::Bootstrap)?;
     let flow = Arc::new(filters::flowcontrol::FlowControl::new(config.limits));
     filters::flowcontrol::sync::rebuild(&registry, &flow);
-    let authz = Arc::new(filters::authz::Authorizer::new());
+    let authz = Arc::new(filters::authz::Authorizer::with_node_authorizer(
+        registry.clone(),
+    ));
     rbac_sync::rebuild(&registry, &authz);
     let static_tokens = match &config.token_auth_file {
         Some(path) => filters::authn::read_token_file(path)?,

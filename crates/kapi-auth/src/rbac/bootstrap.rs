@@ -59,10 +59,10 @@ const EVENT_VERBS: &[&str] = &["create", "update", "patch"];
 ///
 /// kapi's own: `system:kapi:controller-manager` for [`CONTROLLER_MANAGER_USER`], and
 /// `system:node` for the group [`NODES_GROUP`]. Upstream's `system:node` is broad and bound to
-/// nobody because the Node authorizer confines each kubelet to its own objects; kapi has no
-/// Node authorizer, so its `system:node` holds only what the node agent uses (no list or watch
-/// of Secrets and ConfigMaps, no Pod creation) and is bound to the group, with Lease rights
-/// through a RoleBinding in `kube-node-lease` only.
+/// nobody because the Node authorizer confines each kubelet to its own objects; kapi's holds
+/// only what the node agent uses and is bound to the group (Secrets, ConfigMaps and tokens are
+/// left to kapi-server's Node authorizer), with Lease rights through a RoleBinding in
+/// `kube-node-lease` only.
 pub fn bootstrap_policy() -> Vec<Value> {
     let mut objects = cluster_roles();
     objects.extend(cluster_role_bindings());
@@ -803,9 +803,9 @@ fn controller_manager() -> Vec<PolicyRule> {
 }
 
 /// kapi's `system:node`: what the node agent does for the pods bound to it — register and
-/// heartbeat its Node, watch pods, report their status, finish their deletion, read the
-/// Secrets and ConfigMaps their volumes name, mint their service-account tokens, record
-/// events, and follow Services and endpoints for the service proxy.
+/// heartbeat its Node, watch pods, report their status, finish their deletion, record events,
+/// and follow Services and endpoints for the service proxy. Reading the Secrets and ConfigMaps
+/// its pods use and minting their tokens is the Node authorizer's to allow, per object.
 fn node() -> Vec<PolicyRule> {
     vec![
         rule(
@@ -817,8 +817,6 @@ fn node() -> Vec<PolicyRule> {
         rule(&["get", "list", "watch", "delete"], &[""], &["pods"]),
         rule(&["update", "patch"], &[""], &["pods/status"]),
         rule(EVENT_VERBS, EVENT_GROUPS, &["events"]),
-        rule(&["get"], &[""], &["secrets", "configmaps"]),
-        rule(&["create"], &[""], &["serviceaccounts/token"]),
         rule(READ, &[""], &["services", "endpoints"]),
         rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
         // its own client certificate renewed, its serving certificate

@@ -469,9 +469,10 @@ fn nodes_get_what_the_agent_needs_and_no_more() {
     assert!(can(&idx, &n, "patch", "", "nodes", "status", "", "n1"));
     assert!(can(&idx, &n, "watch", "", "pods", "", "", ""));
     assert!(can(&idx, &n, "update", "", "pods", "status", "team", "p"));
-    assert!(can(&idx, &n, "get", "", "secrets", "", "team", "s"));
-    assert!(can(&idx, &n, "get", "", "configmaps", "", "team", "kube-root-ca.crt"));
-    assert!(can(&idx, &n, "create", "", "serviceaccounts", "token", "team", "default"));
+    // The Node authorizer, not RBAC, allows these per object (kapi-server filters/node_authz.rs).
+    assert!(!can(&idx, &n, "get", "", "secrets", "", "team", "s"));
+    assert!(!can(&idx, &n, "get", "", "configmaps", "", "team", "kube-root-ca.crt"));
+    assert!(!can(&idx, &n, "create", "", "serviceaccounts", "token", "team", "default"));
     assert!(can(&idx, &n, "create", "", "events", "", "team", ""));
     assert!(can(&idx, &n, "list", "discovery.k8s.io", "endpointslices", "", "", ""));
     assert!(can(&idx, &n, "update", "coordination.k8s.io", "leases", "", NODE_LEASE_NAMESPACE, "n1"));

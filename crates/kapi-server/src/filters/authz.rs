@@ -12,9 +12,11 @@ use kapi_auth::UserInfo;
 
 use crate::request_info::RequestInfo;
 
-/// The RBAC authorizer.
+/// The authorizers in upstream's order: Node, then RBAC.
 pub struct Authorizer {
     index: RwLock<Arc<RbacIndex>>,
+    /// The store the Node authorizer reads pods from; without it nodes get RBAC alone.
+    nodes: Option<Arc<crate::registry::Registry>>,
 }
 
 impl Default for Authorizer {
@@ -28,6 +30,15 @@ impl Authorizer {
     pub fn new() -> Self {
         Self {
             index: RwLock::new(Arc::new(RbacIndex::build(&[], &[], &[], &[]))),
+            nodes: None,
+        }
+    }
+
+    /// With the Node authorizer in front of RBAC, reading pods from `registry`.
+    pub fn with_node_authorizer(registry: Arc<crate::registry::Registry>) -> Self {
+        Self {
+            nodes: Some(registry),
+            ..Self::new()
         }
     }
 
@@ -48,6 +59,18 @@ impl Authorizer {
 
     /// Whether `attrs` is allowed, with RBAC's reason.
     pub fn decide(&self, attrs: &Attributes<'_>) -> (bool, String) {
+        if let (Some(registry), Some(node)) =
+            (&self.nodes, super::node_authz::node_name(attrs.user))
+        {
+            if let Some(allowed) = super::node_authz::decide(registry, node, attrs) {
+                let reason = if allowed {
+                    "allowed by the Node authorizer"
+                } else {
+                    ""
+                };
+                return (allowed, reason.to_string());
+            }
+        }
         let (decision, reason) = self.index().authorize(attrs);
         (decision == Decision::Allow, reason)
     }

@@ -8,3 +8,4 @@ pub mod authn;
 pub mod authz;
 pub mod flowcontrol;
 pub mod impersonate;
+pub mod node_authz;
