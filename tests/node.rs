@@ -202,6 +202,8 @@ fn a_pod_runs_from_a_real_image_with_logs_exec_volumes_and_graceful_deletion() {
     }
 
     // A mounted ConfigMap follows its updates (kubelet's atomic ..data swap).
+    let token_path = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    let token_before = c.kubectl_ok(&["exec", "web", "--", "cat", token_path]);
     let updated =
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {greeting: bonjour}\n";
     apply(&c, updated);
@@ -209,6 +211,12 @@ fn a_pod_runs_from_a_real_image_with_logs_exec_volumes_and_graceful_deletion() {
         (c.kubectl_ok(&["exec", "web", "--", "cat", "/etc/cfg/greeting"]) == "bonjour")
             .then_some(())
     });
+    // The refresh that brought the ConfigMap reused the projected token (renewed at 80% of its
+    // hour, not at every resync).
+    assert_eq!(
+        c.kubectl_ok(&["exec", "web", "--", "cat", token_path]),
+        token_before
+    );
 
     // Graceful deletion: the node stops the container, then the pod goes.
     c.kubectl_ok(&[

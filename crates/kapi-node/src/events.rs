@@ -75,9 +75,13 @@ impl Recorder {
         let Ok(event) = serde_json::from_value::<Event>(event) else {
             return;
         };
+        // Sent in the background: a pod's start does not wait for its events to be stored.
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        if let Err(e) = api.create(&PostParams::default(), &event).await {
-            tracing::debug!(error = %e, reason, "could not record an event");
-        }
+        let reason = reason.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = api.create(&PostParams::default(), &event).await {
+                tracing::debug!(error = %e, reason, "could not record an event");
+            }
+        });
     }
 }

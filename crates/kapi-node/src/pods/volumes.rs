@@ -69,12 +69,18 @@ pub fn pod_dir(pods_dir: &Path, uid: &str) -> PathBuf {
     pods_dir.join(uid)
 }
 
+/// Projected service-account tokens already minted, by `volume/path`: the token and when it is
+/// due for renewal (80% of its lifetime, as kubelet renews). Kept between refreshes so that a
+/// ConfigMap resync does not mint a new token each time.
+pub type Tokens = std::collections::HashMap<String, (String, Instant)>;
+
 /// Prepares (or refreshes) every volume of `pod`.
 pub async fn prepare(
     client: &kube::Client,
     pods_dir: &Path,
     pod: &Pod,
     env: &EnvSources<'_>,
+    tokens: &mut Tokens,
 ) -> Result<(BTreeMap<String, Prepared>, Refresh), VolumeError> {
     let uid = pod.metadata.uid.as_deref().unwrap_or_default();
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
@@ -87,23 +93,24 @@ pub async fn prepare(
         .and_then(|s| s.volumes.clone())
         .unwrap_or_default();
     for vol in &volumes {
-        let (plugin, files) = match volume_files(client, ns, pod, vol, env, &mut due).await? {
-            VolumeContent::Files(plugin, files) => (plugin, files),
-            VolumeContent::Dir(plugin, medium_memory) => {
-                let path = base.join(plugin).join(&vol.name);
-                std::fs::create_dir_all(&path).map_err(|source| VolumeError::Io {
-                    name: vol.name.clone(),
-                    source,
-                })?;
-                let _ = medium_memory;
-                out.insert(vol.name.clone(), Prepared { host_path: path });
-                continue;
-            }
-            VolumeContent::Host(path) => {
-                out.insert(vol.name.clone(), Prepared { host_path: path });
-                continue;
-            }
-        };
+        let (plugin, files) =
+            match volume_files(client, ns, pod, vol, env, &mut due, tokens).await? {
+                VolumeContent::Files(plugin, files) => (plugin, files),
+                VolumeContent::Dir(plugin, medium_memory) => {
+                    let path = base.join(plugin).join(&vol.name);
+                    std::fs::create_dir_all(&path).map_err(|source| VolumeError::Io {
+                        name: vol.name.clone(),
+                        source,
+                    })?;
+                    let _ = medium_memory;
+                    out.insert(vol.name.clone(), Prepared { host_path: path });
+                    continue;
+                }
+                VolumeContent::Host(path) => {
+                    out.insert(vol.name.clone(), Prepared { host_path: path });
+                    continue;
+                }
+            };
         let path = base.join(plugin).join(&vol.name);
         atomic_writer::write(&path, &files).map_err(|source| VolumeError::Io {
             name: vol.name.clone(),
@@ -127,16 +134,35 @@ async fn volume_files(
     vol: &Volume,
     env: &EnvSources<'_>,
     due: &mut Instant,
+    tokens: &mut Tokens,
 ) -> Result<VolumeContent, VolumeError> {
     if let Some(p) = &vol.projected {
         let default_mode = p.default_mode.unwrap_or(0o644) as u32;
         let mut files = Files::new();
         for source in p.sources.iter().flatten() {
             if let Some(t) = &source.service_account_token {
-                let (token, ttl) =
-                    request_token(client, ns, pod, t.audience.as_deref(), t.expiration_seconds)
+                let key = format!("{}/{}", vol.name, t.path);
+                let now = Instant::now();
+                let token = match tokens.get(&key).filter(|(_, renew)| now < *renew) {
+                    Some((token, renew)) => {
+                        *due = (*due).min(*renew);
+                        token.clone()
+                    }
+                    None => {
+                        let (token, ttl) = request_token(
+                            client,
+                            ns,
+                            pod,
+                            t.audience.as_deref(),
+                            t.expiration_seconds,
+                        )
                         .await?;
-                *due = (*due).min(Instant::now() + ttl.mul_f64(0.8));
+                        let renew = now + ttl.mul_f64(0.8);
+                        *due = (*due).min(renew);
+                        tokens.insert(key, (token.clone(), renew));
+                        token
+                    }
+                };
                 files.insert(t.path.clone(), (token.into_bytes(), default_mode));
             }
             if let Some(c) = &source.config_map {

@@ -46,6 +46,8 @@ struct PodState {
     probes: HashMap<(String, Kind), Tracker>,
     /// When each container instance was first seen running (probes' initial delay).
     running_since: HashMap<String, Instant>,
+    /// The projected tokens minted for the pod, reused until they are due for renewal.
+    tokens: volumes::Tokens,
 }
 
 /// Runs until the pod is gone. `None` on the channel means the pod left the API.
@@ -262,7 +264,7 @@ async fn sync(ctx: &Arc<Context>, pod: &Pod, st: &mut PodState) -> Result<Durati
             secrets: &secrets,
             allocatable: ctx.allocatable,
         };
-        match volumes::prepare(&ctx.client, &ctx.pods_dir, pod, &sources).await {
+        match volumes::prepare(&ctx.client, &ctx.pods_dir, pod, &sources, &mut st.tokens).await {
             Ok((prepared, refresh)) => {
                 st.volumes = Some(prepared);
                 st.refresh_due = Some(refresh.due);
