@@ -33,15 +33,17 @@ pub fn run(ctx: Arc<Context>) -> Task {
 }
 
 async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    if node
-        .spec
-        .as_ref()
-        .and_then(|s| s.pod_cidr.as_ref())
-        .is_some()
-    {
+    let has_cidr = |n: &Node| n.spec.as_ref().and_then(|s| s.pod_cidr.as_ref()).is_some();
+    if has_cidr(&node) {
         return Ok(Action::await_change());
     }
     let api = Api::<Node>::all(ctx.client.clone());
+    // The cached copy may predate our own allocation (a status update can wake this node
+    // again before the cache sees the patch): decide on the stored Node, never reassign.
+    match api.get_opt(&node.name_any()).await? {
+        Some(current) if !has_cidr(&current) => {}
+        _ => return Ok(Action::await_change()),
+    }
     let used: HashSet<String> = api
         .list(&ListParams::default())
         .await?
