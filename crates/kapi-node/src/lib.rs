@@ -28,6 +28,7 @@ pub mod kubelet_api;
 pub mod machine;
 pub mod pods;
 pub mod proxy;
+pub mod reflect;
 pub mod registration;
 pub mod registries;
 pub mod upgrade;

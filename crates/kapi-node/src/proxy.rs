@@ -11,11 +11,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::Store;
 use kube::Api;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
@@ -235,8 +233,10 @@ pub async fn clear() {
 /// Keeps the rules in step with Services and EndpointSlices until the task is dropped.
 pub async fn run(client: kube::Client) {
     let changed = Arc::new(Notify::new());
-    let services: Store<Service> = spawn_reflector(Api::all(client.clone()), changed.clone());
-    let slices: Store<EndpointSlice> = spawn_reflector(Api::all(client), changed.clone());
+    let services: Store<Service> =
+        crate::reflect::spawn(Api::all(client.clone()), changed.clone(), |_| {});
+    let slices: Store<EndpointSlice> =
+        crate::reflect::spawn(Api::all(client), changed.clone(), |_| {});
     let mut applied: BTreeMap<(), String> = BTreeMap::new();
     loop {
         changed.notified().await;
@@ -256,39 +256,6 @@ pub async fn run(client: kube::Client) {
             }
         }
     }
-}
-
-fn spawn_reflector<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
-where
-    K: kube::Resource
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-{
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .applied_objects();
-    let on_change = changed.clone();
-    tokio::spawn(async move {
-        let mut stream = stream.boxed();
-        while let Some(item) = stream.next().await {
-            if item.is_ok() {
-                on_change.notify_one();
-            }
-        }
-    });
-    let ready = reader.clone();
-    let notify = changed;
-    tokio::spawn(async move {
-        let _ = ready.wait_until_ready().await;
-        notify.notify_one();
-    });
-    reader
 }
 
 #[cfg(test)]

@@ -13,11 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::Store;
 use kube::Api;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -39,35 +37,6 @@ pub async fn run(client: kube::Client, identity: String) {
             () = schedule(client.clone()) => {}
         }
     }
-}
-
-fn spawn_reflector<K>(api: Api<K>, changed: Arc<Notify>, trim: fn(&mut K)) -> Store<K>
-where
-    K: kube::Resource
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-{
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default()).modify(trim),
-    )
-    .default_backoff()
-    .applied_objects();
-    tokio::spawn(async move {
-        let mut stream = stream.boxed();
-        while let Some(item) = stream.next().await {
-            if item.is_ok() {
-                changed.notify_one();
-            }
-        }
-    });
-    reader
 }
 
 /// Keeps only what scheduling reads (placement, requests, ports, phase), so that the cache of
@@ -127,14 +96,16 @@ fn finished(pod: &Pod) -> bool {
 
 async fn schedule(client: kube::Client) {
     let changed = Arc::new(Notify::new());
-    let nodes: Store<Node> = spawn_reflector(Api::all(client.clone()), changed.clone(), |n| {
-        n.metadata.managed_fields = None;
-        n.metadata.annotations = None;
-        if let Some(s) = n.status.as_mut() {
-            s.images = None;
-        }
-    });
-    let pods: Store<Pod> = spawn_reflector(Api::all(client.clone()), changed.clone(), trim_pod);
+    let nodes: Store<Node> =
+        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), |n| {
+            n.metadata.managed_fields = None;
+            n.metadata.annotations = None;
+            if let Some(s) = n.status.as_mut() {
+                s.images = None;
+            }
+        });
+    let pods: Store<Pod> =
+        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_pod);
     let _ = nodes.wait_until_ready().await;
     let _ = pods.wait_until_ready().await;
     let recorder = kapi_node::events::Recorder::new(client.clone(), SCHEDULER_NAME, String::new());
