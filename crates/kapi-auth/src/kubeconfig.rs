@@ -20,3 +20,22 @@ pub fn render_client_cert(
         key = b64(key_pem),
     )
 }
+
+/// Writes a file holding credentials, readable by its owner only: written aside, then renamed
+/// over the old one, so a reader never sees half a file.
+pub fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(contents.as_bytes())?;
+    std::fs::rename(&tmp, path)
+}

@@ -448,20 +448,8 @@ async fn start_node(
 
 /// Writes a file holding credentials, readable by its owner only.
 fn write_private(path: &std::path::Path, contents: &str) -> Result<(), ServerError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let err = |source| ServerError::Io {
+    kapi_auth::kubeconfig::write_private(path, contents).map_err(|source| ServerError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
-    f.write_all(contents.as_bytes()).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    })
 }
