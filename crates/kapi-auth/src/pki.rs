@@ -56,6 +56,10 @@ pub enum PkiError {
 /// The IP of the `kubernetes` Service: the first address of the default service range.
 pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
 
+/// The IP of the `kube-dns` Service (cluster DNS): the tenth address of the default service
+/// range, as kubeadm places it, and what pods get as their nameserver.
+pub const CLUSTER_DNS_IP: &str = "10.96.0.10";
+
 /// The admin identity, as kubeadm names it.
 pub const ADMIN_USER: &str = "kubernetes-admin";
 

@@ -20,6 +20,10 @@
 //! - `csrcleaner`: deletes CertificateSigningRequests that are finished or stale.
 //! - `nodeipam`: gives every Node a podCIDR from the cluster CIDR.
 //! - `nodelifecycle`: marks silent nodes Unknown, taints unavailable nodes, evicts their pods.
+//! - `clusterdns`: the nodes (each serves cluster DNS) as the `kube-dns` Service's endpoints.
+//! - `servicelb`: the nodes' addresses as the ingress of LoadBalancer Services without a class.
+//! - `endpointslice`: EndpointSlices for every Service with a selector, from its pods'
+//!   addresses and readiness.
 //!
 //! The scheduler ([`scheduler::run`]) is here too, but runs with its own identity
 //! (`system:kube-scheduler`) and Lease, as kube-scheduler does.
@@ -41,15 +45,18 @@
 //! # }
 //! ```
 
+pub mod clusterdns;
 mod csrapproving;
 mod csrcleaner;
 mod csrsigning;
+pub mod endpointslice;
 pub mod leader;
 pub mod nodeipam;
 pub mod nodelifecycle;
 mod rootca;
 pub mod scheduler;
 mod serviceaccounts;
+pub mod servicelb;
 mod shared;
 mod tokens;
 
@@ -77,6 +84,12 @@ pub const CSR_CLEANER: &str = "csrcleaner";
 pub const NODE_IPAM: &str = "nodeipam";
 /// The node lifecycle controller's name.
 pub const NODE_LIFECYCLE: &str = "nodelifecycle";
+/// The EndpointSlice controller's name.
+pub const ENDPOINTSLICE: &str = "endpointslice";
+/// The cluster DNS endpoints controller's name.
+pub const CLUSTER_DNS: &str = "clusterdns";
+/// The service load balancer's name.
+pub const SERVICE_LB: &str = "servicelb";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
 pub const SCHEDULER: &str = "scheduler";
 
@@ -105,6 +118,9 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     ),
     (NODE_IPAM, &["node-ipam-controller"]),
     (NODE_LIFECYCLE, &["node-lifecycle-controller"]),
+    (ENDPOINTSLICE, &["endpointslice-controller"]),
+    (SERVICE_LB, &["service-lb-controller"]),
+    (CLUSTER_DNS, &[]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
 
@@ -253,6 +269,9 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (CSR_APPROVING, csrapproving::run),
             (NODE_IPAM, nodeipam::run),
             (NODE_LIFECYCLE, nodelifecycle::run),
+            (ENDPOINTSLICE, endpointslice::run),
+            (SERVICE_LB, servicelb::run),
+            (CLUSTER_DNS, clusterdns::run),
         ];
         for (name, start) in started {
             if options.is_enabled(name) {

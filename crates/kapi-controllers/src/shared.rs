@@ -140,6 +140,15 @@ pub enum ReconcileError {
     NotLoaded(&'static str),
 }
 
+/// Drops what no controller reads from a cached Node (its image list is the bulk of it).
+pub fn trim_node(node: &mut k8s_openapi::api::core::v1::Node) {
+    node.metadata.managed_fields = None;
+    node.metadata.annotations = None;
+    if let Some(status) = node.status.as_mut() {
+        status.images = None;
+    }
+}
+
 /// Whether an API error is `code`.
 pub fn is_status(err: &kube::Error, code: u16) -> bool {
     matches!(err, kube::Error::Api(resp) if resp.code == code)

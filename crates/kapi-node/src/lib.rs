@@ -282,7 +282,7 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
         });
     }
     if config.service_proxy && program_on_path("nft") {
-        tasks.spawn(proxy::run(client.clone()));
+        tasks.spawn(proxy::run(client.clone(), config.name.clone()));
     }
     if let Some((handle, owned)) = own_containerd {
         tasks.spawn(handle.supervise(owned));

@@ -1,5 +1,7 @@
-//! What a fresh cluster has before anyone asks: the default namespaces and the `kubernetes`
-//! Service with its Endpoints and EndpointSlice pointing at this API server.
+//! What a fresh cluster has before anyone asks: the default namespaces, the `kubernetes`
+//! Service with its Endpoints and EndpointSlice pointing at this API server, and the `kube-dns`
+//! Service in kube-system (every kapi node serves cluster DNS; a controller lists them as its
+//! endpoints).
 //!
 //! Runs at every start and only creates or corrects, never deletes, so restarts are no-ops.
 
@@ -103,5 +105,32 @@ pub async fn run(registry: &Registry, advertise_ip: &str, port: u16) -> Result<(
         "endpoints": [{"addresses": [advertise_ip], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     })).await?;
+    // A cluster whose data predates cluster DNS may have given the address away: the server
+    // still starts, and says why pods will not resolve names.
+    if let Err(e) = ensure(registry, "", "services", Some("kube-system"), kube_dns()).await {
+        tracing::warn!(error = %e.message, "could not create the kube-dns Service");
+    }
     Ok(())
+}
+
+/// The cluster DNS Service, with kubeadm's name, labels and ports. It has no selector: its
+/// endpoints are the nodes' own DNS servers, and `internalTrafficPolicy: Local` sends each
+/// pod's queries to the server on its node.
+fn kube_dns() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {
+            "name": "kube-dns", "namespace": "kube-system",
+            "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "KubeDNS"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": kapi_auth::pki::CLUSTER_DNS_IP,
+            "internalTrafficPolicy": "Local",
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+            ],
+        }
+    })
 }

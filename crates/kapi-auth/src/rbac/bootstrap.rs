@@ -719,6 +719,8 @@ fn controller_manager() -> Vec<PolicyRule> {
         rule(&["create"], &["coordination.k8s.io"], &["leases"]),
         // status and owner-reference finalizers of what they manage
         rule(&["update", "patch"], &[""], &["pods/status"]),
+        // the service load balancer publishes ingress addresses
+        rule(&["update", "patch"], &[""], &["services/status"]),
         rule(
             &["update", "patch"],
             &["apps"],

@@ -96,14 +96,11 @@ fn finished(pod: &Pod) -> bool {
 
 async fn schedule(client: kube::Client) {
     let changed = Arc::new(Notify::new());
-    let nodes: Store<Node> =
-        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), |n| {
-            n.metadata.managed_fields = None;
-            n.metadata.annotations = None;
-            if let Some(s) = n.status.as_mut() {
-                s.images = None;
-            }
-        });
+    let nodes: Store<Node> = kapi_node::reflect::spawn(
+        Api::all(client.clone()),
+        changed.clone(),
+        crate::shared::trim_node,
+    );
     let pods: Store<Pod> =
         kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_pod);
     let _ = nodes.wait_until_ready().await;

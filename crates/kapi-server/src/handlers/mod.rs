@@ -1,5 +1,6 @@
 //! Routing a request to its handler, after the filters have judged it.
 
+pub mod backend_proxy;
 mod body;
 mod discovery;
 mod negotiate;

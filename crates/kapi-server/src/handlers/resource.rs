@@ -247,6 +247,9 @@ pub async fn serve(
         ("get", "log") | ("get" | "create", "exec" | "attach" | "portforward") => {
             super::pod_stream::serve(server, info, query, req).await
         }
+        (_, "proxy") if def.group.is_empty() => {
+            super::backend_proxy::serve(server, info, req).await
+        }
         ("create", "eviction") => Err(ApiError::method_not_supported(
             def.group,
             &format!("{}/{}", def.resource, info.subresource),

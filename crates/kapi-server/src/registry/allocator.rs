@@ -1,8 +1,14 @@
 //! Service ClusterIPs and NodePorts, handed out without duplicates.
 //!
-//! The used set is what the stored Services hold plus what this process handed out and may not
-//! be stored yet, so concurrent creates never receive the same address. Allocations survive
-//! restarts because they live in the stored Services themselves.
+//! The used set is what the stored Services hold plus what this process has handed out to
+//! writes still in flight, so concurrent creates never receive the same address. A
+//! [`Reservation`] covers one write and is dropped when the write has landed (the stored
+//! Service then holds the address) or failed or was a dry run (the address is free again), so
+//! an address or port comes free as soon as its Service is deleted or gives it up.
+//!
+//! As upstream, the start of each range is a static band for addresses users pick themselves
+//! (the `kube-dns` Service's 10.96.0.10 among them): dynamic allocation takes from the rest
+//! first and falls back to the band only when the rest is full.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -16,10 +22,37 @@ use super::Registry;
 /// The service range: 10.96.0.0/12. The first address belongs to the `kubernetes` Service.
 const RANGE_BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
 const RANGE_SIZE: u32 = 1 << 20;
+/// Upstream's static band for a /12: min(max(16, size/16), 256) addresses.
+const IP_STATIC_BAND: u32 = 256;
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+/// Upstream's static band for the default node port range: min(max(16, size/32), 128).
+const NODE_PORT_STATIC_BAND: u16 = 86;
 
 pub(crate) struct Allocator {
     handed_out: Mutex<(HashSet<Ipv4Addr>, HashSet<u16>)>,
+}
+
+/// Addresses and ports handed to one write; released when dropped.
+pub(crate) struct Reservation<'a> {
+    allocator: &'a Allocator,
+    ips: Vec<Ipv4Addr>,
+    ports: Vec<u16>,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut guard = self
+            .allocator
+            .handed_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for ip in &self.ips {
+            guard.0.remove(ip);
+        }
+        for port in &self.ports {
+            guard.1.remove(port);
+        }
+    }
 }
 
 impl Allocator {
@@ -30,7 +63,37 @@ impl Allocator {
     }
 
     /// Fills `spec.clusterIP(s)` and node ports of a Service being created.
-    pub fn allocate_service(&self, registry: &Registry, svc: &mut Value) -> Result<(), ApiError> {
+    pub fn allocate_service<'a>(
+        &'a self,
+        registry: &Registry,
+        svc: &mut Value,
+    ) -> Result<Reservation<'a>, ApiError> {
+        self.assign(registry, None, svc)
+    }
+
+    /// Keeps what an updated Service already holds and fills what a change of type needs: a
+    /// cluster IP when it stops being ExternalName, node ports when it becomes NodePort or
+    /// LoadBalancer; ports it no longer may have are dropped.
+    pub fn update_service<'a>(
+        &'a self,
+        registry: &Registry,
+        old: &Value,
+        svc: &mut Value,
+    ) -> Result<Reservation<'a>, ApiError> {
+        self.assign(registry, Some(old), svc)
+    }
+
+    fn assign<'a>(
+        &'a self,
+        registry: &Registry,
+        old: Option<&Value>,
+        svc: &mut Value,
+    ) -> Result<Reservation<'a>, ApiError> {
+        let mut reservation = Reservation {
+            allocator: self,
+            ips: Vec::new(),
+            ports: Vec::new(),
+        };
         let name = svc
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -41,15 +104,25 @@ impl Allocator {
             .and_then(Value::as_str)
             .unwrap_or("ClusterIP")
             .to_string();
+        let spec = &mut svc["spec"];
         if ty == "ExternalName" {
-            return Ok(());
+            if old.is_some() {
+                for key in ["clusterIP", "clusterIPs"] {
+                    if let Some(m) = spec.as_object_mut() {
+                        m.remove(key);
+                    }
+                }
+            }
+            drop_node_ports(spec);
+            return Ok(reservation);
         }
         let mut guard = self.handed_out.lock().unwrap_or_else(|p| p.into_inner());
         let (ips, ports) = &mut *guard;
         let (mut used_ips, mut used_ports) = (ips.clone(), ports.clone());
-        let prefix = "/registry/core/services/";
-        let (existing, _, _) = registry.store().list(prefix, None, 0, |_, _| true);
-        for (_, kv) in existing {
+        let (stored, _, _) = registry
+            .store()
+            .list("/registry/core/services/", None, 0, |_, _| true);
+        for (_, kv) in stored {
             let Ok(v) = serde_json::from_slice::<Value>(&kv.value) else {
                 continue;
             };
@@ -60,22 +133,19 @@ impl Allocator {
             {
                 used_ips.insert(ip);
             }
-            for p in v
-                .pointer("/spec/ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(n) = p.get("nodePort").and_then(Value::as_u64) {
-                    used_ports.insert(u16::try_from(n).unwrap_or(0));
-                }
-            }
+            used_ports.extend(node_ports(&v));
         }
-        let spec = &mut svc["spec"];
+        // An update keeps its own addresses.
+        let old_ip = old
+            .and_then(|o| o.pointer("/spec/clusterIP"))
+            .and_then(Value::as_str)
+            .filter(|ip| !ip.is_empty())
+            .map(str::to_string);
         match spec.get("clusterIP").and_then(Value::as_str) {
             Some("None") => {
                 spec["clusterIPs"] = json!(["None"]);
             }
+            Some(ip) if !ip.is_empty() && Some(ip) == old_ip.as_deref() => {}
             Some(ip) if !ip.is_empty() => {
                 let parsed: Ipv4Addr = ip.parse().map_err(|_| {
                     ApiError::invalid(
@@ -106,54 +176,164 @@ impl Allocator {
                     ));
                 }
                 ips.insert(parsed);
+                reservation.ips.push(parsed);
                 spec["clusterIPs"] = json!([ip]);
             }
             _ => {
-                let ip = (RANGE_BASE + 1..RANGE_BASE + RANGE_SIZE - 1)
-                    .map(Ipv4Addr::from)
-                    .find(|ip| !used_ips.contains(ip))
-                    .ok_or_else(|| ApiError::internal("the service IP range is exhausted"))?;
-                ips.insert(ip);
-                spec["clusterIP"] = json!(ip.to_string());
-                spec["clusterIPs"] = json!([ip.to_string()]);
+                let ip = match old_ip {
+                    Some(ip) => ip,
+                    None => {
+                        let ip = next_ip(&used_ips).ok_or_else(|| {
+                            ApiError::internal("failed to allocate a serviceIP: range is full")
+                        })?;
+                        ips.insert(ip);
+                        reservation.ips.push(ip);
+                        ip.to_string()
+                    }
+                };
+                spec["clusterIP"] = json!(ip);
+                spec["clusterIPs"] = json!([ip]);
             }
         }
-        if ty == "NodePort" || ty == "LoadBalancer" {
-            if let Some(Value::Array(list)) = spec.get_mut("ports") {
-                for p in list {
-                    match p.get("nodePort").and_then(Value::as_u64) {
-                        Some(n) => {
-                            let n = u16::try_from(n).unwrap_or(0);
-                            if !NODE_PORTS.contains(&n) || used_ports.contains(&n) {
-                                return Err(ApiError::invalid(
-                                    "",
-                                    "Service",
-                                    &name,
-                                    vec![invalid_value(
-                                        "spec.ports[0].nodePort",
-                                        &n.to_string(),
-                                        "provided port is already allocated or outside 30000-32767",
-                                    )],
-                                ));
-                            }
-                            used_ports.insert(n);
-                            ports.insert(n);
+        let wants_node_ports = ty == "NodePort"
+            || (ty == "LoadBalancer"
+                && spec.get("allocateLoadBalancerNodePorts") != Some(&json!(false)));
+        if !wants_node_ports {
+            if ty != "LoadBalancer" {
+                drop_node_ports(spec);
+            }
+            return Ok(reservation);
+        }
+        let kept: HashSet<u16> = old
+            .map(node_ports)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let old_ports = old.and_then(|o| o.pointer("/spec/ports").cloned());
+        if let Some(Value::Array(list)) = spec.get_mut("ports") {
+            for (i, p) in list.iter_mut().enumerate() {
+                let asked = p.get("nodePort").and_then(Value::as_u64);
+                match asked {
+                    Some(n) => {
+                        let field = format!("spec.ports[{i}].nodePort");
+                        let port = u16::try_from(n).ok().filter(|n| NODE_PORTS.contains(n));
+                        let Some(port) = port else {
+                            return Err(ApiError::invalid("", "Service", &name, vec![invalid_value(&field, &n.to_string(), "provided port is not in the valid range. The range of valid ports is 30000-32767")]));
+                        };
+                        if kept.contains(&port) {
+                            continue;
                         }
-                        None => {
-                            let n = NODE_PORTS
-                                .clone()
-                                .find(|n| !used_ports.contains(n))
-                                .ok_or_else(|| {
-                                    ApiError::internal("the node port range is exhausted")
-                                })?;
-                            used_ports.insert(n);
-                            ports.insert(n);
-                            p["nodePort"] = json!(n);
+                        if used_ports.contains(&port) {
+                            return Err(ApiError::invalid(
+                                "",
+                                "Service",
+                                &name,
+                                vec![invalid_value(
+                                    &field,
+                                    &n.to_string(),
+                                    "provided port is already allocated",
+                                )],
+                            ));
                         }
+                        used_ports.insert(port);
+                        ports.insert(port);
+                        reservation.ports.push(port);
+                    }
+                    None => {
+                        // A port the Service had before keeps its node port.
+                        let previous = old_ports
+                            .as_ref()
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .find(|o| {
+                                o.get("port") == p.get("port")
+                                    && o.get("protocol") == p.get("protocol")
+                            })
+                            .and_then(|o| o.get("nodePort").cloned());
+                        if let Some(previous) = previous {
+                            p["nodePort"] = previous;
+                            continue;
+                        }
+                        let n = next_port(&used_ports).ok_or_else(|| {
+                            ApiError::internal("failed to allocate a nodePort: range is full")
+                        })?;
+                        used_ports.insert(n);
+                        ports.insert(n);
+                        reservation.ports.push(n);
+                        p["nodePort"] = json!(n);
                     }
                 }
             }
         }
-        Ok(())
+        Ok(reservation)
+    }
+}
+
+fn node_ports(svc: &Value) -> Vec<u16> {
+    svc.pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+        .filter_map(|n| u16::try_from(n).ok())
+        .collect()
+}
+
+fn drop_node_ports(spec: &mut Value) {
+    if let Some(Value::Array(list)) = spec.get_mut("ports") {
+        for p in list {
+            if let Some(m) = p.as_object_mut() {
+                m.remove("nodePort");
+            }
+        }
+    }
+}
+
+/// The first free address above the static band, else the first free one in it.
+fn next_ip(used: &HashSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+    let dynamic = RANGE_BASE + IP_STATIC_BAND..RANGE_BASE + RANGE_SIZE - 1;
+    let band = RANGE_BASE + 1..RANGE_BASE + IP_STATIC_BAND;
+    dynamic
+        .chain(band)
+        .map(Ipv4Addr::from)
+        .find(|ip| !used.contains(ip))
+}
+
+/// The first free node port above the static band, else the first free one in it.
+fn next_port(used: &HashSet<u16>) -> Option<u16> {
+    let start = *NODE_PORTS.start();
+    let dynamic = start + NODE_PORT_STATIC_BAND..=*NODE_PORTS.end();
+    let band = start..start + NODE_PORT_STATIC_BAND;
+    dynamic.chain(band).find(|p| !used.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_allocation_avoids_the_static_band_until_the_rest_is_full() {
+        let mut used = HashSet::new();
+        assert_eq!(next_ip(&used), Some(Ipv4Addr::new(10, 96, 1, 0)));
+        used.insert(Ipv4Addr::new(10, 96, 1, 0));
+        assert_eq!(next_ip(&used), Some(Ipv4Addr::new(10, 96, 1, 1)));
+        let mut ports = HashSet::new();
+        assert_eq!(next_port(&ports), Some(30086));
+        ports.extend(30086..=32767);
+        assert_eq!(next_port(&ports), Some(30000));
+        ports.extend(30000..30086);
+        assert_eq!(next_port(&ports), None);
+    }
+
+    #[test]
+    fn type_changes_drop_node_ports() {
+        let mut spec = json!({"ports": [{"port": 80, "nodePort": 30080}]});
+        drop_node_ports(&mut spec);
+        assert_eq!(spec, json!({"ports": [{"port": 80}]}));
+        assert_eq!(
+            node_ports(&json!({"spec": {"ports": [{"nodePort": 30001}, {"port": 1}]}})),
+            [30001]
+        );
     }
 }

@@ -346,9 +346,13 @@ impl Registry {
             }
             None => {}
         }
-        if def.group.is_empty() && def.resource == "services" {
-            self.allocator.allocate_service(self, &mut obj)?;
-        }
+        // Held until the write lands (or fails, or is a dry run): then the stored Service
+        // holds the addresses, or they are free again.
+        let _reservation = if def.group.is_empty() && def.resource == "services" {
+            Some(self.allocator.allocate_service(self, &mut obj)?)
+        } else {
+            None
+        };
         opts.admit(&obj)?;
         if opts.dry_run {
             if self.store.get(&def.key(ns, &name)).is_some() {
@@ -548,6 +552,12 @@ impl Registry {
                 subresource
             };
             let mut new = strategy::prepare_update(def, written, &old, proposed)?;
+            let _reservation =
+                if def.group.is_empty() && def.resource == "services" && written.is_empty() {
+                    Some(self.allocator.update_service(self, &old, &mut new)?)
+                } else {
+                    None
+                };
             match applied_fields {
                 Some(Some(fields)) => {
                     meta_mut(&mut new).insert("managedFields".into(), fields);

@@ -1,0 +1,97 @@
+//! The service proxy, as kube-proxy's nftables mode: a Service's cluster IP, external IPs,
+//! LoadBalancer ingress addresses and node port are DNATed to its ready endpoints from
+//! EndpointSlices ([`routes`]: chosen at random per connection, or per client with
+//! `sessionAffinity: ClientIP`, under the `Local` traffic policies only this node's), and a
+//! destination without endpoints refuses connections at once. The whole table ([`render`]) is
+//! regenerated and swapped in one `nft -f` transaction whenever Services or EndpointSlices
+//! change, and removed when the node stops.
+
+mod render;
+pub mod routes;
+
+pub use render::render;
+pub use routes::{routes, ServicePort};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::Store;
+use kube::Api;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+
+/// The nftables table kapi owns.
+pub const TABLE: &str = "kapi-proxy";
+
+/// Failures applying rules.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// `nft` could not be run.
+    #[error("running nft: {0}")]
+    Spawn(std::io::Error),
+    /// `nft` refused the rules.
+    #[error("nft refused the rules: {0}")]
+    Refused(String),
+}
+
+/// Applies a script with `nft -f -`.
+pub async fn apply(script: &str) -> Result<(), ProxyError> {
+    let mut child = tokio::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(ProxyError::Spawn)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .await
+            .map_err(ProxyError::Spawn)?;
+    }
+    let out = child.wait_with_output().await.map_err(ProxyError::Spawn)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ProxyError::Refused(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+}
+
+/// Removes kapi's table (when the node stops).
+pub async fn clear() {
+    let _ = apply(&format!("table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")).await;
+}
+
+/// Keeps the rules in step with Services and EndpointSlices until the task is dropped;
+/// `node_name` decides which endpoints are local.
+pub async fn run(client: kube::Client, node_name: String) {
+    let changed = Arc::new(Notify::new());
+    let services: Store<Service> =
+        crate::reflect::spawn(Api::all(client.clone()), changed.clone(), |_| {});
+    let slices: Store<EndpointSlice> =
+        crate::reflect::spawn(Api::all(client), changed.clone(), |_| {});
+    let mut applied: BTreeMap<(), String> = BTreeMap::new();
+    loop {
+        changed.notified().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let script = render(&routes(&services.state(), &slices.state(), &node_name));
+        if applied.get(&()) == Some(&script) {
+            continue;
+        }
+        match apply(&script).await {
+            Ok(()) => {
+                applied.insert((), script);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not program service addresses");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                changed.notify_one();
+            }
+        }
+    }
+}
