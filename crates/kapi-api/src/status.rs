@@ -349,6 +349,15 @@ pub fn invalid_value(field: impl Into<String>, value: &str, why: &str) -> Cause 
     }
 }
 
+/// As [`invalid_value`] for a number, which upstream prints unquoted (`Invalid value: 30500`).
+pub fn invalid_number(field: impl Into<String>, value: i64, why: &str) -> Cause {
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!("Invalid value: {value}: {why}"),
+        field: field.into(),
+    }
+}
+
 /// Go's `%q` of one string (`strconv.Quote`), as upstream quotes values in its messages:
 /// quotes, backslashes, control and non-printable characters escaped (`"a\x01b"`).
 pub fn go_quote(s: &str) -> String {

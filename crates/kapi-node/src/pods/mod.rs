@@ -6,6 +6,7 @@ mod atomic_writer;
 mod backoff;
 pub mod cri_config;
 mod env;
+mod etc_hosts;
 mod images;
 mod probes;
 mod qos;

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::backoff::Backoff;
 use super::cri_config::{self, ContainerInputs, CONTAINER_NAME, POD_UID};
 use super::env::{self, DataByName, EnvSources};
+use super::etc_hosts;
 use super::images;
 use super::probes::{self, Kind, Timing, Tracker};
 use super::status::{self, Instance, Observation, State};
@@ -722,7 +723,7 @@ async fn start(
         }
     };
     let volumes = st.volumes.clone().unwrap_or_default();
-    let mounts = match cri_config::mounts(c, &volumes) {
+    let mut mounts = match cri_config::mounts(c, &volumes) {
         Ok(m) => m,
         Err(e) => {
             fail(st, e.to_string());
@@ -739,6 +740,24 @@ async fn start(
             return;
         }
     };
+    if !mounts.iter().any(|m| m.container_path == "/etc/hosts") {
+        let pod_dir = volumes::pod_dir(
+            &ctx.pods_dir,
+            pod.metadata.uid.as_deref().unwrap_or_default(),
+        );
+        let ip = obs.pod_ip.as_deref().unwrap_or_default();
+        match etc_hosts::write(&pod_dir, pod, ip, etc_hosts::CLUSTER_DOMAIN) {
+            Ok(Some(path)) => mounts.push(api::Mount {
+                container_path: "/etc/hosts".into(),
+                host_path: path.to_string_lossy().into_owned(),
+                ..Default::default()
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(pod = %pod.metadata.name.as_deref().unwrap_or_default(), error = %e, "could not write /etc/hosts")
+            }
+        }
+    }
     let attempt = latest.map_or(0, |i| i.attempt + 1);
     // Keep the one exited instance `kubectl logs --previous` reads; remove older ones.
     if let Some(list) = obs.instances.get(&c.name) {

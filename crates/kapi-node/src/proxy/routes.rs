@@ -251,7 +251,7 @@ mod tests {
             "endpoints": [{"addresses": ["10.244.0.5"], "conditions": {"ready": false, "serving": true, "terminating": true}}],
             "ports": [{"name": "", "port": 8080, "protocol": "TCP"}]
         }));
-        let r = routes(&[s.clone()], &[sl], "me");
+        let r = routes(std::slice::from_ref(&s), &[sl], "me");
         assert_eq!(r[0].endpoints[0].addr, "10.244.0.5:8080");
         let ready = slice(json!({
             "metadata": {"name": "web-y", "namespace": "d", "labels": {"kubernetes.io/service-name": "web"}},

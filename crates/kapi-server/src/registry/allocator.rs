@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-use kapi_api::status::{invalid_value, ApiError};
+use kapi_api::status::{invalid_number, invalid_value, ApiError};
 use serde_json::{json, Value};
 
 use super::Registry;
@@ -218,7 +218,7 @@ impl Allocator {
                         let field = format!("spec.ports[{i}].nodePort");
                         let port = u16::try_from(n).ok().filter(|n| NODE_PORTS.contains(n));
                         let Some(port) = port else {
-                            return Err(ApiError::invalid("", "Service", &name, vec![invalid_value(&field, &n.to_string(), "provided port is not in the valid range. The range of valid ports is 30000-32767")]));
+                            return Err(ApiError::invalid("", "Service", &name, vec![invalid_number(&field, n as i64, "provided port is not in the valid range. The range of valid ports is 30000-32767")]));
                         };
                         if kept.contains(&port) {
                             continue;
@@ -228,9 +228,9 @@ impl Allocator {
                                 "",
                                 "Service",
                                 &name,
-                                vec![invalid_value(
+                                vec![invalid_number(
                                     &field,
-                                    &n.to_string(),
+                                    n as i64,
                                     "provided port is already allocated",
                                 )],
                             ));

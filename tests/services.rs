@@ -1,0 +1,361 @@
+//! Services: EndpointSlices from pod readiness, and the service proxy serving cluster IPs, node
+//! ports, LoadBalancer addresses and session affinity to real pods in the test's own network
+//! namespace; the API server's service and pod proxy; the allocator releasing what a Service
+//! gives up.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::support::{eventually, netns, Cluster};
+
+fn json(c: &Cluster, args: &[&str]) -> Value {
+    let mut full = args.to_vec();
+    full.extend(["-o", "json"]);
+    serde_json::from_str(&c.kubectl_ok(&full)).expect("kubectl JSON")
+}
+
+fn apply(c: &Cluster, manifest: &str) {
+    let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+    assert!(
+        out.status.success(),
+        "apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A busybox pod serving `NAME` over HTTP on 8080, Ready once it listens.
+fn web_pod(c: &Cluster, name: &str, app: &str) {
+    apply(
+        c,
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: {app}}}}}\nspec:\n  containers:\n  - name: web\n    image: {}\n    command: [sh, -c, 'mkdir -p /www && echo {name} > /www/index.html && exec httpd -f -p 8080 -h /www']\n    ports: [{{name: http, containerPort: 8080}}]\n    readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}\n",
+            netns::BUSYBOX
+        ),
+    );
+}
+
+fn ready(c: &Cluster, name: &str) {
+    eventually(&format!("pod {name} Ready"), 90, || {
+        let p = json(c, &["get", "pod", name]);
+        p["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            .then_some(())
+    });
+}
+
+/// curl from inside the namespace (where node, service and pod addresses live).
+fn curl(c: &Cluster, url: &str) -> Output {
+    c.command("curl")
+        .args(["-sS", "-m", "5", url])
+        .output()
+        .expect("curl")
+}
+
+fn body(c: &Cluster, url: &str) -> Option<String> {
+    let out = curl(c, url);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn svc_field(c: &Cluster, name: &str, path: &str) -> String {
+    c.kubectl_ok(&["get", "service", name, "-o", &format!("jsonpath={path}")])
+}
+
+#[test]
+fn services_reach_pods_by_cluster_ip_node_port_load_balancer_and_the_api_server_proxy() {
+    let c = Cluster::start_with_node(&[]);
+    web_pod(&c, "web", "web");
+    ready(&c, "web");
+    let pod_ip = json(&c, &["get", "pod", "web"])["status"]["podIP"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    // A named target port resolves to the container's port; the slice lists the pod as
+    // upstream's controller would.
+    c.kubectl_ok(&[
+        "expose",
+        "pod",
+        "web",
+        "--name",
+        "web-np",
+        "--type=NodePort",
+        "--port=80",
+        "--target-port=http",
+    ]);
+    let slice = eventually("the slice lists the ready pod", 20, || {
+        let list = json(
+            &c,
+            &[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=web-np",
+            ],
+        );
+        let slice = list["items"][0].clone();
+        (slice["endpoints"][0]["conditions"]["ready"] == true).then_some(slice)
+    });
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert_eq!(slice["endpoints"][0]["addresses"][0], pod_ip.as_str());
+    assert_eq!(slice["endpoints"][0]["targetRef"]["name"], "web");
+    assert!(slice["endpoints"][0]["nodeName"].is_string(), "{slice}");
+    assert_eq!(slice["ports"][0]["port"], 8080);
+    assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
+
+    let node_port = svc_field(&c, "web-np", "{.spec.ports[0].nodePort}");
+    let cluster_ip = svc_field(&c, "web-np", "{.spec.clusterIP}");
+    let by_node_port = format!("http://{}:{node_port}/", netns::NODE_IP);
+    assert_eq!(
+        eventually("NodeIP:NodePort answers", 20, || body(&c, &by_node_port)),
+        "web"
+    );
+    assert_eq!(
+        eventually("ClusterIP answers", 20, || body(
+            &c,
+            &format!("http://{cluster_ip}/")
+        )),
+        "web"
+    );
+
+    // LoadBalancer: the node's address as ingress, serving the Service port there.
+    c.kubectl_ok(&[
+        "expose",
+        "pod",
+        "web",
+        "--name",
+        "web-lb",
+        "--type=LoadBalancer",
+        "--port=8081",
+        "--target-port=8080",
+    ]);
+    let ingress = eventually("the load balancer address", 20, || {
+        let ip = svc_field(&c, "web-lb", "{.status.loadBalancer.ingress[0].ip}");
+        (!ip.is_empty()).then_some(ip)
+    });
+    assert_eq!(ingress, netns::NODE_IP);
+    assert!(!svc_field(&c, "web-lb", "{.spec.ports[0].nodePort}").is_empty());
+    assert_eq!(
+        eventually("the load balancer answers", 20, || body(
+            &c,
+            &format!("http://{ingress}:8081/")
+        )),
+        "web"
+    );
+
+    // Through the API server: the Service by port number and the pod by its port.
+    let via_service = c.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/web-np:80/proxy/",
+    ]);
+    assert_eq!(via_service.trim(), "web");
+    let via_pod = c.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/pods/web:8080/proxy/index.html",
+    ]);
+    assert_eq!(via_pod.trim(), "web");
+    let err = c.kubectl_err(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/nothing-here:80/proxy/",
+    ]);
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
+
+    // From another pod: by ClusterIP, across the bridge (the reply must come back through the
+    // node, which masquerade ensures), and to a pod by its address.
+    apply(
+        &c,
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: client}}\nspec:\n  containers:\n  - name: c\n    image: {}\n    command: [sleep, '3600']\n",
+            netns::BUSYBOX
+        ),
+    );
+    eventually("the client pod runs", 90, || {
+        (json(&c, &["get", "pod", "client"])["status"]["phase"] == "Running").then_some(())
+    });
+    for url in [
+        format!("http://{cluster_ip}/"),
+        format!("http://{pod_ip}:8080/"),
+    ] {
+        let got = eventually(&format!("{url} from a pod"), 20, || {
+            let out = c.kubectl(&["exec", "client", "--", "wget", "-qO-", &url]);
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        });
+        assert_eq!(got, "web", "{url}");
+    }
+    // A pod reaching itself through its own Service (hairpin).
+    let hairpin = eventually("the pod through its own Service", 20, || {
+        let out = c.kubectl(&[
+            "exec",
+            "web",
+            "--",
+            "wget",
+            "-qO-",
+            &format!("http://{cluster_ip}/"),
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    });
+    assert_eq!(hairpin, "web");
+
+    // No ready endpoints: refused at once (curl exit 7), not a timeout (28).
+    c.kubectl_ok(&["create", "service", "nodeport", "nothing", "--tcp=80:9"]);
+    let empty_port = svc_field(&c, "nothing", "{.spec.ports[0].nodePort}");
+    let empty_ip = svc_field(&c, "nothing", "{.spec.clusterIP}");
+    for url in [
+        format!("http://{}:{empty_port}/", netns::NODE_IP),
+        format!("http://{empty_ip}/"),
+    ] {
+        eventually(&format!("{url} refuses"), 20, || {
+            (curl(&c, &url).status.code() == Some(7)).then_some(())
+        });
+    }
+
+    // The pod gone, its Service has no endpoints and refuses.
+    c.kubectl_ok(&["delete", "pod", "web", "--wait=false"]);
+    eventually("the NodePort refuses once the pod is gone", 60, || {
+        (curl(&c, &by_node_port).status.code() == Some(7)).then_some(())
+    });
+
+    // Deleting the Service removes its rules: the refusal for its empty endpoints goes too,
+    // so the port is simply closed (curl still fails, now because nothing listens).
+    c.kubectl_ok(&["delete", "service", "web-lb"]);
+    eventually("the load balancer's rules are gone", 20, || {
+        let rules = c
+            .command("nft")
+            .args(["list", "table", "ip", "kapi-proxy"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&rules.stdout);
+        (rules.status.success() && !text.contains(":8081") && !text.contains(". 8081"))
+            .then_some(())
+    });
+}
+
+#[test]
+fn client_ip_affinity_keeps_a_client_on_one_endpoint() {
+    let c = Cluster::start_with_node(&[]);
+    web_pod(&c, "a", "aff");
+    web_pod(&c, "b", "aff");
+    ready(&c, "a");
+    ready(&c, "b");
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: sticky}\nspec:\n  selector: {app: aff}\n  sessionAffinity: ClientIP\n  ports: [{port: 80, targetPort: 8080}]\n",
+    );
+    let ip = svc_field(&c, "sticky", "{.spec.clusterIP}");
+    eventually("both endpoints listed", 20, || {
+        let list = json(
+            &c,
+            &[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=sticky",
+            ],
+        );
+        let ready = list["items"]
+            .as_array()?
+            .iter()
+            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["conditions"]["ready"] == true)
+            .count();
+        (ready == 2).then_some(())
+    });
+    let first = eventually("the sticky Service answers", 20, || {
+        body(&c, &format!("http://{ip}/"))
+    });
+    for _ in 0..10 {
+        assert_eq!(
+            body(&c, &format!("http://{ip}/")).as_deref(),
+            Some(first.as_str())
+        );
+    }
+}
+
+#[test]
+fn node_ports_and_cluster_ips_are_released_and_dry_runs_allocate_nothing() {
+    let c = Cluster::start();
+    let svc = |name: &str, node_port: u16, dry: bool| {
+        let manifest = format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: NodePort\n  selector: {{app: x}}\n  ports: [{{port: 80, nodePort: {node_port}}}]\n"
+        );
+        let mut args = vec!["create", "-f", "-"];
+        if dry {
+            args.push("--dry-run=server");
+        }
+        c.kubectl_stdin(&args, Some(&manifest))
+    };
+    assert!(svc("dry", 30500, true).status.success());
+    let real = svc("real", 30500, false);
+    assert!(
+        real.status.success(),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    let taken = svc("second", 30500, false);
+    let err = String::from_utf8_lossy(&taken.stderr).into_owned();
+    assert!(
+        err.contains(
+            "spec.ports[0].nodePort: Invalid value: 30500: provided port is already allocated"
+        ),
+        "{err}"
+    );
+    c.kubectl_ok(&["delete", "service", "real"]);
+    assert!(
+        svc("again", 30500, false).status.success(),
+        "a deleted Service's port is free"
+    );
+
+    // Turning a NodePort Service into a ClusterIP one gives its node port back.
+    c.kubectl_ok(&[
+        "patch",
+        "service",
+        "again",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    assert_eq!(svc_field(&c, "again", "{.spec.ports[0].nodePort}"), "");
+    assert!(svc("third", 30500, false).status.success());
+    // And back: a fresh node port, outside the static band.
+    c.kubectl_ok(&[
+        "patch",
+        "service",
+        "again",
+        "-p",
+        r#"{"spec":{"type":"NodePort"}}"#,
+    ]);
+    let port: u16 = svc_field(&c, "again", "{.spec.ports[0].nodePort}")
+        .parse()
+        .expect("a node port");
+    assert!((30086..=32767).contains(&port), "{port}");
+    let ip = svc_field(&c, "again", "{.spec.clusterIP}");
+    assert!(ip.starts_with("10.96.") && ip != "10.96.0.10", "{ip}");
+    assert_eq!(
+        c.kubectl_ok(&[
+            "get",
+            "service",
+            "kube-dns",
+            "-n",
+            "kube-system",
+            "-o",
+            "jsonpath={.spec.clusterIP}"
+        ]),
+        "10.96.0.10"
+    );
+}
