@@ -24,6 +24,7 @@
 //! - `servicelb`: the nodes' addresses as the ingress of LoadBalancer Services without a class.
 //! - `endpointslice`: EndpointSlices for every Service with a selector, from its pods'
 //!   addresses and readiness.
+//! - `endpoint`: the same as core/v1 Endpoints, for clients that still read them.
 //!
 //! The scheduler ([`scheduler::run`]) is here too, but runs with its own identity
 //! (`system:kube-scheduler`) and Lease, as kube-scheduler does.
@@ -86,6 +87,8 @@ pub const NODE_IPAM: &str = "nodeipam";
 pub const NODE_LIFECYCLE: &str = "nodelifecycle";
 /// The EndpointSlice controller's name.
 pub const ENDPOINTSLICE: &str = "endpointslice";
+/// The Endpoints controller's name.
+pub const ENDPOINT: &str = "endpoint";
 /// The cluster DNS endpoints controller's name.
 pub const CLUSTER_DNS: &str = "clusterdns";
 /// The service load balancer's name.
@@ -119,6 +122,7 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     (NODE_IPAM, &["node-ipam-controller"]),
     (NODE_LIFECYCLE, &["node-lifecycle-controller"]),
     (ENDPOINTSLICE, &["endpointslice-controller"]),
+    (ENDPOINT, &["endpoints-controller"]),
     (SERVICE_LB, &["service-lb-controller"]),
     (CLUSTER_DNS, &[]),
     (SCHEDULER, &["kube-scheduler"]),
@@ -270,6 +274,7 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (NODE_IPAM, nodeipam::run),
             (NODE_LIFECYCLE, nodelifecycle::run),
             (ENDPOINTSLICE, endpointslice::run),
+            (ENDPOINT, endpointslice::run_endpoints),
             (SERVICE_LB, servicelb::run),
             (CLUSTER_DNS, clusterdns::run),
         ];

@@ -9,12 +9,13 @@
 //! stored. Creates are idempotent because slice names are derived, not generated.
 
 pub mod desired;
+pub mod endpoints;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::reflector::Store;
@@ -33,6 +34,113 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Keeps the slices of every selected Service in step with its pods.
 pub fn run(ctx: Arc<Context>) -> Task {
     Box::pin(sync_forever(ctx.client.clone()))
+}
+
+/// The endpoints controller: the core/v1 Endpoints of every selected Service, by the same
+/// level-triggered passes over their own caches.
+pub fn run_endpoints(ctx: Arc<Context>) -> Task {
+    Box::pin(sync_endpoints_forever(ctx.client.clone()))
+}
+
+/// Upstream's annotation on Endpoints used as leader-election locks: never collected.
+const LEADER_ANNOTATION: &str = "control-plane.alpha.kubernetes.io/leader";
+
+async fn sync_endpoints_forever(client: kube::Client) {
+    let changed = Arc::new(Notify::new());
+    let services: Store<Service> =
+        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_service);
+    let pods: Store<Pod> =
+        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_pod);
+    let stored: Store<Endpoints> =
+        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), |e| {
+            e.metadata.managed_fields = None;
+        });
+    for store_ready in [
+        services.wait_until_ready().await.is_ok(),
+        pods.wait_until_ready().await.is_ok(),
+        stored.wait_until_ready().await.is_ok(),
+    ] {
+        if !store_ready {
+            return;
+        }
+    }
+    loop {
+        changed.notified().await;
+        tokio::time::sleep(BATCH).await;
+        if !sync_endpoints_once(&client, &services.state(), &pods.state(), &stored.state()).await {
+            let again = changed.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(RETRY).await;
+                again.notify_one();
+            });
+        }
+    }
+}
+
+/// One pass: Endpoints for every selected Service, and none left for Services that are gone.
+async fn sync_endpoints_once(
+    client: &kube::Client,
+    services: &[Arc<Service>],
+    pods: &[Arc<Pod>],
+    stored: &[Arc<Endpoints>],
+) -> bool {
+    let mut pods_by_ns: HashMap<&str, Vec<&Pod>> = HashMap::new();
+    for pod in pods {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        pods_by_ns.entry(ns).or_default().push(pod);
+    }
+    let key = |m: &kube::api::ObjectMeta| {
+        (
+            m.namespace.clone().unwrap_or_default(),
+            m.name.clone().unwrap_or_default(),
+        )
+    };
+    let have: HashMap<(String, String), &Endpoints> = stored
+        .iter()
+        .map(|e| (key(&e.metadata), e.as_ref()))
+        .collect();
+    let mut ok = true;
+    let mut seen = HashSet::new();
+    for svc in services {
+        let k = key(&svc.metadata);
+        seen.insert(k.clone());
+        if !desired::is_managed(svc) {
+            continue;
+        }
+        let in_ns = pods_by_ns
+            .get(k.0.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let want = endpoints::endpoints(svc, in_ns);
+        let api = Api::<Endpoints>::namespaced(client.clone(), &k.0);
+        let result = match have.get(&k) {
+            Some(current) if endpoints::same(current, &want) => continue,
+            Some(current) => {
+                let mut next = want;
+                next.metadata.resource_version = current.metadata.resource_version.clone();
+                next.metadata.annotations = current.metadata.annotations.clone();
+                api.replace(&k.1, &PostParams::default(), &next)
+                    .await
+                    .map(|_| ())
+            }
+            None => api.create(&PostParams::default(), &want).await.map(|_| ()),
+        };
+        ok &= settled(result, &k.0, &k.1, "write Endpoints");
+    }
+    for (k, e) in &have {
+        let lock = e
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(LEADER_ANNOTATION));
+        if seen.contains(k) || lock {
+            continue;
+        }
+        let api = Api::<Endpoints>::namespaced(client.clone(), &k.0);
+        let result = api.delete(&k.1, &DeleteParams::default()).await.map(|_| ());
+        ok &= settled(result, &k.0, &k.1, "delete Endpoints");
+    }
+    ok
 }
 
 async fn sync_forever(client: kube::Client) {
@@ -147,11 +255,11 @@ async fn write(
             }
             None => api.create(&PostParams::default(), slice).await.map(|_| ()),
         };
-        ok &= settled(result, ns, name, "write");
+        ok &= settled(result, ns, name, "write EndpointSlice");
     }
     for (name, _) in by_name.iter().filter(|(n, _)| !want.contains_key(**n)) {
         let result = api.delete(name, &DeleteParams::default()).await.map(|_| ());
-        ok &= settled(result, ns, name, "delete");
+        ok &= settled(result, ns, name, "delete EndpointSlice");
     }
     ok
 }
@@ -163,7 +271,7 @@ fn settled(result: Result<(), kube::Error>, ns: &str, name: &str, what: &str) ->
     match result {
         Ok(()) => true,
         Err(e) if is_status(&e, 409) || is_status(&e, 404) || is_namespace_terminating(&e) => {
-            tracing::debug!(namespace = ns, slice = name, error = %e, "{what}: cache was behind");
+            tracing::debug!(namespace = ns, name, error = %e, "{what}: cache was behind");
             true
         }
         Err(e) => {
