@@ -250,7 +250,14 @@ async fn sync(ctx: &Arc<Context>, pod: &Pod, st: &mut PodState) -> Result<Durati
         .iter()
         .find(|s| s.state == api::PodSandboxState::SandboxReady as i32)
         .cloned();
-    let sandbox_config = cri_config::sandbox_config(pod, &ctx.logs_dir, sandbox_list.len() as u32);
+    // The host's resolv.conf is read for every sandbox, as kubelet reads it, so a change on the
+    // node reaches new pods without a restart.
+    let dns = super::dns::ClusterDns {
+        host: super::dns::HostResolv::load(),
+        ..ctx.cluster_dns.clone()
+    };
+    let sandbox_config =
+        cri_config::sandbox_config(pod, &ctx.logs_dir, sandbox_list.len() as u32, &dns);
     let needs_volumes = st.volumes.is_none() || st.refresh_due.is_some_and(|d| Instant::now() >= d);
     if needs_volumes {
         let (services, config_maps, secrets) = env_inputs(ctx, pod).await;
