@@ -146,9 +146,6 @@ pub enum NodeError {
     /// The kubelet serving certificate could not be obtained.
     #[error("kubelet serving certificate: {0}")]
     Join(#[from] join::JoinError),
-    /// Cluster DNS could not start.
-    #[error("cluster DNS: {0}")]
-    Dns(#[from] dns::DnsError),
     /// A directory could not be made.
     #[error("creating {path}: {source}")]
     Io {
@@ -308,9 +305,14 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
             dns::DnsConfig::new(SocketAddr::new(facts.ip, config.cluster_dns_port));
         dns_config.domain = config.cluster_domain.clone();
         dns_config.nameserver_ips = config.cluster_dns.clone();
-        // Bound here, so that a port already taken stops the node with a clear error.
-        let dns = dns::bind(client.clone(), dns_config).await?;
-        tasks.spawn(dns);
+        // Pods run without it (their lookups fail), so a taken port is an error to read in
+        // the log rather than a reason to stop the node.
+        match dns::bind(client.clone(), dns_config).await {
+            Ok(dns) => {
+                tasks.spawn(dns);
+            }
+            Err(e) => tracing::error!(error = %e, "cluster DNS is not served by this node"),
+        }
     }
     if config.service_proxy && program_on_path("nft") {
         tasks.spawn(proxy::run(client.clone()));

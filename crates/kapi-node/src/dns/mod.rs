@@ -96,8 +96,8 @@ pub async fn bind(
     }
     let index: SharedIndex = Arc::new(RwLock::new(Arc::new(Index::default())));
     let handler = Handler::new(zone, index.clone(), Forwarder::new(&upstreams));
-    let mut server = server::serve(config.listen, handler).await?;
-    tracing::info!(listen = %config.listen, domain = %config.domain, "serving cluster DNS");
+    let (mut server, bound) = server::serve(config.listen, handler).await?;
+    tracing::info!(listen = %bound, domain = %config.domain, "serving cluster DNS");
     let changed = Arc::new(Notify::new());
     let services: Store<Service> =
         crate::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_service);

@@ -60,8 +60,11 @@ impl Handler {
     }
 }
 
-/// The server on `addr`, UDP and TCP; it runs until dropped.
-pub async fn serve(addr: SocketAddr, handler: Handler) -> Result<Server<Handler>, BindError> {
+/// The server on `addr`, UDP and TCP (and the address bound, for port 0); it runs until dropped.
+pub async fn serve(
+    addr: SocketAddr,
+    handler: Handler,
+) -> Result<(Server<Handler>, SocketAddr), BindError> {
     let err = |source| BindError { addr, source };
     let udp = UdpSocket::bind(addr).await.map_err(err)?;
     // TCP on the port UDP got (which matters when `addr` asks for any free port).
@@ -70,7 +73,7 @@ pub async fn serve(addr: SocketAddr, handler: Handler) -> Result<Server<Handler>
     let mut server = Server::new(handler);
     server.register_socket(udp);
     server.register_listener(tcp, TCP_IDLE, 64);
-    Ok(server)
+    Ok((server, bound))
 }
 
 fn failed(request: &Request, code: ResponseCode) -> ResponseInfo {
