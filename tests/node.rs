@@ -694,3 +694,56 @@ fn kapi_token_shape(t: &str) -> bool {
     let (id, secret) = t.split_once('.').unwrap_or(("", ""));
     id.len() == 6 && secret.len() == 16
 }
+
+#[test]
+fn pods_get_the_cluster_search_path_and_the_node_answers_cluster_names() {
+    let c = Cluster::start_with_node(&[]);
+    apply(&c, &busybox_pod("dns", "sleep 3600", ""));
+    wait_phase(&c, "dns", "Running", 120);
+    let resolv = c.kubectl_ok(&["exec", "dns", "--", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
+    assert!(
+        resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"),
+        "{resolv}"
+    );
+    assert!(resolv.contains("options ndots:5"), "{resolv}");
+
+    let cluster_ip = c.kubectl_ok(&[
+        "get",
+        "service",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    // Asked of the node's address: the kube-dns Service's rules are not this test's subject.
+    let answer = eventually("the node's DNS server to answer", 30, || {
+        let out = c.kubectl(&[
+            "exec",
+            "dns",
+            "--",
+            "nslookup",
+            "-type=A",
+            "kubernetes.default.svc.cluster.local.",
+            netns::NODE_IP,
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains(&format!("Address: {cluster_ip}"))
+            .then_some(text)
+    });
+    assert!(
+        answer.contains("kubernetes.default.svc.cluster.local"),
+        "{answer}"
+    );
+    let missing = c.kubectl(&[
+        "exec",
+        "dns",
+        "--",
+        "nslookup",
+        "-type=A",
+        "nothing-here.default.svc.cluster.local.",
+        netns::NODE_IP,
+    ]);
+    let text = String::from_utf8_lossy(&missing.stdout).into_owned()
+        + &String::from_utf8_lossy(&missing.stderr);
+    assert!(text.contains("NXDOMAIN"), "{text}");
+}
