@@ -678,4 +678,41 @@ mod tests {
         let a = ask("ns.dns.cluster.local.", RecordType::A).expect("in zone");
         assert_eq!(rdata(&a), ["10.96.0.10"]);
     }
+
+    #[test]
+    fn arbitrary_names_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let zone = zone();
+        let index = sample_index();
+        let alphabet: &[u8] = b"ab-_0129.:*\xff\x00";
+        let suffix = Name::from_ascii("cluster.local.").expect("zone");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..20_000 {
+            let count = rng.gen_range(0..7);
+            let labels: Vec<Vec<u8>> = (0..count)
+                .map(|_| {
+                    let len = rng.gen_range(1..12);
+                    (0..len)
+                        .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                        .collect()
+                })
+                .collect();
+            let Ok(prefix) = Name::from_labels(labels.iter().map(|l| l.as_slice())) else {
+                continue;
+            };
+            let Ok(name) = prefix.append_domain(&suffix) else {
+                continue;
+            };
+            for qtype in [
+                RecordType::A,
+                RecordType::AAAA,
+                RecordType::SRV,
+                RecordType::ANY,
+                RecordType::SOA,
+                RecordType::TXT,
+            ] {
+                let _ = lookup(&zone, &index, &name, qtype);
+            }
+        }
+    }
 }
