@@ -22,6 +22,9 @@ pub struct Index {
     /// time of the last change).
     pub serial: u32,
     namespaces: HashMap<String, HashMap<String, ServiceEntry>>,
+    /// Reverse names: a cluster IP → `svc.ns.svc`, an endpoint address → `name.svc.ns.svc`
+    /// (relative to the zone).
+    reverse: HashMap<IpAddr, Vec<String>>,
 }
 
 /// What DNS answers for one Service.
@@ -135,18 +138,15 @@ impl Index {
                 .get(&(ns, name))
                 .map(|slices| endpoints(slices, publish_not_ready))
                 .unwrap_or_default();
-            index
-                .namespaces
-                .entry(ns.to_ascii_lowercase())
-                .or_default()
-                .insert(
-                    name.to_ascii_lowercase(),
-                    ServiceEntry {
-                        kind,
-                        ports,
-                        endpoints,
-                    },
-                );
+            index.insert(
+                ns,
+                name,
+                ServiceEntry {
+                    kind,
+                    ports,
+                    endpoints,
+                },
+            );
         }
         index
     }
@@ -162,12 +162,31 @@ impl Index {
         self.namespaces.get(namespace)?.get(name)
     }
 
+    /// The names under the zone that `ip` belongs to (for PTR questions).
+    pub fn reverse(&self, ip: IpAddr) -> &[String] {
+        self.reverse.get(&ip).map(Vec::as_slice).unwrap_or_default()
+    }
+
     /// Adds one Service entry (tests and benchmarks build indexes by hand).
     pub fn insert(&mut self, namespace: &str, name: &str, entry: ServiceEntry) {
-        self.namespaces
-            .entry(namespace.to_ascii_lowercase())
-            .or_default()
-            .insert(name.to_ascii_lowercase(), entry);
+        let (ns, name) = (namespace.to_ascii_lowercase(), name.to_ascii_lowercase());
+        if let Kind::ClusterIp(ips) = &entry.kind {
+            for ip in ips {
+                self.reverse
+                    .entry(*ip)
+                    .or_default()
+                    .push(format!("{name}.{ns}.svc"));
+            }
+        }
+        if !matches!(entry.kind, Kind::ExternalName(_)) {
+            for ep in &entry.endpoints {
+                self.reverse
+                    .entry(ep.ip)
+                    .or_default()
+                    .push(format!("{}.{name}.{ns}.svc", ep.name));
+            }
+        }
+        self.namespaces.entry(ns).or_default().insert(name, entry);
     }
 }
 

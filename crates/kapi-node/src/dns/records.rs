@@ -8,6 +8,7 @@
 //! | `endpoint.svc.ns.svc.ZONE`             | A/AAAA of the endpoint with that hostname (or dashed address) |
 //! | `1-2-3-4.ns.pod.ZONE`                  | A 1.2.3.4                                        |
 //! | `ZONE`                                 | SOA, NS                                          |
+//! | `1.0.96.10.in-addr.arpa` (a cluster IP or endpoint address) | PTR to its Service or endpoint name |
 //!
 //! A name that does not exist is NXDOMAIN, one that exists without records of the asked type
 //! is NOERROR with no answers; both carry the zone's SOA in the authority section so that
@@ -18,7 +19,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, SRV};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::index::{Index, Kind, Port, ServiceEntry};
@@ -191,10 +192,12 @@ fn parse<'a>(labels: &[&'a str]) -> Parsed<'a> {
     }
 }
 
-/// The answer for `qname`/`qtype`, or `None` when the name is outside the zone.
+/// The answer for `qname`/`qtype`, or `None` when the name is not the cluster's (outside the
+/// zone, or a reverse name of an address the cluster does not know: CoreDNS's `fallthrough
+/// in-addr.arpa ip6.arpa`).
 pub fn lookup(zone: &Zone, index: &Index, qname: &Name, qtype: RecordType) -> Option<Answer> {
     if !zone.contains(qname) {
-        return None;
+        return reverse(zone, index, qname, qtype);
     }
     let lower = qname.to_lowercase();
     let inside = usize::from(lower.num_labels()).saturating_sub(zone.labels);
@@ -252,6 +255,28 @@ pub fn lookup(zone: &Zone, index: &Index, qname: &Name, qtype: RecordType) -> Op
         Parsed::Namespace(_) | Parsed::Missing => Answer::nxdomain(),
     };
     Some(answer)
+}
+
+/// PTR answers for the cluster's addresses: a cluster IP names its Service, an endpoint
+/// address its endpoint name.
+fn reverse(zone: &Zone, index: &Index, qname: &Name, qtype: RecordType) -> Option<Answer> {
+    let net = qname.parse_arpa_name().ok()?;
+    if net.prefix_len() != net.max_prefix_len() {
+        return None;
+    }
+    let names = index.reverse(net.addr());
+    if names.is_empty() {
+        return None;
+    }
+    if !matches!(qtype, RecordType::PTR | RecordType::ANY) {
+        return Some(Answer::nodata());
+    }
+    let records = names
+        .iter()
+        .filter_map(|n| Name::from_ascii(n).ok()?.append_domain(&zone.origin).ok())
+        .map(|target| Record::from_rdata(qname.clone(), zone.ttl, RData::PTR(PTR(target))))
+        .collect();
+    Some(Answer::records(records, Vec::new()))
 }
 
 fn apex(zone: &Zone, index: &Index, qtype: RecordType) -> Answer {
@@ -664,6 +689,16 @@ mod tests {
         assert_eq!(bad.code, ResponseCode::NXDomain);
         let v6 = ask("fd00--7.apps.pod.cluster.local.", RecordType::AAAA).expect("in zone");
         assert_eq!(rdata(&v6), ["fd00::7"]);
+    }
+
+    #[test]
+    fn cluster_addresses_have_reverse_names_and_others_fall_through() {
+        let svc = ask("1.0.96.10.in-addr.arpa.", RecordType::PTR).expect("known address");
+        assert_eq!(rdata(&svc), ["kubernetes.default.svc.cluster.local."]);
+        let ep = ask("5.0.244.10.in-addr.arpa.", RecordType::PTR).expect("known address");
+        assert_eq!(rdata(&ep), ["db-0.db.apps.svc.cluster.local."]);
+        assert!(ask("9.9.9.9.in-addr.arpa.", RecordType::PTR).is_none());
+        assert!(ask("96.10.in-addr.arpa.", RecordType::PTR).is_none());
     }
 
     #[test]
