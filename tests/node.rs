@@ -746,4 +746,29 @@ fn pods_get_the_cluster_search_path_and_the_node_answers_cluster_names() {
     let text = String::from_utf8_lossy(&missing.stdout).into_owned()
         + &String::from_utf8_lossy(&missing.stderr);
     assert!(text.contains("NXDOMAIN"), "{text}");
+
+    // A headless Service answers its endpoints, each also under its hostname.
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: None\n  ports: [{name: pg, port: 5432}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: db-1\n  labels: {kubernetes.io/service-name: db}\naddressType: IPv4\nports: [{name: pg, port: 5432, protocol: TCP}]\nendpoints:\n- addresses: [10.244.0.99]\n  hostname: db-0\n  conditions: {ready: true}\n",
+    );
+    for name in [
+        "db.default.svc.cluster.local.",
+        "db-0.db.default.svc.cluster.local.",
+    ] {
+        eventually(&format!("{name} to resolve"), 30, || {
+            let out = c.kubectl(&[
+                "exec",
+                "dns",
+                "--",
+                "nslookup",
+                "-type=A",
+                name,
+                netns::NODE_IP,
+            ]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains("Address: 10.244.0.99")
+                .then_some(())
+        });
+    }
 }
