@@ -90,7 +90,15 @@ pub async fn bind(
     config: DnsConfig,
 ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, DnsError> {
     let zone = Zone::new(&config.domain, config.ttl, config.nameserver_ips.clone())?;
-    let upstreams = forward::nameservers(&config.resolv_conf);
+    // A host that already resolves through cluster DNS would send every unknown name round in
+    // a loop (what CoreDNS's `loop` plugin guards against): never forward to ourselves.
+    let upstreams: Vec<SocketAddr> = forward::nameservers(&config.resolv_conf)
+        .into_iter()
+        .filter(|u| {
+            *u != config.listen
+                && !(u.port() == config.listen.port() && config.nameserver_ips.contains(&u.ip()))
+        })
+        .collect();
     if upstreams.is_empty() {
         tracing::warn!(path = %config.resolv_conf.display(), "no upstream nameservers: names outside the cluster domain will fail");
     }
