@@ -158,7 +158,7 @@ async fn cluster_names_over_udp_and_tcp_and_the_rest_forwarded() {
             ResponseCode::NoError,
             "{protocol}"
         );
-        assert!(r.metadata.authoritative);
+        assert!(r.metadata.authoritative && r.metadata.recursion_available);
         assert_eq!(
             addresses(&r.answers),
             ["10.96.0.1".parse::<IpAddr>().expect("ip")]

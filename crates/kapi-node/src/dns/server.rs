@@ -125,6 +125,9 @@ impl RequestHandler for Handler {
         let sent = match lookup(&self.zone, &index, qname, qtype) {
             Some(mut answer) => {
                 metadata.authoritative = true;
+                // Pods use this server as their recursive resolver (CoreDNS also answers
+                // `qr,aa,rd,ra`); stub resolvers may treat an answer without RA as lame.
+                metadata.recursion_available = true;
                 metadata.response_code = answer.code;
                 if let Some(target) = answer.chase.take() {
                     let mut q = Query::query(target, qtype);
