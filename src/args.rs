@@ -174,6 +174,16 @@ pub struct NodeArgs {
     /// The kubelet API's port.
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
+    /// The cluster domain: served by the node's DNS server and searched by pods.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Pods' nameservers with dnsPolicy ClusterFirst (the kube-dns Service's ClusterIP, the
+    /// tenth address of the Service range), comma-separated.
+    #[arg(long, default_value = "10.96.0.10", value_delimiter = ',')]
+    pub cluster_dns: Vec<std::net::IpAddr>,
+    /// The port the node serves cluster DNS on at its InternalIP (0: serve none).
+    #[arg(long, default_value_t = 53)]
+    pub cluster_dns_port: u16,
 }
 
 /// Flags of `kapi kubeconfig`.

@@ -694,3 +694,81 @@ fn kapi_token_shape(t: &str) -> bool {
     let (id, secret) = t.split_once('.').unwrap_or(("", ""));
     id.len() == 6 && secret.len() == 16
 }
+
+#[test]
+fn pods_get_the_cluster_search_path_and_the_node_answers_cluster_names() {
+    let c = Cluster::start_with_node(&[]);
+    apply(&c, &busybox_pod("dns", "sleep 3600", ""));
+    wait_phase(&c, "dns", "Running", 120);
+    let resolv = c.kubectl_ok(&["exec", "dns", "--", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
+    assert!(
+        resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"),
+        "{resolv}"
+    );
+    assert!(resolv.contains("options ndots:5"), "{resolv}");
+
+    let cluster_ip = c.kubectl_ok(&[
+        "get",
+        "service",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    // Asked of the node's address: the kube-dns Service's rules are not this test's subject.
+    let answer = eventually("the node's DNS server to answer", 30, || {
+        let out = c.kubectl(&[
+            "exec",
+            "dns",
+            "--",
+            "nslookup",
+            "-type=A",
+            "kubernetes.default.svc.cluster.local.",
+            netns::NODE_IP,
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains(&format!("Address: {cluster_ip}"))
+            .then_some(text)
+    });
+    assert!(
+        answer.contains("kubernetes.default.svc.cluster.local"),
+        "{answer}"
+    );
+    let missing = c.kubectl(&[
+        "exec",
+        "dns",
+        "--",
+        "nslookup",
+        "-type=A",
+        "nothing-here.default.svc.cluster.local.",
+        netns::NODE_IP,
+    ]);
+    let text = String::from_utf8_lossy(&missing.stdout).into_owned()
+        + &String::from_utf8_lossy(&missing.stderr);
+    assert!(text.contains("NXDOMAIN"), "{text}");
+
+    // A headless Service answers its endpoints, each also under its hostname.
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: None\n  ports: [{name: pg, port: 5432}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: db-1\n  labels: {kubernetes.io/service-name: db}\naddressType: IPv4\nports: [{name: pg, port: 5432, protocol: TCP}]\nendpoints:\n- addresses: [10.244.0.99]\n  hostname: db-0\n  conditions: {ready: true}\n",
+    );
+    for name in [
+        "db.default.svc.cluster.local.",
+        "db-0.db.default.svc.cluster.local.",
+    ] {
+        eventually(&format!("{name} to resolve"), 30, || {
+            let out = c.kubectl(&[
+                "exec",
+                "dns",
+                "--",
+                "nslookup",
+                "-type=A",
+                name,
+                netns::NODE_IP,
+            ]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains("Address: 10.244.0.99")
+                .then_some(())
+        });
+    }
+}

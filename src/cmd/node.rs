@@ -45,6 +45,9 @@ pub fn run(args: NodeCmdArgs) -> anyhow::Result<()> {
         config.pause_image = args.node.pod_infra_container_image.clone();
         config.node_ip = args.node.node_ip;
         config.kubelet_port = args.node.kubelet_port;
+        config.cluster_domain = args.node.cluster_domain.clone();
+        config.cluster_dns = args.node.cluster_dns.clone();
+        config.cluster_dns_port = args.node.cluster_dns_port;
         config.kubelet_version = kapi_server::version::GIT_VERSION.to_string();
         eprintln!("kapi node {name} running (data in {})", data.display());
         tokio::select! {

@@ -34,6 +34,9 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             pause_image: args.node.pod_infra_container_image.clone(),
             node_ip: args.node.node_ip,
             kubelet_port: args.node.kubelet_port,
+            cluster_domain: args.node.cluster_domain.clone(),
+            cluster_dns: args.node.cluster_dns.clone(),
+            cluster_dns_port: args.node.cluster_dns_port,
         });
         let running = kapi_server::start(config)
             .await

@@ -17,11 +17,13 @@
 //! The path of a pod: [`pods`] watches pods with `spec.nodeName` = this node; a worker per pod
 //! prepares its volumes, asks the runtime for a sandbox (network namespace and IP through CNI,
 //! see [`cni`]), pulls images and starts containers ([`pods::cri_config`]), and reports status
-//! ([`pods::status`]). [`kubelet_api`] serves the streams; [`proxy`] the Service addresses.
+//! ([`pods::status`]). [`kubelet_api`] serves the streams; [`proxy`] the Service addresses;
+//! [`dns`] the cluster's names.
 
 pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod dns;
 pub mod events;
 pub mod join;
 pub mod kubelet_api;
@@ -79,6 +81,12 @@ pub struct NodeConfig {
     pub kubelet_version: String,
     /// Program Service addresses with nftables.
     pub service_proxy: bool,
+    /// The cluster domain: served by the node's DNS server, and the base of pods' search path.
+    pub cluster_domain: String,
+    /// The cluster DNS Service's addresses: pods' nameservers (dnsPolicy ClusterFirst).
+    pub cluster_dns: Vec<IpAddr>,
+    /// The port the node serves cluster DNS on at its InternalIP; 0 serves none.
+    pub cluster_dns_port: u16,
 }
 
 impl NodeConfig {
@@ -96,9 +104,15 @@ impl NodeConfig {
             tls,
             kubelet_version: "v1.34.0".into(),
             service_proxy: true,
+            cluster_domain: dns::DEFAULT_CLUSTER_DOMAIN.into(),
+            cluster_dns: vec![DEFAULT_CLUSTER_DNS],
+            cluster_dns_port: 53,
         }
     }
 }
+
+/// The tenth address of the default Service range (10.96.0.0/12): the `kube-dns` Service's.
+pub const DEFAULT_CLUSTER_DNS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 96, 0, 10));
 
 /// kubelet's default sandbox image.
 pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
@@ -263,6 +277,11 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
                 capacity.memory_kib as i128 * 1024,
             ),
             runtime_name,
+            cluster_dns: pods::dns::ClusterDns {
+                servers: config.cluster_dns.clone(),
+                domain: config.cluster_domain.clone(),
+                host: pods::dns::HostResolv::default(),
+            },
         });
         tasks.spawn(pods::run(ctx));
         let api = Arc::new(kubelet_api::KubeletApi::new(
@@ -280,6 +299,20 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
         tasks.spawn(async move {
             let _ = server.await;
         });
+    }
+    if config.cluster_dns_port != 0 {
+        let mut dns_config =
+            dns::DnsConfig::new(SocketAddr::new(facts.ip, config.cluster_dns_port));
+        dns_config.domain = config.cluster_domain.clone();
+        dns_config.nameserver_ips = config.cluster_dns.clone();
+        // Pods run without it (their lookups fail), so a taken port is an error to read in
+        // the log rather than a reason to stop the node.
+        match dns::bind(client.clone(), dns_config).await {
+            Ok(dns) => {
+                tasks.spawn(dns);
+            }
+            Err(e) => tracing::error!(error = %e, "cluster DNS is not served by this node"),
+        }
     }
     if config.service_proxy && program_on_path("nft") {
         tasks.spawn(proxy::run(client.clone(), config.name.clone()));

@@ -123,6 +123,12 @@ pub struct NodeSettings {
     pub node_ip: Option<std::net::IpAddr>,
     /// The kubelet API port.
     pub kubelet_port: u16,
+    /// The cluster domain (DNS server and pods' search path).
+    pub cluster_domain: String,
+    /// Pods' cluster nameservers.
+    pub cluster_dns: Vec<std::net::IpAddr>,
+    /// The node's DNS port at its InternalIP (0: none).
+    pub cluster_dns_port: u16,
 }
 
 impl Default for NodeSettings {
@@ -134,6 +140,9 @@ impl Default for NodeSettings {
             pause_image: kapi_node::DEFAULT_PAUSE_IMAGE.to_string(),
             node_ip: None,
             kubelet_port: 10250,
+            cluster_domain: kapi_node::dns::DEFAULT_CLUSTER_DOMAIN.to_string(),
+            cluster_dns: vec![kapi_node::DEFAULT_CLUSTER_DNS],
+            cluster_dns_port: 53,
         }
     }
 }
@@ -436,6 +445,9 @@ async fn start_node(
     config.pause_image = settings.pause_image;
     config.node_ip = Some(node_ip);
     config.kubelet_port = settings.kubelet_port;
+    config.cluster_domain = settings.cluster_domain;
+    config.cluster_dns = settings.cluster_dns;
+    config.cluster_dns_port = settings.cluster_dns_port;
     config.control_plane = true;
     config.kubelet_version = version::GIT_VERSION.to_string();
     tokio::spawn(async move {

@@ -1,5 +1,5 @@
-//! The CRI requests for a pod: its sandbox (hostname, log directory, port mappings, cgroup
-//! parent, namespaces) and each container (image, command, environment, mounts, resources,
+//! The CRI requests for a pod: its sandbox (hostname, resolv.conf, log directory, port
+//! mappings, cgroup parent, namespaces) and each container (image, command, environment, mounts, resources,
 //! security context), with the labels kubelet puts on them so that a restarted node finds its
 //! pods' containers again.
 
@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use crate::cri::api;
 
+use super::dns::{dns_config, ClusterDns};
 use super::env::expand;
 use super::qos::qos_class;
 use super::volumes::Prepared;
@@ -77,7 +78,12 @@ fn namespaces(pod: &Pod) -> api::NamespaceOption {
 }
 
 /// The sandbox of `pod`.
-pub fn sandbox_config(pod: &Pod, logs_dir: &Path, attempt: u32) -> api::PodSandboxConfig {
+pub fn sandbox_config(
+    pod: &Pod,
+    logs_dir: &Path,
+    attempt: u32,
+    dns: &ClusterDns,
+) -> api::PodSandboxConfig {
     let m = &pod.metadata;
     let spec = pod.spec.clone().unwrap_or_default();
     let name = m.name.clone().unwrap_or_default();
@@ -114,7 +120,7 @@ pub fn sandbox_config(pod: &Pod, logs_dir: &Path, attempt: u32) -> api::PodSandb
         }),
         hostname,
         log_directory: log_directory(logs_dir, pod).to_string_lossy().into_owned(),
-        dns_config: None,
+        dns_config: Some(dns_config(pod, dns)),
         port_mappings,
         labels: pod_labels(pod),
         annotations: m
@@ -342,7 +348,7 @@ mod tests {
 
     #[test]
     fn sandbox_carries_hostname_ports_labels_and_cgroup() {
-        let s = sandbox_config(&pod(), Path::new("/logs"), 0);
+        let s = sandbox_config(&pod(), Path::new("/logs"), 0, &ClusterDns::default());
         assert_eq!(s.hostname, "web");
         assert_eq!(s.log_directory, "/logs/team_web_u1");
         assert_eq!(s.port_mappings[0].host_port, 8080);

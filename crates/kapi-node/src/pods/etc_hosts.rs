@@ -6,9 +6,6 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Pod;
 
-/// The cluster domain in pods' FQDNs (kubelet's `--cluster-domain` default).
-pub const CLUSTER_DOMAIN: &str = "cluster.local";
-
 /// The file's contents.
 pub fn render(pod: &Pod, pod_ip: &str, cluster_domain: &str) -> String {
     let mut s = String::from(

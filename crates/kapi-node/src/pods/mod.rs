@@ -5,6 +5,7 @@
 mod atomic_writer;
 mod backoff;
 pub mod cri_config;
+pub mod dns;
 mod env;
 mod etc_hosts;
 mod images;
@@ -50,6 +51,8 @@ pub struct Context {
     pub allocatable: (i128, i128),
     /// The runtime's name in container IDs (`containerd`).
     pub runtime_name: String,
+    /// Cluster DNS for pods' resolv.conf (its `host` part is re-read per sandbox).
+    pub cluster_dns: dns::ClusterDns,
 }
 
 /// Watches this node's pods and keeps one worker per pod until the pod is gone.

@@ -251,7 +251,14 @@ async fn sync(ctx: &Arc<Context>, pod: &Pod, st: &mut PodState) -> Result<Durati
         .iter()
         .find(|s| s.state == api::PodSandboxState::SandboxReady as i32)
         .cloned();
-    let sandbox_config = cri_config::sandbox_config(pod, &ctx.logs_dir, sandbox_list.len() as u32);
+    // The host's resolv.conf is read for every sandbox, as kubelet reads it, so a change on the
+    // node reaches new pods without a restart.
+    let dns = super::dns::ClusterDns {
+        host: super::dns::HostResolv::load(),
+        ..ctx.cluster_dns.clone()
+    };
+    let sandbox_config =
+        cri_config::sandbox_config(pod, &ctx.logs_dir, sandbox_list.len() as u32, &dns);
     let needs_volumes = st.volumes.is_none() || st.refresh_due.is_some_and(|d| Instant::now() >= d);
     if needs_volumes {
         let (services, config_maps, secrets) = env_inputs(ctx, pod).await;
@@ -746,7 +753,7 @@ async fn start(
             pod.metadata.uid.as_deref().unwrap_or_default(),
         );
         let ip = obs.pod_ip.as_deref().unwrap_or_default();
-        match etc_hosts::write(&pod_dir, pod, ip, etc_hosts::CLUSTER_DOMAIN) {
+        match etc_hosts::write(&pod_dir, pod, ip, &ctx.cluster_dns.domain) {
             Ok(Some(path)) => mounts.push(api::Mount {
                 container_path: "/etc/hosts".into(),
                 host_path: path.to_string_lossy().into_owned(),
