@@ -4,8 +4,11 @@
 //! client for session affinity), and reject rules for destinations without endpoints.
 //!
 //! Traffic that is DNATed gets the masquerade mark unless its Service keeps client addresses
-//! (`externalTrafficPolicy: Local`): without it, a pod reaching another pod on the same bridge
-//! through a Service would get the reply straight from the other pod's address and drop it.
+//! (`externalTrafficPolicy: Local`), and marked traffic is masqueraded only where the reply
+//! would not come back through this host: from a pod to a pod on the same bridge (the reply
+//! would go straight from the other pod's address and be dropped), or out to another machine.
+//! Traffic from the node itself or from outside to a pod here keeps its source: masquerading
+//! it would only spend NAT ports, and a burst of short connections runs out of them.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -28,7 +31,8 @@ pub fn render(ports: &[ServicePort]) -> String {
         s,
         "  chain output {{ type nat hook output priority -100; policy accept; jump services; }}"
     );
-    let _ = writeln!(s, "  chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade; }}");
+    let bridge = crate::cni::BRIDGE;
+    let _ = writeln!(s, "  chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; meta mark & {MASQUERADE_MARK} == 0 return; oifname \"{bridge}\" iifname != \"{bridge}\" return; masquerade; }}");
     for hook in ["input", "output", "forward"] {
         let _ = writeln!(s, "  chain filter-{hook} {{ type filter hook {hook} priority -110; policy accept; jump no-endpoints; }}");
     }
