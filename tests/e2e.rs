@@ -16,3 +16,4 @@ mod node; // pods through containerd: status, logs, exec, cp, volumes, deletion,
 mod openapi; // OpenAPI v3 for explain and apply; fieldValidation Strict, Warn and Ignore
 mod proxy; // kapi proxy and kapi kubeconfig
 mod watch; // watch streams: resume, bookmarks, initial events
+mod workloads; // Deployments, ReplicaSets, rollouts with kubectl, garbage collection and cascading deletes

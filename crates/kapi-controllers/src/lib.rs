@@ -20,6 +20,13 @@
 //! - `csrcleaner`: deletes CertificateSigningRequests that are finished or stale.
 //! - `nodeipam`: gives every Node a podCIDR from the cluster CIDR.
 //! - `nodelifecycle`: marks silent nodes Unknown, taints unavailable nodes, evicts their pods.
+//! - `replicaset`: keeps each ReplicaSet's pods in number (creates from the template, deletes
+//!   the least useful surplus), adopts and releases pods by selector, and counts them in status.
+//! - `deployment`: rolls Deployments out through ReplicaSets named by pod-template hash
+//!   (RollingUpdate and Recreate), with revisions, history cleanup, pause and progress
+//!   conditions, so `kubectl rollout` and `kubectl scale` work.
+//! - `garbagecollector`: deletes objects whose owners are all gone, and carries out `orphan`
+//!   and `foregroundDeletion` finalizers, across every resource the server serves.
 //!
 //! The scheduler ([`scheduler::run`]) is here too, but runs with its own identity
 //! (`system:kube-scheduler`) and Lease, as kube-scheduler does.
@@ -44,9 +51,13 @@
 mod csrapproving;
 mod csrcleaner;
 mod csrsigning;
+pub mod deployment;
 pub mod leader;
 pub mod nodeipam;
 pub mod nodelifecycle;
+mod ownership;
+mod podstate;
+pub mod replicaset;
 mod rootca;
 pub mod scheduler;
 mod serviceaccounts;
@@ -77,6 +88,12 @@ pub const CSR_CLEANER: &str = "csrcleaner";
 pub const NODE_IPAM: &str = "nodeipam";
 /// The node lifecycle controller's name.
 pub const NODE_LIFECYCLE: &str = "nodelifecycle";
+/// The ReplicaSet controller's name.
+pub const REPLICASET: &str = "replicaset";
+/// The Deployment controller's name.
+pub const DEPLOYMENT: &str = "deployment";
+/// The garbage collector's name.
+pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
 pub const SCHEDULER: &str = "scheduler";
 
@@ -105,6 +122,9 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     ),
     (NODE_IPAM, &["node-ipam-controller"]),
     (NODE_LIFECYCLE, &["node-lifecycle-controller"]),
+    (REPLICASET, &["replicaset-controller"]),
+    (DEPLOYMENT, &["deployment-controller"]),
+    (GARBAGE_COLLECTOR, &["garbage-collector-controller"]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
 
@@ -253,6 +273,8 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (CSR_APPROVING, csrapproving::run),
             (NODE_IPAM, nodeipam::run),
             (NODE_LIFECYCLE, nodelifecycle::run),
+            (REPLICASET, replicaset::run),
+            (DEPLOYMENT, deployment::run),
         ];
         for (name, start) in started {
             if options.is_enabled(name) {

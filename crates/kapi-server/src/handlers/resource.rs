@@ -545,6 +545,12 @@ fn delete_options(content_type: &str, body: &[u8], query: &Query) -> Result<Valu
     if let Some(p) = query.get("propagationPolicy") {
         options["propagationPolicy"] = json!(p);
     }
+    if let Some(o) = query.get("orphanDependents") {
+        let o: bool = o
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid orphanDependents: {o}")))?;
+        options["orphanDependents"] = json!(o);
+    }
     if let Some(p) = options.get("propagationPolicy").and_then(Value::as_str) {
         if !matches!(p, "Orphan" | "Background" | "Foreground") {
             return Err(ApiError::bad_request(format!(

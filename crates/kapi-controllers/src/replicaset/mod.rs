@@ -1,0 +1,253 @@
+//! The ReplicaSet controller: keeps `spec.replicas` pods of the template running, as
+//! kube-controller-manager's does.
+//!
+//! Upstream decides from an informer cache and guards it with "expectations" (creates and
+//! deletes it has issued but not yet seen), because the cache lags its own writes. Here every
+//! sync reads the ReplicaSet and the namespace's pods from the API server, whose reads are
+//! consistent (served once the watch cache has caught up with the store), and kube-runtime
+//! never syncs one ReplicaSet twice at a time. So every acknowledged create or delete is in the
+//! next sync's view — the guarantee expectations buy — and a restarted controller starts from
+//! the same fresh view instead of from nothing. The watches only say *when* to sync.
+
+mod batch;
+pub mod ranking;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::chrono::Utc;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+
+use crate::ownership::{self, Claim};
+use crate::podstate;
+use crate::shared::{
+    is_namespace_terminating, is_status, log_result, Context, ReconcileError, Task,
+};
+
+/// Upstream's `BurstReplicas`: the most pods created or deleted in one sync.
+const BURST: usize = 500;
+
+/// Keeps ReplicaSets' pods in number.
+pub fn run(ctx: Arc<Context>) -> Task {
+    let client = ctx.client.clone();
+    let controller = Controller::new(
+        Api::<ReplicaSet>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let sets = controller.store();
+    Box::pin(
+        controller
+            .watches(
+                Api::<Pod>::all(client),
+                watcher::Config::default(),
+                move |pod| interested(&sets, &pod),
+            )
+            .with_config(controller::Config::default().debounce(Duration::from_millis(50)))
+            .run(reconcile, error_policy, ctx)
+            .for_each(|r| log_result(crate::REPLICASET, r)),
+    )
+}
+
+/// The ReplicaSets a pod event concerns: its controller, or, for an orphan, every ReplicaSet
+/// in its namespace whose selector takes it.
+fn interested(sets: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
+    let ns = pod.namespace().unwrap_or_default();
+    match ownership::controller_of(&pod.metadata) {
+        Some(r) if r.kind == "ReplicaSet" && r.api_version.starts_with("apps/") => {
+            vec![ObjectRef::new(&r.name).within(&ns)]
+        }
+        Some(_) => Vec::new(),
+        None => sets
+            .state()
+            .iter()
+            .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
+            .filter(|rs| {
+                let sel = ownership::selector(rs.spec.as_ref().map(|s| &s.selector));
+                ownership::selects(&sel, pod.metadata.labels.as_ref())
+            })
+            .map(|rs| ObjectRef::from_obj(rs.as_ref()))
+            .collect(),
+    }
+}
+
+async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let ns = cached.namespace().unwrap_or_default();
+    let sets = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &ns);
+    let Some(rs) = sets.get_opt(&cached.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    let pods_api = Api::<Pod>::namespaced(ctx.client.clone(), &ns);
+    let pods = pods_api.list(&ListParams::default()).await?.items;
+    let owned = claim_pods(&rs, pods, &pods_api).await?;
+    let active: Vec<Pod> = owned.into_iter().filter(podstate::is_active).collect();
+    let manage = if rs.metadata.deletion_timestamp.is_none() {
+        manage_replicas(&rs, &active, &pods_api).await
+    } else {
+        Ok(())
+    };
+    let now = Utc::now();
+    let computed = status::compute(&rs, &active, now);
+    if rs.status.as_ref() != Some(&computed) {
+        let patch = serde_json::json!({ "status": computed });
+        sets.patch_status(
+            &rs.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    manage?;
+    ctx.succeeded(crate::REPLICASET, &rs);
+    let min_ready = i64::from(
+        rs.spec
+            .as_ref()
+            .and_then(|s| s.min_ready_seconds)
+            .unwrap_or(0),
+    );
+    // A pod that is Ready but not yet available changes nothing the watches see when it
+    // becomes available: come back then.
+    let wait = active
+        .iter()
+        .filter_map(|p| podstate::until_available(p, min_ready, now))
+        .min();
+    Ok(match wait {
+        Some(d) => Action::requeue(d + Duration::from_millis(100)),
+        None => Action::await_change(),
+    })
+}
+
+fn error_policy(rs: Arc<ReplicaSet>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    ctx.failed(crate::REPLICASET, rs.as_ref(), error)
+}
+
+/// Adopts orphans the selector takes, releases owned pods it no longer takes, and returns the
+/// pods this ReplicaSet controls.
+async fn claim_pods(
+    rs: &ReplicaSet,
+    pods: Vec<Pod>,
+    api: &Api<Pod>,
+) -> Result<Vec<Pod>, ReconcileError> {
+    let uid = rs.metadata.uid.clone().unwrap_or_default();
+    let deleting = rs.metadata.deletion_timestamp.is_some();
+    let sel = ownership::selector(rs.spec.as_ref().map(|s| &s.selector));
+    let owner = ownership::controller_ref("apps/v1", "ReplicaSet", &rs.metadata);
+    let mut owned = Vec::new();
+    for pod in pods {
+        match ownership::claim(&uid, deleting, &sel, &pod.metadata) {
+            Claim::Owned => owned.push(pod),
+            Claim::Adopt => {
+                let patch = ownership::adopt_patch(&pod.metadata, &owner);
+                match api
+                    .patch(
+                        &pod.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(adopted) => owned.push(adopted),
+                    Err(e) if is_status(&e, 404) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Claim::Release => {
+                let patch = ownership::release_patch(&pod.metadata, &uid);
+                match api
+                    .patch(
+                        &pod.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_status(&e, 404) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Claim::Ignore => {}
+        }
+    }
+    Ok(owned)
+}
+
+/// Creates or deletes pods so that `active` (this ReplicaSet's live pods) matches
+/// `spec.replicas`, at most [`BURST`] per sync.
+async fn manage_replicas(
+    rs: &ReplicaSet,
+    active: &[Pod],
+    api: &Api<Pod>,
+) -> Result<(), ReconcileError> {
+    let want = usize::try_from(rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)).unwrap_or(0);
+    if active.len() < want {
+        let n = (want - active.len()).min(BURST);
+        let pod = pod_from_template(rs);
+        let (created, err) = batch::slow_start(n, 1, || {
+            let pod = pod.clone();
+            async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
+        })
+        .await;
+        tracing::debug!(rs = %rs.name_any(), created, wanted = n, "created pods");
+        match err {
+            Some(e) if is_namespace_terminating(&e) => Ok(()),
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    } else if active.len() > want {
+        let n = (active.len() - want).min(BURST);
+        for pod in ranking::victims(active, n) {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: pod.metadata.uid.clone(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match api.delete(&pod.name_any(), &params).await {
+                Ok(_) => {}
+                Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    } else {
+        Ok(())
+    }
+}
+
+/// A new pod from the template: `<rs>-` plus a random suffix, the template's labels,
+/// annotations and finalizers, this ReplicaSet as its controller.
+fn pod_from_template(rs: &ReplicaSet) -> Pod {
+    let template = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.clone())
+        .unwrap_or_default();
+    let tmeta = template.metadata.unwrap_or_default();
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{}-", rs.name_any())),
+            namespace: rs.namespace(),
+            labels: tmeta.labels,
+            annotations: tmeta.annotations,
+            finalizers: tmeta.finalizers,
+            owner_references: Some(vec![ownership::controller_ref(
+                "apps/v1",
+                "ReplicaSet",
+                &rs.metadata,
+            )]),
+            ..ObjectMeta::default()
+        },
+        spec: template.spec,
+        status: None,
+    }
+}

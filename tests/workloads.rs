@@ -1,0 +1,270 @@
+//! Deployments, ReplicaSets and the garbage collector, driven with kubectl as a user drives
+//! them. These clusters run without a node (`--disable-node`), so pods stay Pending: the tests
+//! play the kubelet by marking pods Running and Ready through `pods/status` as admin.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::support::{eventually, Cluster};
+
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: registry.example/web:1
+"#;
+
+fn get(c: &Cluster, path: &str) -> Option<Value> {
+    let (code, body) = c.curl_json(&[path]);
+    (code == 200).then_some(body)
+}
+
+fn items(c: &Cluster, path: &str) -> Vec<Value> {
+    get(c, path)
+        .and_then(|l| l["items"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn pods(c: &Cluster) -> Vec<Value> {
+    items(c, "/api/v1/namespaces/default/pods")
+}
+
+fn replica_sets(c: &Cluster) -> Vec<Value> {
+    items(c, "/apis/apps/v1/namespaces/default/replicasets")
+}
+
+fn deployment(c: &Cluster, name: &str) -> Value {
+    get(
+        c,
+        &format!("/apis/apps/v1/namespaces/default/deployments/{name}"),
+    )
+    .expect("deployment")
+}
+
+fn name(v: &Value) -> &str {
+    v["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+fn apply(c: &Cluster, yaml: &str) {
+    let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(yaml));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The kubelet's part: every pod not yet Ready becomes Running and Ready now.
+fn play_kubelet(c: &Cluster) {
+    for pod in pods(c) {
+        if is_ready(&pod) || !pod["metadata"]["deletionTimestamp"].is_null() {
+            continue;
+        }
+        let now = k8s_now();
+        let body = format!(
+            r#"{{"status":{{"phase":"Running","conditions":[{{"type":"Ready","status":"True","lastTransitionTime":"{now}"}}]}}}}"#
+        );
+        let path = format!("/api/v1/namespaces/default/pods/{}/status", name(&pod));
+        c.curl(&[
+            &path,
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+            "-d",
+            &body,
+        ]);
+    }
+}
+
+fn k8s_now() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Whether the Deployment's status says the rollout of its current generation is done.
+fn rolled_out(d: &Value, replicas: i64) -> bool {
+    d["status"]["observedGeneration"] == d["metadata"]["generation"]
+        && d["status"]["updatedReplicas"] == replicas
+        && d["status"]["replicas"] == replicas
+        && d["status"]["availableReplicas"] == replicas
+}
+
+/// Plays the kubelet until the Deployment is rolled out, checking at every observation that
+/// the pods never exceed `max_pods` and that at least `min_ready` of them are ready.
+fn roll_out(c: &Cluster, deploy: &str, replicas: i64, max_pods: usize, min_ready: usize) {
+    let mut peak = 0;
+    eventually(&format!("{deploy} rolled out to {replicas}"), 60, || {
+        play_kubelet(c);
+        let live: Vec<Value> = pods(c)
+            .into_iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .collect();
+        peak = peak.max(live.len());
+        assert!(
+            live.len() <= max_pods,
+            "{} pods, more than {max_pods}",
+            live.len()
+        );
+        let ready = live.iter().filter(|p| is_ready(p)).count();
+        assert!(
+            ready >= min_ready,
+            "only {ready} ready pods, fewer than {min_ready}"
+        );
+        rolled_out(&deployment(c, deploy), replicas).then_some(())
+    });
+    eprintln!("{deploy}: at most {peak} pods during the rollout");
+}
+
+fn rs_with_image<'a>(sets: &'a [Value], image: &str) -> Option<&'a Value> {
+    sets.iter()
+        .find(|rs| rs["spec"]["template"]["spec"]["containers"][0]["image"] == image)
+}
+
+fn revision(v: &Value) -> &str {
+    v["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[test]
+fn deployment_rolls_out_under_surge_limits_and_rolls_back_to_the_old_replica_set() {
+    let c = Cluster::start();
+    apply(&c, DEPLOYMENT);
+    let pods_now = eventually("3 pods of the first replica set", 20, || {
+        let p = pods(&c);
+        (p.len() == 3).then_some(p)
+    });
+    let sets = replica_sets(&c);
+    assert_eq!(sets.len(), 1);
+    let first = &sets[0];
+    let hash = first["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .expect("hash label");
+    assert_eq!(name(first), format!("web-{hash}"));
+    assert_eq!(
+        first["spec"]["selector"]["matchLabels"]["pod-template-hash"],
+        hash
+    );
+    assert_eq!(revision(first), "1");
+    assert_eq!(
+        first["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"],
+        "3"
+    );
+    assert_eq!(
+        first["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"],
+        "4"
+    );
+    for p in &pods_now {
+        assert!(name(p).starts_with(&format!("web-{hash}-")), "{}", name(p));
+        assert_eq!(p["metadata"]["labels"]["pod-template-hash"], hash);
+        let owner = &p["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ReplicaSet");
+        assert_eq!(owner["uid"], first["metadata"]["uid"]);
+        assert_eq!(owner["controller"], true);
+        assert_eq!(owner["blockOwnerDeletion"], true);
+    }
+    roll_out(&c, "web", 3, 3, 0);
+    c.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+    let d = deployment(&c, "web");
+    assert_eq!(revision(&d), "1");
+    let conditions = d["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .clone();
+    let reason = |t: &str| {
+        conditions
+            .iter()
+            .find(|c| c["type"] == t)
+            .map(|c| c["reason"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(reason("Available"), "MinimumReplicasAvailable");
+    assert_eq!(reason("Progressing"), "NewReplicaSetAvailable");
+
+    // A new image: one pod over (maxSurge 1), never fewer than 3 ready (maxUnavailable 0).
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=registry.example/web:2",
+    ]);
+    roll_out(&c, "web", 3, 4, 3);
+    c.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+    let sets = replica_sets(&c);
+    assert_eq!(sets.len(), 2);
+    let old = rs_with_image(&sets, "registry.example/web:1").expect("old replica set");
+    let new = rs_with_image(&sets, "registry.example/web:2").expect("new replica set");
+    assert_eq!(old["spec"]["replicas"], 0);
+    assert_eq!(new["spec"]["replicas"], 3);
+    assert_eq!(revision(new), "2");
+    assert_eq!(revision(&deployment(&c, "web")), "2");
+    let history = c.kubectl_ok(&["rollout", "history", "deployment/web"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+
+    // Undo: kubectl puts the old template back; the old ReplicaSet becomes revision 3.
+    let old_name = name(old).to_string();
+    c.kubectl_ok(&["rollout", "undo", "deployment/web"]);
+    roll_out(&c, "web", 3, 4, 3);
+    let sets = replica_sets(&c);
+    assert_eq!(sets.len(), 2, "undo must reuse the old replica set");
+    let reused = sets
+        .iter()
+        .find(|rs| name(rs) == old_name)
+        .expect("old replica set");
+    assert_eq!(reused["spec"]["replicas"], 3);
+    assert_eq!(revision(reused), "3");
+    assert_eq!(
+        reused["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"],
+        "1"
+    );
+    assert_eq!(revision(&deployment(&c, "web")), "3");
+    c.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+
+    // Scale through the scale subresource.
+    c.kubectl_ok(&["scale", "deployment/web", "--replicas=5"]);
+    roll_out(&c, "web", 5, 5, 3);
+    let live = pods(&c);
+    let owners: BTreeSet<&str> = live
+        .iter()
+        .map(|p| {
+            p["metadata"]["ownerReferences"][0]["name"]
+                .as_str()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(owners, BTreeSet::from([old_name.as_str()]));
+    let reused = replica_sets(&c)
+        .into_iter()
+        .find(|rs| name(rs) == old_name)
+        .expect("rs");
+    assert_eq!(
+        reused["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"],
+        "5"
+    );
+}
