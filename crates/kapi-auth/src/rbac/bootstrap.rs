@@ -754,6 +754,14 @@ fn controller_manager() -> Vec<PolicyRule> {
             &["batch"],
             &["cronjobs/finalizers", "jobs/finalizers"],
         ),
+        // garbage collector: lists and watches every resource to follow ownerReferences
+        // (owners are looked up by list with a name field selector) and deletes dependents.
+        // Upstream's generic-garbage-collector role also has get, patch and update on `*`,
+        // but `*` covers subresources too: `get` would open pods/exec, pods/attach and
+        // nodes/proxy, and `patch` pods/ephemeralcontainers — a way to run code anywhere.
+        // Patches of ownerReferences and finalizers are covered for the built-in namespaced
+        // kinds by the rules above; elsewhere (custom resources) they are refused and logged.
+        rule(&["list", "watch", "delete"], &["*"], &["*"]),
         // nodes: pod garbage collection, DaemonSets, EndpointSlice topology
         rule(READ, &[""], &["nodes"]),
         // CSR signing and cleaning: read requests, write the certificate or a Failed
