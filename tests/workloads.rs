@@ -268,3 +268,211 @@ fn deployment_rolls_out_under_surge_limits_and_rolls_back_to_the_old_replica_set
         "5"
     );
 }
+
+fn labelled(c: &Cluster, selector: &str) -> Vec<Value> {
+    items(
+        c,
+        &format!("/api/v1/namespaces/default/pods?labelSelector={selector}"),
+    )
+}
+
+fn owner_uids(v: &Value) -> Vec<String> {
+    v["metadata"]["ownerReferences"]
+        .as_array()
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r["uid"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A Deployment of `replicas` pods, rolled out and ready.
+fn rolled_out_web(c: &Cluster, replicas: i64) {
+    apply(
+        c,
+        &DEPLOYMENT.replace("replicas: 3", &format!("replicas: {replicas}")),
+    );
+    roll_out(c, "web", replicas, replicas as usize, 0);
+}
+
+#[test]
+fn deleting_a_deployment_removes_its_replica_sets_and_pods_in_the_background() {
+    let c = Cluster::start();
+    rolled_out_web(&c, 2);
+    assert_eq!(replica_sets(&c).len(), 1);
+    c.kubectl_ok(&["delete", "deployment", "web"]);
+    eventually("the replica set and its pods to be collected", 30, || {
+        (replica_sets(&c).is_empty() && pods(&c).is_empty()).then_some(())
+    });
+}
+
+#[test]
+fn cascade_orphan_keeps_dependents_without_their_owner_reference() {
+    let c = Cluster::start();
+    rolled_out_web(&c, 2);
+    let rs = replica_sets(&c).remove(0);
+    let rs_name = name(&rs).to_string();
+    let deploy_uid = deployment(&c, "web")["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
+    assert_eq!(owner_uids(&rs), [deploy_uid]);
+
+    c.kubectl_ok(&["delete", "deployment", "web", "--cascade=orphan"]);
+    eventually("the deployment to be gone", 30, || {
+        get(&c, "/apis/apps/v1/namespaces/default/deployments/web")
+            .is_none()
+            .then_some(())
+    });
+    let rs = get(
+        &c,
+        &format!("/apis/apps/v1/namespaces/default/replicasets/{rs_name}"),
+    )
+    .expect("the replica set survives");
+    assert!(owner_uids(&rs).is_empty(), "{rs}");
+    assert_eq!(pods(&c).len(), 2);
+
+    let pod_names: BTreeSet<String> = pods(&c).iter().map(|p| name(p).to_string()).collect();
+    c.kubectl_ok(&["delete", "replicaset", &rs_name, "--cascade=orphan"]);
+    eventually("the replica set to be gone", 30, || {
+        replica_sets(&c).is_empty().then_some(())
+    });
+    let left = pods(&c);
+    let left_names: BTreeSet<String> = left.iter().map(|p| name(p).to_string()).collect();
+    assert_eq!(left_names, pod_names, "the same pods stay");
+    for p in &left {
+        assert!(owner_uids(p).is_empty(), "{p}");
+    }
+}
+
+#[test]
+fn cascade_foreground_deletes_dependents_before_the_owner() {
+    let c = Cluster::start();
+    rolled_out_web(&c, 2);
+    // A pod finalizer holds one dependent, so the owner's wait is observable.
+    let held = pods(&c).remove(0);
+    let held_name = name(&held).to_string();
+    c.kubectl_ok(&[
+        "patch",
+        "pod",
+        &held_name,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+    ]);
+    let out = c.kubectl(&[
+        "delete",
+        "deployment",
+        "web",
+        "--cascade=foreground",
+        "--wait=false",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The Deployment and its ReplicaSet wait, marked, while the held pod is still there.
+    let d = eventually("the held pod to be the last pod left", 30, || {
+        let d = get(&c, "/apis/apps/v1/namespaces/default/deployments/web")?;
+        let p = pods(&c);
+        (p.len() == 1 && !p[0]["metadata"]["deletionTimestamp"].is_null()).then_some(d)
+    });
+    assert!(!d["metadata"]["deletionTimestamp"].is_null(), "{d}");
+    assert_eq!(
+        d["metadata"]["finalizers"],
+        serde_json::json!(["foregroundDeletion"])
+    );
+    let rs = replica_sets(&c);
+    assert_eq!(rs.len(), 1, "the replica set waits for its pod");
+    assert_eq!(
+        rs[0]["metadata"]["finalizers"],
+        serde_json::json!(["foregroundDeletion"])
+    );
+
+    c.kubectl_ok(&[
+        "patch",
+        "pod",
+        &held_name,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    eventually("everything to be gone", 30, || {
+        (get(&c, "/apis/apps/v1/namespaces/default/deployments/web").is_none()
+            && replica_sets(&c).is_empty()
+            && pods(&c).is_empty())
+        .then_some(())
+    });
+}
+
+#[test]
+fn a_restart_mid_rollout_creates_no_extra_pods() {
+    let c = Cluster::start();
+    apply(&c, &DEPLOYMENT.replace("replicas: 3", "replicas: 4"));
+    roll_out(&c, "web", 4, 4, 0);
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=registry.example/web:2",
+    ]);
+    // Mid-rollout: the surge pod of the new ReplicaSet exists and is not ready.
+    eventually("the surge pod", 30, || {
+        (labelled(&c, "app=web").len() == 5).then_some(())
+    });
+    let before: BTreeSet<String> = labelled(&c, "app=web")
+        .iter()
+        .map(|p| name(p).to_string())
+        .collect();
+
+    let mut c = c;
+    c.restart();
+    // Proof that the restarted controllers have synced: a new ReplicaSet gets its pod.
+    apply(
+        &c,
+        r#"apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: probe, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: probe}}
+  template:
+    metadata: {labels: {app: probe}}
+    spec:
+      containers: [{name: c, image: registry.example/probe:1}]
+"#,
+    );
+    eventually("the probe's pod", 30, || {
+        (labelled(&c, "app=probe").len() == 1).then_some(())
+    });
+    let deploy = deployment(&c, "web");
+    assert_eq!(
+        deploy["status"]["observedGeneration"],
+        deploy["metadata"]["generation"]
+    );
+    let after: BTreeSet<String> = labelled(&c, "app=web")
+        .iter()
+        .map(|p| name(p).to_string())
+        .collect();
+    assert_eq!(
+        after, before,
+        "the restarted controllers created or deleted web pods"
+    );
+
+    // And the rollout finishes within the surge limit.
+    let mut peak = 0;
+    eventually("the rollout to finish after the restart", 60, || {
+        play_kubelet(&c);
+        let live = labelled(&c, "app=web");
+        peak = peak.max(live.len());
+        assert!(
+            live.len() <= 5,
+            "{} web pods, more than replicas + maxSurge",
+            live.len()
+        );
+        rolled_out(&deployment(&c, "web"), 4).then_some(())
+    });
+    assert!(peak <= 5);
+}

@@ -52,6 +52,7 @@ mod csrapproving;
 mod csrcleaner;
 mod csrsigning;
 pub mod deployment;
+pub mod garbagecollector;
 pub mod leader;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -275,6 +276,7 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (NODE_LIFECYCLE, nodelifecycle::run),
             (REPLICASET, replicaset::run),
             (DEPLOYMENT, deployment::run),
+            (GARBAGE_COLLECTOR, garbagecollector::run),
         ];
         for (name, start) in started {
             if options.is_enabled(name) {

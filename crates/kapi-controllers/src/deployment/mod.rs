@@ -684,7 +684,7 @@ impl Sync {
         &mut self,
         computed: k8s_openapi::api::apps::v1::DeploymentStatus,
     ) -> Result<(), ReconcileError> {
-        let stored = self.deployments.get_status(&self.d.name_any()).await?;
+        let stored = self.deployments.get(&self.d.name_any()).await?;
         if stored.status.as_ref() == Some(&computed) {
             return Ok(());
         }
