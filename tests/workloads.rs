@@ -476,3 +476,189 @@ spec:
     });
     assert!(peak <= 5);
 }
+
+fn condition(d: &Value, type_: &str) -> Value {
+    d["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn pause_resume_and_restart_drive_new_replica_sets() {
+    let c = Cluster::start();
+    rolled_out_web(&c, 2);
+    c.kubectl_ok(&["rollout", "pause", "deployment/web"]);
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=registry.example/web:2",
+    ]);
+    // The controller has seen the paused template change once it reports this generation.
+    let d = eventually("the paused deployment to be observed", 30, || {
+        let d = deployment(&c, "web");
+        (d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            && condition(&d, "Progressing")["reason"] == "DeploymentPaused")
+            .then_some(d)
+    });
+    assert_eq!(condition(&d, "Progressing")["status"], "Unknown");
+    assert_eq!(
+        replica_sets(&c).len(),
+        1,
+        "a paused deployment rolls nothing out"
+    );
+
+    c.kubectl_ok(&["rollout", "resume", "deployment/web"]);
+    roll_out(&c, "web", 2, 3, 2);
+    let sets = replica_sets(&c);
+    assert_eq!(sets.len(), 2);
+    assert!(rs_with_image(&sets, "registry.example/web:2").is_some());
+
+    c.kubectl_ok(&["rollout", "restart", "deployment/web"]);
+    roll_out(&c, "web", 2, 3, 2);
+    let sets = replica_sets(&c);
+    assert_eq!(sets.len(), 3, "restart rolls out a new replica set");
+    let newest = sets
+        .iter()
+        .find(|rs| revision(rs) == "3")
+        .expect("revision 3");
+    assert!(newest["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"]
+        .is_string());
+    assert_eq!(newest["spec"]["replicas"], 2);
+}
+
+#[test]
+fn recreate_stops_old_pods_before_starting_new_ones() {
+    let c = Cluster::start();
+    apply(
+        &c,
+        &DEPLOYMENT
+            .replace("type: RollingUpdate", "type: Recreate")
+            .replace("    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}\n", ""),
+    );
+    roll_out(&c, "web", 3, 3, 0);
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=registry.example/web:2",
+    ]);
+    eventually("the recreate rollout", 60, || {
+        play_kubelet(&c);
+        let images: BTreeSet<String> = pods(&c)
+            .iter()
+            .map(|p| {
+                p["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert!(images.len() <= 1, "old and new pods at once: {images:?}");
+        rolled_out(&deployment(&c, "web"), 3).then_some(())
+    });
+    c.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+}
+
+#[test]
+fn a_stuck_rollout_exceeds_its_progress_deadline() {
+    let c = Cluster::start();
+    apply(
+        &c,
+        &DEPLOYMENT.replace(
+            "  replicas: 3\n",
+            "  replicas: 1\n  progressDeadlineSeconds: 2\n",
+        ),
+    );
+    // Nobody makes the pod ready: after 2 s the rollout is declared stuck.
+    let d = eventually("ProgressDeadlineExceeded", 30, || {
+        let d = deployment(&c, "web");
+        (condition(&d, "Progressing")["reason"] == "ProgressDeadlineExceeded").then_some(d)
+    });
+    assert_eq!(condition(&d, "Progressing")["status"], "False");
+    assert_eq!(
+        condition(&d, "Available")["reason"],
+        "MinimumReplicasUnavailable"
+    );
+    let err = c.kubectl_err(&["rollout", "status", "deployment/web", "--timeout=10s"]);
+    assert!(err.contains("exceeded its progress deadline"), "{err}");
+}
+
+#[test]
+fn a_replica_set_adopts_orphans_releases_strays_and_drops_unready_pods_first() {
+    let c = Cluster::start();
+    // An orphan pod the selector takes is adopted instead of a new pod being created.
+    apply(
+        &c,
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: stray, namespace: default, labels: {app: db}}
+spec:
+  containers: [{name: c, image: registry.example/db:1}]
+"#,
+    );
+    apply(
+        &c,
+        r#"apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: db, namespace: default}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: c, image: registry.example/db:1}]
+"#,
+    );
+    let rs_uid = get(&c, "/apis/apps/v1/namespaces/default/replicasets/db").expect("rs")
+        ["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
+    eventually("3 ready replicas", 30, || {
+        play_kubelet(&c);
+        let rs = get(&c, "/apis/apps/v1/namespaces/default/replicasets/db")?;
+        (rs["status"]["readyReplicas"] == 3 && rs["status"]["replicas"] == 3).then_some(())
+    });
+    let db = labelled(&c, "app=db");
+    assert_eq!(db.len(), 3);
+    let stray = db
+        .iter()
+        .find(|p| name(p) == "stray")
+        .expect("the orphan was kept");
+    assert_eq!(owner_uids(stray), [rs_uid.clone()]);
+
+    // A pod relabelled out of the selector is released and replaced.
+    c.kubectl_ok(&["label", "pod", "stray", "app=other", "--overwrite"]);
+    eventually("the stray to be released and replaced", 30, || {
+        let stray = get(&c, "/api/v1/namespaces/default/pods/stray")?;
+        (owner_uids(&stray).is_empty() && labelled(&c, "app=db").len() == 3).then_some(())
+    });
+
+    // Scale down by one: the pod that is not ready goes first.
+    let unready = labelled(&c, "app=db")
+        .into_iter()
+        .find(|p| !is_ready(p))
+        .expect("the replacement is not ready yet");
+    c.kubectl_ok(&["scale", "replicaset/db", "--replicas=2"]);
+    eventually("2 pods", 30, || {
+        (labelled(&c, "app=db").len() == 2).then_some(())
+    });
+    assert!(
+        labelled(&c, "app=db")
+            .iter()
+            .all(|p| name(p) != name(&unready)),
+        "the unready pod should have been deleted"
+    );
+    let rs = eventually("status to follow", 30, || {
+        let rs = get(&c, "/apis/apps/v1/namespaces/default/replicasets/db")?;
+        (rs["status"]["observedGeneration"] == rs["metadata"]["generation"]
+            && rs["status"]["replicas"] == 2)
+            .then_some(rs)
+    });
+    assert_eq!(rs["status"]["availableReplicas"], 2);
+    assert_eq!(rs["status"]["fullyLabeledReplicas"], 2);
+}
