@@ -629,7 +629,7 @@ spec:
         .iter()
         .find(|p| name(p) == "stray")
         .expect("the orphan was kept");
-    assert_eq!(owner_uids(stray), [rs_uid.clone()]);
+    assert_eq!(owner_uids(stray), [rs_uid]);
 
     // A pod relabelled out of the selector is released and replaced.
     c.kubectl_ok(&["label", "pod", "stray", "app=other", "--overwrite"]);
