@@ -191,6 +191,13 @@ fn deployment_rolls_out_under_surge_limits_and_rolls_back_to_the_old_replica_set
     }
     roll_out(&c, "web", 3, 3, 0);
     c.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+    // `kubectl describe` tells the story in events, as upstream's controllers record it.
+    let scaled = format!("Scaled up replica set web-{hash} from 0 to 3");
+    eventually("the controllers' events", 10, || {
+        let events = c.kubectl_ok(&["get", "events", "-o", "json"]);
+        (events.contains(&scaled) && events.contains("\"reason\": \"SuccessfulCreate\""))
+            .then_some(())
+    });
     let d = deployment(&c, "web");
     assert_eq!(revision(&d), "1");
     let conditions = d["status"]["conditions"]

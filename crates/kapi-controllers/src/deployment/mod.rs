@@ -33,6 +33,8 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
+use kapi_node::events::{EventType, Recorder};
+
 use crate::ownership::{self, Claim};
 use crate::shared::{
     is_namespace_terminating, is_status, log_result, Context, ReconcileError, Task,
@@ -43,9 +45,19 @@ use view::{SetView, DESIRED_REPLICAS, MAX_REPLICAS};
 /// watched here).
 const RECREATE_POLL: Duration = Duration::from_secs(1);
 
+/// The shared context plus this controller's event recorder.
+struct Ctx {
+    shared: Arc<Context>,
+    events: Recorder,
+}
+
 /// Rolls Deployments out.
 pub fn run(ctx: Arc<Context>) -> Task {
     let client = ctx.client.clone();
+    let ctx = Arc::new(Ctx {
+        events: Recorder::new(client.clone(), "deployment-controller", String::new()),
+        shared: ctx,
+    });
     let controller = Controller::new(
         Api::<Deployment>::all(client.clone()),
         watcher::Config::default(),
@@ -86,13 +98,13 @@ fn interested(deployments: &Store<Deployment>, rs: &ReplicaSet) -> Vec<ObjectRef
     }
 }
 
-fn error_policy(d: Arc<Deployment>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    ctx.failed(crate::DEPLOYMENT, d.as_ref(), error)
+fn error_policy(d: Arc<Deployment>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
+    ctx.shared.failed(crate::DEPLOYMENT, d.as_ref(), error)
 }
 
-async fn reconcile(cached: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile(cached: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
     let ns = cached.namespace().unwrap_or_default();
-    let deployments = Api::<Deployment>::namespaced(ctx.client.clone(), &ns);
+    let deployments = Api::<Deployment>::namespaced(ctx.shared.client.clone(), &ns);
     let Some(d) = deployments.get_opt(&cached.name_any()).await? else {
         return Ok(Action::await_change());
     };
@@ -101,7 +113,7 @@ async fn reconcile(cached: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action,
         tracing::warn!(deployment = %d.name_any(), "empty selector; selecting nothing");
         return Ok(Action::await_change());
     }
-    let sets_api = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &ns);
+    let sets_api = Api::<ReplicaSet>::namespaced(ctx.shared.client.clone(), &ns);
     let listed = sets_api.list(&ListParams::default()).await?.items;
     let sets = claim_sets(&d, listed, &sets_api).await?;
     let mut sync = Sync {
@@ -113,10 +125,11 @@ async fn reconcile(cached: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action,
         sets,
         deployments,
         sets_api,
-        pods: Api::<Pod>::namespaced(ctx.client.clone(), &ns),
+        pods: Api::<Pod>::namespaced(ctx.shared.client.clone(), &ns),
+        events: ctx.events.clone(),
     };
     let action = sync.run().await?;
-    ctx.succeeded(crate::DEPLOYMENT, &sync.d);
+    ctx.shared.succeeded(crate::DEPLOYMENT, &sync.d);
     Ok(action)
 }
 
@@ -170,6 +183,7 @@ struct Sync {
     deployments: Api<Deployment>,
     sets_api: Api<ReplicaSet>,
     pods: Api<Pod>,
+    events: Recorder,
 }
 
 impl Sync {
@@ -406,6 +420,12 @@ impl Sync {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(deployment = %self.d.name_any(), replicaset = %name, replicas, "created new replica set");
+        if replicas > 0 {
+            let msg = format!("Scaled up replica set {name} from 0 to {replicas}");
+            self.events
+                .object(&self.d, EventType::Normal, "ScalingReplicaSet", &msg)
+                .await;
+        }
         let rev = revision::of(&created);
         self.sets.push(created);
         self.set_revision(rev).await?;
@@ -467,6 +487,16 @@ impl Sync {
             .sets_api
             .patch(&v.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
+        if v.replicas != size {
+            let direction = if size > v.replicas { "up" } else { "down" };
+            let msg = format!(
+                "Scaled {direction} replica set {} from {} to {size}",
+                v.name, v.replicas
+            );
+            self.events
+                .object(&self.d, EventType::Normal, "ScalingReplicaSet", &msg)
+                .await;
+        }
         Ok(v.replicas != size)
     }
 

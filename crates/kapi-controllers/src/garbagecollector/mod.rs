@@ -71,10 +71,13 @@ impl Shared {
     }
 
     fn enqueue_later(self: &Arc<Self>, uid: String) {
-        let me = self.clone();
+        // Holds only a weak reference: once the collector stops, the retry does nothing.
+        let me = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::time::sleep(RETRY).await;
-            me.enqueue([uid]);
+            if let Some(me) = me.upgrade() {
+                me.enqueue([uid]);
+            }
         });
     }
 
@@ -95,14 +98,17 @@ pub fn run(ctx: Arc<Context>) -> Task {
             queue: tx,
             unsynced: Mutex::new(HashSet::new()),
         });
-        tokio::spawn(discover_forever(shared.clone()));
-        work(shared, rx).await;
+        // Both run inside this task, so that losing the Lease (which drops it) stops the
+        // watchers too.
+        tokio::join!(discover_forever(shared.clone()), work(shared, rx));
     })
 }
 
 /// Discovers resources now and every [`REDISCOVERY`], starting a watcher for each new one.
 async fn discover_forever(shared: Arc<Shared>) {
     let mut started: HashSet<String> = HashSet::new();
+    // Dropped with this future, which aborts every watcher.
+    let mut watchers = tokio::task::JoinSet::new();
     loop {
         match Discovery::new(shared.ctx.client.clone()).run().await {
             Ok(discovery) => {
@@ -126,7 +132,7 @@ async fn discover_forever(shared: Arc<Shared>) {
                             if let Ok(mut u) = shared.unsynced.lock() {
                                 u.insert(key.clone());
                             }
-                            tokio::spawn(watch_kind(shared.clone(), kind, key));
+                            watchers.spawn(watch_kind(shared.clone(), kind, key));
                         }
                     }
                 }

@@ -29,6 +29,8 @@ use kube::{Api, ResourceExt};
 
 use crate::ownership::{self, Claim};
 use crate::podstate;
+use kapi_node::events::{EventType, Recorder};
+
 use crate::shared::{
     is_namespace_terminating, is_status, log_result, Context, ReconcileError, Task,
 };
@@ -36,9 +38,19 @@ use crate::shared::{
 /// Upstream's `BurstReplicas`: the most pods created or deleted in one sync.
 const BURST: usize = 500;
 
+/// The shared context plus this controller's event recorder.
+struct Ctx {
+    shared: Arc<Context>,
+    events: Recorder,
+}
+
 /// Keeps ReplicaSets' pods in number.
 pub fn run(ctx: Arc<Context>) -> Task {
     let client = ctx.client.clone();
+    let ctx = Arc::new(Ctx {
+        events: Recorder::new(client.clone(), "replicaset-controller", String::new()),
+        shared: ctx,
+    });
     let controller = Controller::new(
         Api::<ReplicaSet>::all(client.clone()),
         watcher::Config::default(),
@@ -79,18 +91,18 @@ fn interested(sets: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>>
     }
 }
 
-async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
     let ns = cached.namespace().unwrap_or_default();
-    let sets = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &ns);
+    let sets = Api::<ReplicaSet>::namespaced(ctx.shared.client.clone(), &ns);
     let Some(rs) = sets.get_opt(&cached.name_any()).await? else {
         return Ok(Action::await_change());
     };
-    let pods_api = Api::<Pod>::namespaced(ctx.client.clone(), &ns);
+    let pods_api = Api::<Pod>::namespaced(ctx.shared.client.clone(), &ns);
     let pods = pods_api.list(&ListParams::default()).await?.items;
     let owned = claim_pods(&rs, pods, &pods_api).await?;
     let active: Vec<Pod> = owned.into_iter().filter(podstate::is_active).collect();
     let manage = if rs.metadata.deletion_timestamp.is_none() {
-        manage_replicas(&rs, &active, &pods_api).await
+        manage_replicas(&rs, &active, &pods_api, &ctx.events).await
     } else {
         Ok(())
     };
@@ -106,7 +118,7 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
         .await?;
     }
     manage?;
-    ctx.succeeded(crate::REPLICASET, &rs);
+    ctx.shared.succeeded(crate::REPLICASET, &rs);
     let min_ready = i64::from(
         rs.spec
             .as_ref()
@@ -125,8 +137,8 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
     })
 }
 
-fn error_policy(rs: Arc<ReplicaSet>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    ctx.failed(crate::REPLICASET, rs.as_ref(), error)
+fn error_policy(rs: Arc<ReplicaSet>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
+    ctx.shared.failed(crate::REPLICASET, rs.as_ref(), error)
 }
 
 /// Adopts orphans the selector takes, releases owned pods it no longer takes, and returns the
@@ -186,6 +198,7 @@ async fn manage_replicas(
     rs: &ReplicaSet,
     active: &[Pod],
     api: &Api<Pod>,
+    events: &Recorder,
 ) -> Result<(), ReconcileError> {
     let want = usize::try_from(rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)).unwrap_or(0);
     if active.len() < want {
@@ -193,7 +206,14 @@ async fn manage_replicas(
         let pod = pod_from_template(rs);
         let (created, err) = batch::slow_start(n, 1, || {
             let pod = pod.clone();
-            async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
+            async move {
+                let created = api.create(&PostParams::default(), &pod).await?;
+                let msg = format!("Created pod: {}", created.name_any());
+                events
+                    .object(rs, EventType::Normal, "SuccessfulCreate", &msg)
+                    .await;
+                Ok::<(), kube::Error>(())
+            }
         })
         .await;
         tracing::debug!(rs = %rs.name_any(), created, wanted = n, "created pods");
@@ -213,7 +233,12 @@ async fn manage_replicas(
                 ..DeleteParams::default()
             };
             match api.delete(&pod.name_any(), &params).await {
-                Ok(_) => {}
+                Ok(_) => {
+                    let msg = format!("Deleted pod: {}", pod.name_any());
+                    events
+                        .object(rs, EventType::Normal, "SuccessfulDelete", &msg)
+                        .await;
+                }
                 Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
                 Err(e) => return Err(e.into()),
             }
