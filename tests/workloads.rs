@@ -669,3 +669,44 @@ spec:
     assert_eq!(rs["status"]["availableReplicas"], 2);
     assert_eq!(rs["status"]["fullyLabeledReplicas"], 2);
 }
+
+#[test]
+fn a_replication_controller_keeps_its_pods_and_takes_them_along_when_deleted() {
+    let c = Cluster::start();
+    apply(
+        &c,
+        r#"apiVersion: v1
+kind: ReplicationController
+metadata: {name: legacy, namespace: default}
+spec:
+  replicas: 2
+  selector: {app: legacy}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec:
+      containers: [{name: c, image: registry.example/legacy:1}]
+"#,
+    );
+    let rc = eventually("2 ready replicas", 30, || {
+        play_kubelet(&c);
+        let rc = get(
+            &c,
+            "/api/v1/namespaces/default/replicationcontrollers/legacy",
+        )?;
+        (rc["status"]["readyReplicas"] == 2 && rc["status"]["replicas"] == 2).then_some(rc)
+    });
+    for p in labelled(&c, "app=legacy") {
+        let owner = &p["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ReplicationController");
+        assert_eq!(owner["apiVersion"], "v1");
+        assert_eq!(owner["uid"], rc["metadata"]["uid"]);
+    }
+    c.kubectl_ok(&["scale", "rc/legacy", "--replicas=3"]);
+    eventually("3 pods", 30, || {
+        (labelled(&c, "app=legacy").len() == 3).then_some(())
+    });
+    c.kubectl_ok(&["delete", "rc", "legacy"]);
+    eventually("the pods to be collected", 30, || {
+        labelled(&c, "app=legacy").is_empty().then_some(())
+    });
+}

@@ -22,6 +22,7 @@
 //! - `nodelifecycle`: marks silent nodes Unknown, taints unavailable nodes, evicts their pods.
 //! - `replicaset`: keeps each ReplicaSet's pods in number (creates from the template, deletes
 //!   the least useful surplus), adopts and releases pods by selector, and counts them in status.
+//! - `replicationcontroller`: the same for core/v1 ReplicationControllers.
 //! - `deployment`: rolls Deployments out through ReplicaSets named by pod-template hash
 //!   (RollingUpdate and Recreate), with revisions, history cleanup, pause and progress
 //!   conditions, so `kubectl rollout` and `kubectl scale` work.
@@ -91,6 +92,8 @@ pub const NODE_IPAM: &str = "nodeipam";
 pub const NODE_LIFECYCLE: &str = "nodelifecycle";
 /// The ReplicaSet controller's name.
 pub const REPLICASET: &str = "replicaset";
+/// The ReplicationController controller's name.
+pub const REPLICATIONCONTROLLER: &str = "replicationcontroller";
 /// The Deployment controller's name.
 pub const DEPLOYMENT: &str = "deployment";
 /// The garbage collector's name.
@@ -124,6 +127,7 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     (NODE_IPAM, &["node-ipam-controller"]),
     (NODE_LIFECYCLE, &["node-lifecycle-controller"]),
     (REPLICASET, &["replicaset-controller"]),
+    (REPLICATIONCONTROLLER, &["replicationcontroller-controller"]),
     (DEPLOYMENT, &["deployment-controller"]),
     (GARBAGE_COLLECTOR, &["garbage-collector-controller"]),
     (SCHEDULER, &["kube-scheduler"]),
@@ -275,6 +279,10 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (NODE_IPAM, nodeipam::run),
             (NODE_LIFECYCLE, nodelifecycle::run),
             (REPLICASET, replicaset::run),
+            (
+                REPLICATIONCONTROLLER,
+                replicaset::run_replication_controllers,
+            ),
             (DEPLOYMENT, deployment::run),
             (GARBAGE_COLLECTOR, garbagecollector::run),
         ];

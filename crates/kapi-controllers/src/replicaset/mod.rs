@@ -1,5 +1,5 @@
 //! The ReplicaSet controller: keeps `spec.replicas` pods of the template running, as
-//! kube-controller-manager's does.
+//! kube-controller-manager's does; the same code keeps ReplicationControllers ([`kind`]).
 //!
 //! Upstream decides from an informer cache and guards it with "expectations" (creates and
 //! deletes it has issued but not yet seen), because the cache lags its own writes. Here every
@@ -10,6 +10,7 @@
 //! the same fresh view instead of from nothing. The watches only say *when* to sync.
 
 mod batch;
+pub mod kind;
 pub mod ranking;
 mod status;
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::chrono::Utc;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
@@ -30,6 +31,7 @@ use kube::{Api, ResourceExt};
 use crate::ownership::{self, Claim};
 use crate::podstate;
 use kapi_node::events::{EventType, Recorder};
+use kind::Replicated;
 
 use crate::shared::{
     is_namespace_terminating, is_status, log_result, Context, ReconcileError, Task,
@@ -46,15 +48,21 @@ struct Ctx {
 
 /// Keeps ReplicaSets' pods in number.
 pub fn run(ctx: Arc<Context>) -> Task {
+    run_for::<ReplicaSet>(ctx)
+}
+
+/// Keeps ReplicationControllers' pods in number.
+pub fn run_replication_controllers(ctx: Arc<Context>) -> Task {
+    run_for::<ReplicationController>(ctx)
+}
+
+fn run_for<K: Replicated>(ctx: Arc<Context>) -> Task {
     let client = ctx.client.clone();
     let ctx = Arc::new(Ctx {
-        events: Recorder::new(client.clone(), "replicaset-controller", String::new()),
+        events: Recorder::new(client.clone(), K::COMPONENT, String::new()),
         shared: ctx,
     });
-    let controller = Controller::new(
-        Api::<ReplicaSet>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let controller = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default());
     let sets = controller.store();
     Box::pin(
         controller
@@ -64,17 +72,17 @@ pub fn run(ctx: Arc<Context>) -> Task {
                 move |pod| interested(&sets, &pod),
             )
             .with_config(controller::Config::default().debounce(Duration::from_millis(50)))
-            .run(reconcile, error_policy, ctx)
-            .for_each(|r| log_result(crate::REPLICASET, r)),
+            .run(reconcile::<K>, error_policy::<K>, ctx)
+            .for_each(|r| log_result(K::CONTROLLER, r)),
     )
 }
 
 /// The ReplicaSets a pod event concerns: its controller, or, for an orphan, every ReplicaSet
 /// in its namespace whose selector takes it.
-fn interested(sets: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
+fn interested<K: Replicated>(sets: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
     let ns = pod.namespace().unwrap_or_default();
     match ownership::controller_of(&pod.metadata) {
-        Some(r) if r.kind == "ReplicaSet" && r.api_version.starts_with("apps/") => {
+        Some(r) if r.kind == K::kind(&()) && r.api_version == K::api_version(&()) => {
             vec![ObjectRef::new(&r.name).within(&ns)]
         }
         Some(_) => Vec::new(),
@@ -82,18 +90,15 @@ fn interested(sets: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>>
             .state()
             .iter()
             .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|rs| {
-                let sel = ownership::selector(rs.spec.as_ref().map(|s| &s.selector));
-                ownership::selects(&sel, pod.metadata.labels.as_ref())
-            })
+            .filter(|rs| ownership::selects(&rs.selector(), pod.metadata.labels.as_ref()))
             .map(|rs| ObjectRef::from_obj(rs.as_ref()))
             .collect(),
     }
 }
 
-async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
+async fn reconcile<K: Replicated>(cached: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
     let ns = cached.namespace().unwrap_or_default();
-    let sets = Api::<ReplicaSet>::namespaced(ctx.shared.client.clone(), &ns);
+    let sets = Api::<K>::namespaced(ctx.shared.client.clone(), &ns);
     let Some(rs) = sets.get_opt(&cached.name_any()).await? else {
         return Ok(Action::await_change());
     };
@@ -101,14 +106,15 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Rec
     let pods = pods_api.list(&ListParams::default()).await?.items;
     let owned = claim_pods(&rs, pods, &pods_api).await?;
     let active: Vec<Pod> = owned.into_iter().filter(podstate::is_active).collect();
-    let manage = if rs.metadata.deletion_timestamp.is_none() {
+    let manage = if rs.meta().deletion_timestamp.is_none() {
         manage_replicas(&rs, &active, &pods_api, &ctx.events).await
     } else {
         Ok(())
     };
     let now = Utc::now();
-    let computed = status::compute(&rs, &active, now);
-    if rs.status.as_ref() != Some(&computed) {
+    let min_ready = rs.min_ready_seconds();
+    let computed = status::compute(rs.template(), min_ready, rs.meta().generation, &active, now);
+    if rs.counts().as_ref() != Some(&computed) {
         let patch = serde_json::json!({ "status": computed });
         sets.patch_status(
             &rs.name_any(),
@@ -118,13 +124,7 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Rec
         .await?;
     }
     manage?;
-    ctx.shared.succeeded(crate::REPLICASET, &rs);
-    let min_ready = i64::from(
-        rs.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0),
-    );
+    ctx.shared.succeeded(K::CONTROLLER, &rs);
     // A pod that is Ready but not yet available changes nothing the watches see when it
     // becomes available: come back then.
     let wait = active
@@ -137,21 +137,21 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Rec
     })
 }
 
-fn error_policy(rs: Arc<ReplicaSet>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
-    ctx.shared.failed(crate::REPLICASET, rs.as_ref(), error)
+fn error_policy<K: Replicated>(rs: Arc<K>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
+    ctx.shared.failed(K::CONTROLLER, rs.as_ref(), error)
 }
 
 /// Adopts orphans the selector takes, releases owned pods it no longer takes, and returns the
 /// pods this ReplicaSet controls.
-async fn claim_pods(
-    rs: &ReplicaSet,
+async fn claim_pods<K: Replicated>(
+    rs: &K,
     pods: Vec<Pod>,
     api: &Api<Pod>,
 ) -> Result<Vec<Pod>, ReconcileError> {
-    let uid = rs.metadata.uid.clone().unwrap_or_default();
-    let deleting = rs.metadata.deletion_timestamp.is_some();
-    let sel = ownership::selector(rs.spec.as_ref().map(|s| &s.selector));
-    let owner = ownership::controller_ref("apps/v1", "ReplicaSet", &rs.metadata);
+    let uid = rs.meta().uid.clone().unwrap_or_default();
+    let deleting = rs.meta().deletion_timestamp.is_some();
+    let sel = rs.selector();
+    let owner = ownership::controller_ref(&K::api_version(&()), &K::kind(&()), rs.meta());
     let mut owned = Vec::new();
     for pod in pods {
         match ownership::claim(&uid, deleting, &sel, &pod.metadata) {
@@ -194,13 +194,13 @@ async fn claim_pods(
 
 /// Creates or deletes pods so that `active` (this ReplicaSet's live pods) matches
 /// `spec.replicas`, at most [`BURST`] per sync.
-async fn manage_replicas(
-    rs: &ReplicaSet,
+async fn manage_replicas<K: Replicated>(
+    rs: &K,
     active: &[Pod],
     api: &Api<Pod>,
     events: &Recorder,
 ) -> Result<(), ReconcileError> {
-    let want = usize::try_from(rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)).unwrap_or(0);
+    let want = usize::try_from(rs.replicas()).unwrap_or(0);
     if active.len() < want {
         let n = (want - active.len()).min(BURST);
         let pod = pod_from_template(rs);
@@ -251,12 +251,8 @@ async fn manage_replicas(
 
 /// A new pod from the template: `<rs>-` plus a random suffix, the template's labels,
 /// annotations and finalizers, this ReplicaSet as its controller.
-fn pod_from_template(rs: &ReplicaSet) -> Pod {
-    let template = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.clone())
-        .unwrap_or_default();
+fn pod_from_template<K: Replicated>(rs: &K) -> Pod {
+    let template = rs.template().cloned().unwrap_or_default();
     let tmeta = template.metadata.unwrap_or_default();
     Pod {
         metadata: ObjectMeta {
@@ -266,9 +262,9 @@ fn pod_from_template(rs: &ReplicaSet) -> Pod {
             annotations: tmeta.annotations,
             finalizers: tmeta.finalizers,
             owner_references: Some(vec![ownership::controller_ref(
-                "apps/v1",
-                "ReplicaSet",
-                &rs.metadata,
+                &K::api_version(&()),
+                &K::kind(&()),
+                rs.meta(),
             )]),
             ..ObjectMeta::default()
         },

@@ -1,39 +1,54 @@
-//! A ReplicaSet's status from its live pods, as upstream's `calculateStatus` counts them.
+//! A ReplicaSet's (or ReplicationController's) status from its live pods, as upstream's
+//! `calculateStatus` counts them.
 
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::podstate;
 
-/// The status for `active` (the controlled pods neither finished nor being deleted).
-/// Conditions are carried over: only pods are counted here.
-pub fn compute(rs: &ReplicaSet, active: &[Pod], now: DateTime<Utc>) -> ReplicaSetStatus {
-    let spec = rs.spec.as_ref();
-    let min_ready = i64::from(spec.and_then(|s| s.min_ready_seconds).unwrap_or(0));
-    let template_labels = spec
-        .and_then(|s| s.template.as_ref())
+/// The status fields this controller owns (conditions are left as they are).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Live pods.
+    pub replicas: i32,
+    /// Live pods carrying every label of the template.
+    pub fully_labeled_replicas: i32,
+    /// Live pods that are Ready.
+    pub ready_replicas: i32,
+    /// Live pods Ready for `minReadySeconds`.
+    pub available_replicas: i32,
+    /// The generation these counts answer.
+    pub observed_generation: Option<i64>,
+}
+
+/// The counts for `active` (the controlled pods neither finished nor being deleted).
+pub fn compute(
+    template: Option<&PodTemplateSpec>,
+    min_ready: i64,
+    generation: Option<i64>,
+    active: &[Pod],
+    now: DateTime<Utc>,
+) -> Counts {
+    let template_labels = template
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
     let count = |f: &dyn Fn(&Pod) -> bool| {
         i32::try_from(active.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
     };
-    let fully_labeled = count(&|p: &Pod| {
-        let labels = p.metadata.labels.as_ref();
-        template_labels
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-    });
-    let old = rs.status.clone().unwrap_or_default();
-    ReplicaSetStatus {
+    Counts {
         replicas: count(&|_| true),
-        fully_labeled_replicas: Some(fully_labeled),
-        ready_replicas: Some(count(&podstate::is_ready)),
-        available_replicas: Some(count(&|p| podstate::is_available(p, min_ready, now))),
-        observed_generation: rs.metadata.generation,
-        conditions: old.conditions,
-        terminating_replicas: old.terminating_replicas,
+        fully_labeled_replicas: count(&|p: &Pod| {
+            let labels = p.metadata.labels.as_ref();
+            template_labels
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        }),
+        ready_replicas: count(&podstate::is_ready),
+        available_replicas: count(&|p| podstate::is_available(p, min_ready, now)),
+        observed_generation: generation,
     }
 }
 
@@ -41,8 +56,6 @@ pub fn compute(rs: &ReplicaSet, active: &[Pod], now: DateTime<Utc>) -> ReplicaSe
 mod tests {
     use super::*;
     use crate::podstate::tests::pod;
-    use k8s_openapi::api::apps::v1::ReplicaSetSpec;
-    use k8s_openapi::api::core::v1::PodTemplateSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     #[test]
@@ -56,23 +69,12 @@ mod tests {
                     .collect(),
             )
         };
-        let rs = ReplicaSet {
-            metadata: ObjectMeta {
-                generation: Some(3),
-                ..Default::default()
-            },
-            spec: Some(ReplicaSetSpec {
-                min_ready_seconds: Some(10),
-                template: Some(PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: labels(&[("app", "web"), ("v", "1")]),
-                        ..Default::default()
-                    }),
-                    spec: None,
-                }),
+        let template = PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                labels: labels(&[("app", "web"), ("v", "1")]),
                 ..Default::default()
             }),
-            status: None,
+            spec: None,
         };
         let mut fresh = pod("Running", Some(now));
         fresh.metadata.labels = labels(&[("app", "web"), ("v", "1")]);
@@ -82,11 +84,16 @@ mod tests {
         );
         old.metadata.labels = labels(&[("app", "web")]);
         let pending = pod("Pending", None);
-        let s = compute(&rs, &[fresh, old, pending], now);
-        assert_eq!(s.replicas, 3);
-        assert_eq!(s.ready_replicas, Some(2));
-        assert_eq!(s.available_replicas, Some(1));
-        assert_eq!(s.fully_labeled_replicas, Some(1));
-        assert_eq!(s.observed_generation, Some(3));
+        let s = compute(Some(&template), 10, Some(3), &[fresh, old, pending], now);
+        assert_eq!(
+            s,
+            Counts {
+                replicas: 3,
+                fully_labeled_replicas: 1,
+                ready_replicas: 2,
+                available_replicas: 1,
+                observed_generation: Some(3),
+            }
+        );
     }
 }
