@@ -718,7 +718,11 @@ fn controller_manager() -> Vec<PolicyRule> {
         rule(&["create"], &["discovery.k8s.io"], &["endpointslices"]),
         rule(&["create"], &["coordination.k8s.io"], &["leases"]),
         // status and owner-reference finalizers of what they manage
-        rule(&["update", "patch"], &[""], &["pods/status"]),
+        rule(
+            &["update", "patch"],
+            &[""],
+            &["pods/status", "replicationcontrollers/status"],
+        ),
         rule(
             &["update", "patch"],
             &["apps"],
@@ -737,7 +741,11 @@ fn controller_manager() -> Vec<PolicyRule> {
         rule(
             &["update"],
             &[""],
-            &["pods/finalizers", "services/finalizers"],
+            &[
+                "pods/finalizers",
+                "replicationcontrollers/finalizers",
+                "services/finalizers",
+            ],
         ),
         rule(
             &["update"],
@@ -823,7 +831,11 @@ fn node() -> Vec<PolicyRule> {
         ),
         rule(&["update", "patch"], &[""], &["nodes/status"]),
         rule(&["get", "list", "watch", "delete"], &[""], &["pods"]),
-        rule(&["update", "patch"], &[""], &["pods/status"]),
+        rule(
+            &["update", "patch"],
+            &[""],
+            &["pods/status", "replicationcontrollers/status"],
+        ),
         rule(EVENT_VERBS, EVENT_GROUPS, &["events"]),
         rule(READ, &[""], &["services", "endpoints"]),
         rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
