@@ -710,3 +710,68 @@ spec:
         labelled(&c, "app=legacy").is_empty().then_some(())
     });
 }
+
+fn configmap(c: &Cluster, name: &str, owners: &[&Value]) -> Value {
+    let refs: Vec<Value> = owners
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "apiVersion": o["apiVersion"], "kind": o["kind"],
+                "name": o["metadata"]["name"], "uid": o["metadata"]["uid"],
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "ownerReferences": refs},
+    });
+    let (code, created) = c.curl_json(&[
+        "/api/v1/namespaces/default/configmaps",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &body.to_string(),
+    ]);
+    assert_eq!(code, 201, "{created}");
+    created
+}
+
+#[test]
+fn any_kind_is_collected_and_only_dangling_references_are_dropped() {
+    let c = Cluster::start();
+    let a = configmap(&c, "owner-a", &[]);
+    let b = configmap(&c, "owner-b", &[]);
+    let both = configmap(&c, "two-owners", &[&a, &b]);
+    configmap(&c, "only-a", &[&a]);
+    let mut ghost = a.clone();
+    ghost["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000".into();
+    configmap(&c, "dangling", &[&ghost]);
+
+    // An owner that never existed: collected.
+    eventually("the dependent of a missing owner to go", 30, || {
+        get(&c, "/api/v1/namespaces/default/configmaps/dangling")
+            .is_none()
+            .then_some(())
+    });
+    c.kubectl_ok(&["delete", "configmap", "owner-a"]);
+    eventually(
+        "only-a to go and two-owners to lose one reference",
+        30,
+        || {
+            let kept = get(&c, "/api/v1/namespaces/default/configmaps/two-owners")?;
+            (get(&c, "/api/v1/namespaces/default/configmaps/only-a").is_none()
+                && owner_uids(&kept) == [b["metadata"]["uid"].as_str().unwrap_or_default()])
+            .then_some(())
+        },
+    );
+    assert_eq!(
+        get(&c, "/api/v1/namespaces/default/configmaps/two-owners").expect("kept")["metadata"]
+            ["uid"],
+        both["metadata"]["uid"],
+        "the dependent with a remaining owner is the same object"
+    );
+    // The other owner stays untouched.
+    assert!(get(&c, "/api/v1/namespaces/default/configmaps/owner-b").is_some());
+}

@@ -37,8 +37,12 @@ use graph::{Graph, Kind, Node, FOREGROUND, ORPHAN};
 
 /// How often new resources (CustomResourceDefinitions) are looked for.
 const REDISCOVERY: Duration = Duration::from_secs(30);
-/// Retry delay for an object whose decision failed or had to wait.
-const RETRY: Duration = Duration::from_secs(1);
+/// First retry delay for an object whose decision failed or had to wait; doubles per attempt
+/// up to [`MAX_RETRY`], so a lasting refusal (an owner kind nobody serves, a forbidden patch)
+/// costs little.
+const RETRY: Duration = Duration::from_millis(500);
+/// The longest wait between attempts at one object.
+const MAX_RETRY: Duration = Duration::from_secs(120);
 /// The longest wait for the first lists before acting anyway.
 const SYNC_WAIT: Duration = Duration::from_secs(30);
 
@@ -56,6 +60,8 @@ struct Shared {
     queue: mpsc::UnboundedSender<String>,
     /// Watchers that have not finished their first list.
     unsynced: Mutex<HashSet<String>>,
+    /// Failed attempts per uid, for backoff.
+    attempts: Mutex<HashMap<String, u32>>,
 }
 
 impl Shared {
@@ -71,10 +77,22 @@ impl Shared {
     }
 
     fn enqueue_later(self: &Arc<Self>, uid: String) {
+        let n = self
+            .attempts
+            .lock()
+            .map(|mut a| {
+                let n = a.entry(uid.clone()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            })
+            .unwrap_or(1);
+        let delay = RETRY
+            .saturating_mul(1u32 << n.saturating_sub(1).min(16))
+            .min(MAX_RETRY);
         // Holds only a weak reference: once the collector stops, the retry does nothing.
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
-            tokio::time::sleep(RETRY).await;
+            tokio::time::sleep(delay).await;
             if let Some(me) = me.upgrade() {
                 me.enqueue([uid]);
             }
@@ -97,6 +115,7 @@ pub fn run(ctx: Arc<Context>) -> Task {
             queued: Mutex::new(HashSet::new()),
             queue: tx,
             unsynced: Mutex::new(HashSet::new()),
+            attempts: Mutex::new(HashMap::new()),
         });
         // Both run inside this task, so that losing the Lease (which drops it) stops the
         // watchers too.
@@ -231,10 +250,19 @@ async fn work(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<String>) {
             q.remove(&uid);
         }
         match process(&shared, &uid).await {
-            Ok(true) => {}
+            Ok(true) => {
+                if let Ok(mut a) = shared.attempts.lock() {
+                    a.remove(&uid);
+                }
+            }
             Ok(false) => shared.enqueue_later(uid),
             Err(e) => {
-                tracing::warn!(uid, error = %e, "garbage collector: retrying");
+                if is_status(&e, 409) {
+                    // The object changed since the graph saw it: routine, the graph catches up.
+                    tracing::debug!(uid, "garbage collector: conflict; retrying");
+                } else {
+                    tracing::warn!(uid, error = %e, "garbage collector: retrying");
+                }
                 shared.enqueue_later(uid);
             }
         }
