@@ -436,29 +436,21 @@ fn a_restart_mid_rollout_creates_no_extra_pods() {
 
     let mut c = c;
     c.restart();
-    // Proof that the restarted controllers have synced: a new ReplicaSet gets its pod.
-    apply(
-        &c,
-        r#"apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {name: probe, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: probe}}
-  template:
-    metadata: {labels: {app: probe}}
-    spec:
-      containers: [{name: c, image: registry.example/probe:1}]
-"#,
-    );
-    eventually("the probe's pod", 30, || {
-        (labelled(&c, "app=probe").len() == 1).then_some(())
+    // Proof that both restarted controllers have synced this Deployment: pause it (the
+    // Deployment controller must report the new generation as paused), and make the surge pod
+    // ready (the ReplicaSet controller must count it, the Deployment controller sum it up).
+    // Paused, nothing may create or delete pods, and with 5 pods and 1 surge nothing needs to.
+    c.kubectl_ok(&["rollout", "pause", "deployment/web"]);
+    play_kubelet(&c);
+    eventually("both controllers to catch up after the restart", 30, || {
+        let d = deployment(&c, "web");
+        let new_rs = rs_with_image(&replica_sets(&c), "registry.example/web:2")?.clone();
+        (d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            && condition(&d, "Progressing")["reason"] == "DeploymentPaused"
+            && new_rs["status"]["readyReplicas"] == 1
+            && d["status"]["readyReplicas"] == 5)
+            .then_some(())
     });
-    let deploy = deployment(&c, "web");
-    assert_eq!(
-        deploy["status"]["observedGeneration"],
-        deploy["metadata"]["generation"]
-    );
     let after: BTreeSet<String> = labelled(&c, "app=web")
         .iter()
         .map(|p| name(p).to_string())
@@ -467,6 +459,7 @@ spec:
         after, before,
         "the restarted controllers created or deleted web pods"
     );
+    c.kubectl_ok(&["rollout", "resume", "deployment/web"]);
 
     // And the rollout finishes within the surge limit.
     let mut peak = 0;
