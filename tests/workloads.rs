@@ -768,3 +768,38 @@ fn any_kind_is_collected_and_only_dangling_references_are_dropped() {
     // The other owner stays untouched.
     assert!(get(&c, "/api/v1/namespaces/default/configmaps/owner-b").is_some());
 }
+
+#[test]
+fn scaling_mid_rollout_spreads_the_change_over_both_replica_sets() {
+    let c = Cluster::start();
+    apply(&c, &DEPLOYMENT.replace("replicas: 3", "replicas: 4"));
+    roll_out(&c, "web", 4, 4, 0);
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=registry.example/web:2",
+    ]);
+    eventually("the surge pod", 30, || {
+        (labelled(&c, "app=web").len() == 5).then_some(())
+    });
+    // 4 → 8 with maxSurge 1: room for 9 pods, 4 more than the 5 there are, shared out by the
+    // sizes the sets were given for (max-replicas 5): old 4·9/5 ≈ 7, new 1·9/5 ≈ 2.
+    c.kubectl_ok(&["scale", "deployment/web", "--replicas=8"]);
+    let sizes = eventually("proportional sizes", 30, || {
+        let sets = replica_sets(&c);
+        let old = rs_with_image(&sets, "registry.example/web:1")?;
+        let new = rs_with_image(&sets, "registry.example/web:2")?;
+        let desired = |rs: &Value| {
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"].clone()
+        };
+        (desired(old) == "8" && desired(new) == "8").then(|| {
+            (
+                old["spec"]["replicas"].clone(),
+                new["spec"]["replicas"].clone(),
+            )
+        })
+    });
+    assert_eq!(sizes, (Value::from(7), Value::from(2)));
+    roll_out(&c, "web", 8, 9, 0);
+}
