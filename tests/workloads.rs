@@ -803,3 +803,45 @@ fn scaling_mid_rollout_spreads_the_change_over_both_replica_sets() {
     assert_eq!(sizes, (Value::from(7), Value::from(2)));
     roll_out(&c, "web", 8, 9, 0);
 }
+
+#[test]
+fn refused_pods_show_as_replica_failure_until_they_can_be_created() {
+    let c = Cluster::start();
+    // The service-account admission refuses pods of an account that does not exist.
+    apply(
+        &c,
+        &DEPLOYMENT.replace(
+            "      containers:\n",
+            "      serviceAccountName: ghost\n      containers:\n",
+        ),
+    );
+    let d = eventually("ReplicaFailure on the deployment", 30, || {
+        let d = deployment(&c, "web");
+        (condition(&d, "ReplicaFailure")["reason"] == "FailedCreate").then_some(d)
+    });
+    let message = condition(&d, "ReplicaFailure")["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.contains("serviceaccount \"ghost\" not found")),
+        "{message}"
+    );
+    let rs = replica_sets(&c).remove(0);
+    assert_eq!(condition(&rs, "ReplicaFailure")["status"], "True");
+    assert!(pods(&c).is_empty());
+    eventually("a FailedCreate event", 10, || {
+        let events = c.kubectl_ok(&["get", "events", "-o", "json"]);
+        events
+            .contains("\"reason\": \"FailedCreate\"")
+            .then_some(())
+    });
+
+    c.kubectl_ok(&["create", "serviceaccount", "ghost"]);
+    roll_out(&c, "web", 3, 3, 0);
+    eventually("the failure conditions to clear", 30, || {
+        let d = deployment(&c, "web");
+        let rs = replica_sets(&c).remove(0);
+        (condition(&d, "ReplicaFailure").is_null() && condition(&rs, "ReplicaFailure").is_null())
+            .then_some(())
+    });
+}

@@ -23,6 +23,8 @@ pub const RS_UPDATED: &str = "ReplicaSetUpdated";
 pub const NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
 /// Reason: the rollout did not move within `progressDeadlineSeconds`.
 pub const TIMED_OUT: &str = "ProgressDeadlineExceeded";
+/// Condition type: a ReplicaSet could not create or delete pods.
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 /// Reason: paused.
 pub const PAUSED: &str = "DeploymentPaused";
 /// Reason: resumed.
@@ -188,24 +190,58 @@ pub fn rollout(
     let old = d.status.clone().unwrap_or_default();
     if progress_deadline(d).is_none() {
         remove_condition(&mut status, PROGRESSING);
-        return status;
+    } else {
+        progress(d, &old, &mut status, new, now);
     }
-    let current = get(&status, PROGRESSING).cloned();
+    // A ReplicaSet's failure to create or delete pods shows on the Deployment, the new
+    // ReplicaSet's first.
+    let failure = new
+        .into_iter()
+        .chain(all.iter().copied())
+        .filter_map(|rs| rs.status.as_ref()?.conditions.as_ref())
+        .flatten()
+        .find(|c| c.type_ == REPLICA_FAILURE);
+    match failure {
+        Some(c) => set_condition(
+            &mut status,
+            DeploymentCondition {
+                type_: REPLICA_FAILURE.into(),
+                status: c.status.clone(),
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+                last_update_time: c.last_transition_time.clone(),
+                last_transition_time: c.last_transition_time.clone(),
+            },
+        ),
+        None => remove_condition(&mut status, REPLICA_FAILURE),
+    }
+    status
+}
+
+/// The Progressing condition's next state, unless the rollout already completed.
+fn progress(
+    d: &Deployment,
+    old: &DeploymentStatus,
+    status: &mut DeploymentStatus,
+    new: Option<&ReplicaSet>,
+    now: DateTime<Utc>,
+) {
+    let current = get(status, PROGRESSING).cloned();
     let is_complete = status.replicas == status.updated_replicas
         && current.as_ref().and_then(|c| c.reason.as_deref()) == Some(NEW_RS_AVAILABLE);
     if is_complete {
-        return status;
+        return;
     }
     let name = new
         .and_then(|rs| rs.metadata.name.clone())
         .unwrap_or_default();
-    if complete(d, &status) {
+    if complete(d, status) {
         let msg = format!("ReplicaSet \"{name}\" has successfully progressed.");
         set_condition(
-            &mut status,
+            status,
             condition(PROGRESSING, "True", NEW_RS_AVAILABLE, &msg, now),
         );
-    } else if progressing(&old, &status) {
+    } else if progressing(old, status) {
         let msg = if new.is_some() {
             format!("ReplicaSet \"{name}\" is progressing.")
         } else {
@@ -215,16 +251,15 @@ pub fn rollout(
         if let Some(cur) = current.filter(|c| c.status == "True") {
             cond.last_transition_time = cur.last_transition_time;
         }
-        remove_condition(&mut status, PROGRESSING);
+        remove_condition(status, PROGRESSING);
         status.conditions.get_or_insert_with(Vec::new).push(cond);
-    } else if timed_out(d, &status, now) {
+    } else if timed_out(d, status, now) {
         let msg = format!("ReplicaSet \"{name}\" has timed out progressing.");
         set_condition(
-            &mut status,
+            status,
             condition(PROGRESSING, "False", TIMED_OUT, &msg, now),
         );
     }
-    status
 }
 
 /// When to look again at a rollout that may time out: the moment its deadline passes.

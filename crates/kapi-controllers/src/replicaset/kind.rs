@@ -39,6 +39,8 @@ pub trait Replicated:
     fn template(&self) -> Option<&PodTemplateSpec>;
     /// The counts in `status`, if any.
     fn counts(&self) -> Option<Counts>;
+    /// `status.conditions` as JSON (the two kinds' condition types have the same fields).
+    fn conditions(&self) -> Vec<serde_json::Value>;
 }
 
 impl Replicated for ReplicaSet {
@@ -71,6 +73,13 @@ impl Replicated for ReplicaSet {
             available_replicas: s.available_replicas.unwrap_or(0),
             observed_generation: s.observed_generation,
         })
+    }
+    fn conditions(&self) -> Vec<serde_json::Value> {
+        let conditions = self.status.as_ref().and_then(|s| s.conditions.as_ref());
+        conditions
+            .and_then(|c| serde_json::to_value(c).ok())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
     }
 }
 
@@ -108,5 +117,12 @@ impl Replicated for ReplicationController {
             available_replicas: s.available_replicas.unwrap_or(0),
             observed_generation: s.observed_generation,
         })
+    }
+    fn conditions(&self) -> Vec<serde_json::Value> {
+        let conditions = self.status.as_ref().and_then(|s| s.conditions.as_ref());
+        conditions
+            .and_then(|c| serde_json::to_value(c).ok())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
     }
 }

@@ -114,8 +114,17 @@ async fn reconcile<K: Replicated>(cached: Arc<K>, ctx: Arc<Ctx>) -> Result<Actio
     let now = Utc::now();
     let min_ready = rs.min_ready_seconds();
     let computed = status::compute(rs.template(), min_ready, rs.meta().generation, &active, now);
-    if rs.counts().as_ref() != Some(&computed) {
-        let patch = serde_json::json!({ "status": computed });
+    let failure = match &manage {
+        Err(Failure::Create(e)) => Some(("FailedCreate", api_message(e))),
+        Err(Failure::Delete(e)) => Some(("FailedDelete", api_message(e))),
+        _ => None,
+    };
+    let conditions = status::replica_failure(rs.conditions(), failure, now);
+    if rs.counts().as_ref() != Some(&computed) || conditions.is_some() {
+        let mut patch = serde_json::json!({ "status": computed });
+        if let Some(conditions) = conditions {
+            patch["status"]["conditions"] = conditions.into();
+        }
         sets.patch_status(
             &rs.name_any(),
             &PatchParams::default(),
@@ -123,7 +132,7 @@ async fn reconcile<K: Replicated>(cached: Arc<K>, ctx: Arc<Ctx>) -> Result<Actio
         )
         .await?;
     }
-    manage?;
+    manage.map_err(Failure::into_error)?;
     ctx.shared.succeeded(K::CONTROLLER, &rs);
     // A pod that is Ready but not yet available changes nothing the watches see when it
     // becomes available: come back then.
@@ -192,6 +201,30 @@ async fn claim_pods<K: Replicated>(
     Ok(owned)
 }
 
+/// Why managing the pods failed: the status says which way (upstream's ReplicaFailure).
+enum Failure {
+    /// A pod could not be created.
+    Create(kube::Error),
+    /// A pod could not be deleted.
+    Delete(kube::Error),
+}
+
+impl Failure {
+    fn into_error(self) -> ReconcileError {
+        match self {
+            Failure::Create(e) | Failure::Delete(e) => ReconcileError::Api(e),
+        }
+    }
+}
+
+/// The API's own message, without the client's wrapping.
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(resp) => resp.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Creates or deletes pods so that `active` (this ReplicaSet's live pods) matches
 /// `spec.replicas`, at most [`BURST`] per sync.
 async fn manage_replicas<K: Replicated>(
@@ -199,7 +232,7 @@ async fn manage_replicas<K: Replicated>(
     active: &[Pod],
     api: &Api<Pod>,
     events: &Recorder,
-) -> Result<(), ReconcileError> {
+) -> Result<(), Failure> {
     let want = usize::try_from(rs.replicas()).unwrap_or(0);
     if active.len() < want {
         let n = (want - active.len()).min(BURST);
@@ -219,7 +252,13 @@ async fn manage_replicas<K: Replicated>(
         tracing::debug!(rs = %rs.name_any(), created, wanted = n, "created pods");
         match err {
             Some(e) if is_namespace_terminating(&e) => Ok(()),
-            Some(e) => Err(e.into()),
+            Some(e) => {
+                let msg = format!("Error creating: {}", api_message(&e));
+                events
+                    .object(rs, EventType::Warning, "FailedCreate", &msg)
+                    .await;
+                Err(Failure::Create(e))
+            }
             None => Ok(()),
         }
     } else if active.len() > want {
@@ -240,7 +279,13 @@ async fn manage_replicas<K: Replicated>(
                         .await;
                 }
                 Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let msg = format!("Error deleting: {}", api_message(&e));
+                    events
+                        .object(rs, EventType::Warning, "FailedDelete", &msg)
+                        .await;
+                    return Err(Failure::Delete(e));
+                }
             }
         }
         Ok(())

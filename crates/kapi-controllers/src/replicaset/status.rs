@@ -2,8 +2,9 @@
 //! `calculateStatus` counts them.
 
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::chrono::{DateTime, Utc};
+use k8s_openapi::chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::podstate;
 
@@ -52,11 +53,60 @@ pub fn compute(
     }
 }
 
+/// Condition type: pods could not be created or deleted.
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
+
+/// The conditions after a sync that failed with `failure` (reason, message) or succeeded
+/// (`None`), as upstream's `calculateStatus` keeps them: a ReplicaFailure condition is added
+/// when a failure happens and none is there, and removed once a sync succeeds. `None` when
+/// they do not change.
+pub fn replica_failure(
+    current: Vec<Value>,
+    failure: Option<(&str, String)>,
+    now: DateTime<Utc>,
+) -> Option<Vec<Value>> {
+    let present = current.iter().any(|c| c["type"] == REPLICA_FAILURE);
+    match failure {
+        Some((reason, message)) if !present => {
+            let mut next = current;
+            next.push(json!({
+                "type": REPLICA_FAILURE,
+                "status": "True",
+                "lastTransitionTime": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "reason": reason,
+                "message": message,
+            }));
+            Some(next)
+        }
+        None if present => Some(
+            current
+                .into_iter()
+                .filter(|c| c["type"] != REPLICA_FAILURE)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::podstate::tests::pod;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    #[test]
+    fn a_failure_adds_the_condition_once_and_success_removes_it() {
+        let now = Utc::now();
+        let failed =
+            replica_failure(Vec::new(), Some(("FailedCreate", "no".into())), now).expect("added");
+        assert_eq!(failed[0]["reason"], "FailedCreate");
+        assert_eq!(failed[0]["status"], "True");
+        assert!(
+            replica_failure(failed.clone(), Some(("FailedCreate", "again".into())), now).is_none()
+        );
+        assert_eq!(replica_failure(failed, None, now), Some(Vec::new()));
+        assert!(replica_failure(Vec::new(), None, now).is_none());
+    }
 
     #[test]
     fn counts_ready_available_and_fully_labeled() {
