@@ -704,6 +704,46 @@ spec:
     });
 }
 
+#[test]
+fn a_replication_controller_deleted_without_a_policy_orphans_its_pods() {
+    let c = Cluster::start();
+    apply(
+        &c,
+        r#"apiVersion: v1
+kind: ReplicationController
+metadata: {name: legacy, namespace: default}
+spec:
+  replicas: 2
+  selector: {app: legacy}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec:
+      containers: [{name: c, image: registry.example/legacy:1}]
+"#,
+    );
+    eventually("2 pods", 30, || {
+        (labelled(&c, "app=legacy").len() == 2).then_some(())
+    });
+    // core/v1 keeps its pre-garbage-collector default: Orphan (kubectl always names a policy).
+    let (code, body) = c.curl_json(&[
+        "/api/v1/namespaces/default/replicationcontrollers/legacy",
+        "-X",
+        "DELETE",
+    ]);
+    assert_eq!(code, 200, "{body}");
+    eventually("the controller to be gone", 30, || {
+        get(
+            &c,
+            "/api/v1/namespaces/default/replicationcontrollers/legacy",
+        )
+        .is_none()
+        .then_some(())
+    });
+    let left = labelled(&c, "app=legacy");
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|p| owner_uids(p).is_empty()), "{left:?}");
+}
+
 fn configmap(c: &Cluster, name: &str, owners: &[&Value]) -> Value {
     let refs: Vec<Value> = owners
         .iter()

@@ -368,7 +368,16 @@ pub async fn serve(
                 .delete(def, ns, &info.name, &options, dry_run)
                 .await?
             {
-                DeleteOutcome::Pending(obj) => single_status(def, shape, obj, 202, query),
+                DeleteOutcome::Pending(obj) => {
+                    // As upstream: 202 only when the client asked for cascading deletion with
+                    // the old `orphanDependents: false`; every other pending delete is a 200.
+                    let code = if options.get("orphanDependents") == Some(&Value::Bool(false)) {
+                        202
+                    } else {
+                        200
+                    };
+                    single_status(def, shape, obj, code, query)
+                }
                 DeleteOutcome::Terminating(obj) => single_status(def, shape, obj, 200, query),
                 DeleteOutcome::Deleted(obj) => {
                     if returns_deleted_object(def) {

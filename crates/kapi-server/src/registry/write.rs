@@ -606,7 +606,10 @@ impl Registry {
             check_preconditions(def, name, &obj, options)?;
             let is_namespace = def.group.is_empty() && def.resource == "namespaces";
             // Namespaces keep their own deletion (the namespace controller empties them).
-            let gc_changed = !is_namespace && super::propagation::apply(&mut obj, options);
+            let orphan_by_default =
+                def.group.is_empty() && def.resource == "replicationcontrollers";
+            let gc_changed =
+                !is_namespace && super::propagation::apply(&mut obj, options, orphan_by_default);
             let is_pod = def.group.is_empty() && def.resource == "pods";
             if let Some(grace) = is_pod
                 .then(|| super::pods::graceful_delete_seconds(&obj, options))
