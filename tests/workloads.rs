@@ -885,3 +885,62 @@ fn refused_pods_show_as_replica_failure_until_they_can_be_created() {
             .then_some(())
     });
 }
+
+#[test]
+fn a_name_taken_by_another_replica_set_bumps_the_collision_count() {
+    use kapi_controllers::deployment::hash;
+    let c = Cluster::start();
+    // Paused from the start, the Deployment gets no ReplicaSet yet.
+    apply(
+        &c,
+        &DEPLOYMENT.replace(
+            "spec:\n  replicas: 3",
+            "spec:\n  paused: true\n  replicas: 3",
+        ),
+    );
+    let d = eventually("the paused deployment to be observed", 30, || {
+        let d = deployment(&c, "web");
+        (d["status"]["observedGeneration"] == d["metadata"]["generation"]).then_some(d)
+    });
+    assert!(replica_sets(&c).is_empty());
+    let template: k8s_openapi::api::core::v1::PodTemplateSpec =
+        serde_json::from_value(d["spec"]["template"].clone()).expect("template");
+    let taken = format!("web-{}", hash::compute(&template, None));
+    // Someone else's ReplicaSet holds the name the controller would pick.
+    apply(
+        &c,
+        &format!(
+            r#"apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {{name: {taken}, namespace: default}}
+spec:
+  replicas: 0
+  selector: {{matchLabels: {{app: squatter}}}}
+  template:
+    metadata: {{labels: {{app: squatter}}}}
+    spec:
+      containers: [{{name: c, image: registry.example/squatter:1}}]
+"#
+        ),
+    );
+    c.kubectl_ok(&["rollout", "resume", "deployment/web"]);
+    roll_out(&c, "web", 3, 3, 0);
+    let d = deployment(&c, "web");
+    assert_eq!(d["status"]["collisionCount"], 1);
+    let expected = format!("web-{}", hash::compute(&template, Some(1)));
+    let sets = replica_sets(&c);
+    let ours = sets
+        .iter()
+        .find(|rs| name(rs) == expected)
+        .expect("the next name");
+    assert_eq!(
+        owner_uids(ours),
+        [d["metadata"]["uid"].as_str().unwrap_or_default()]
+    );
+    let squatter = sets.iter().find(|rs| name(rs) == taken).expect("squatter");
+    assert!(owner_uids(squatter).is_empty(), "{squatter}");
+    assert_eq!(
+        squatter["spec"]["template"]["metadata"]["labels"]["app"],
+        "squatter"
+    );
+}
