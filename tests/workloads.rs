@@ -944,3 +944,45 @@ spec:
         "squatter"
     );
 }
+
+#[test]
+fn a_recreated_deployment_adopts_the_orphaned_replica_set_and_its_pods() {
+    let c = Cluster::start();
+    rolled_out_web(&c, 2);
+    let rs_name = name(&replica_sets(&c)[0]).to_string();
+    let pod_names: BTreeSet<String> = pods(&c).iter().map(|p| name(p).to_string()).collect();
+    c.kubectl_ok(&["delete", "deployment", "web", "--cascade=orphan"]);
+    eventually("the replica set to be orphaned", 30, || {
+        let rs = get(
+            &c,
+            &format!("/apis/apps/v1/namespaces/default/replicasets/{rs_name}"),
+        )?;
+        (get(&c, "/apis/apps/v1/namespaces/default/deployments/web").is_none()
+            && owner_uids(&rs).is_empty())
+        .then_some(())
+    });
+    apply(&c, &DEPLOYMENT.replace("replicas: 3", "replicas: 2"));
+    let uid = deployment(&c, "web")["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
+    eventually(
+        "the new deployment to adopt it and report it rolled out",
+        30,
+        || {
+            let rs = get(
+                &c,
+                &format!("/apis/apps/v1/namespaces/default/replicasets/{rs_name}"),
+            )?;
+            (owner_uids(&rs) == [uid.clone()] && rolled_out(&deployment(&c, "web"), 2))
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        replica_sets(&c).len(),
+        1,
+        "the same template needs no new replica set"
+    );
+    let now: BTreeSet<String> = pods(&c).iter().map(|p| name(p).to_string()).collect();
+    assert_eq!(now, pod_names, "the pods were kept");
+}
