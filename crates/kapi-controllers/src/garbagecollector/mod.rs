@@ -60,6 +60,8 @@ struct Shared {
     queue: mpsc::UnboundedSender<String>,
     /// Watchers that have not finished their first list.
     unsynced: Mutex<HashSet<String>>,
+    /// Whether discovery has run once (so `unsynced` names every resource).
+    discovered: std::sync::atomic::AtomicBool,
     /// Failed attempts per uid, for backoff.
     attempts: Mutex<HashMap<String, u32>>,
 }
@@ -115,6 +117,7 @@ pub fn run(ctx: Arc<Context>) -> Task {
             queued: Mutex::new(HashSet::new()),
             queue: tx,
             unsynced: Mutex::new(HashSet::new()),
+            discovered: std::sync::atomic::AtomicBool::new(false),
             attempts: Mutex::new(HashMap::new()),
         });
         // Both run inside this task, so that losing the Lease (which drops it) stops the
@@ -158,6 +161,9 @@ async fn discover_forever(shared: Arc<Shared>) {
             }
             Err(e) => tracing::warn!(error = %e, "garbage collector: discovery failed"),
         }
+        shared
+            .discovered
+            .store(true, std::sync::atomic::Ordering::Release);
         tokio::time::sleep(REDISCOVERY).await;
     }
 }
@@ -232,15 +238,15 @@ async fn watch_kind(shared: Arc<Shared>, kind: Arc<Kind>, key: String) {
     }
 }
 
-/// Takes queued objects one at a time, once the first lists are in (so that an owner not yet
-/// listed is not taken for gone — it would be looked up anyway, but this saves the calls).
+/// Takes queued objects one at a time, once every resource has been listed (or after
+/// [`SYNC_WAIT`]): a foreground owner must not lose its finalizer before its dependents are
+/// known, and owners not yet listed would each cost a lookup.
 async fn work(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<String>) {
     let start = tokio::time::Instant::now();
     loop {
+        let discovered = shared.discovered.load(std::sync::atomic::Ordering::Acquire);
         let pending = shared.unsynced.lock().map(|u| u.len()).unwrap_or(0);
-        if (pending == 0 && start.elapsed() > Duration::from_millis(500))
-            || start.elapsed() > SYNC_WAIT
-        {
+        if (discovered && pending == 0) || start.elapsed() > SYNC_WAIT {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
