@@ -342,6 +342,20 @@ mod tests {
     }
 
     #[test]
+    fn workload_controllers_take_upstreams_newer_names_too() {
+        let o = options("*,-garbage-collector-controller,-replicationcontroller-controller");
+        assert_eq!(
+            o.enabled,
+            ["*", "-garbagecollector", "-replicationcontroller"]
+        );
+        assert!(!o.is_enabled(GARBAGE_COLLECTOR));
+        assert!(!o.is_enabled(REPLICATIONCONTROLLER));
+        assert!(o.is_enabled(REPLICASET) && o.is_enabled(DEPLOYMENT));
+        let o = options("deployment-controller,replicaset-controller");
+        assert_eq!(o.enabled, ["deployment", "replicaset"]);
+    }
+
+    #[test]
     fn unknown_names_are_refused() {
         let err = parse_controllers("*,-nope").unwrap_err();
         assert!(err.to_string().contains("\"-nope\""), "{err}");
