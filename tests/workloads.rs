@@ -986,3 +986,23 @@ fn a_recreated_deployment_adopts_the_orphaned_replica_set_and_its_pods() {
     let now: BTreeSet<String> = pods(&c).iter().map(|p| name(p).to_string()).collect();
     assert_eq!(now, pod_names, "the pods were kept");
 }
+
+#[test]
+fn kubectl_create_deployment_gets_upstreams_rolling_update_defaults() {
+    let c = Cluster::start();
+    // kubectl sends `strategy: {}`; the server fills it in field by field.
+    c.kubectl_ok(&[
+        "create",
+        "deployment",
+        "hello",
+        "--image=registry.example/hello:1",
+    ]);
+    let d = deployment(&c, "hello");
+    assert_eq!(
+        d["spec"]["strategy"],
+        serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+    );
+    eventually("its pod", 30, || {
+        (labelled(&c, "app=hello").len() == 1).then_some(())
+    });
+}
