@@ -1,6 +1,7 @@
 //! Deployments, ReplicaSets and the garbage collector, driven with kubectl as a user drives
-//! them. These clusters run without a node (`--disable-node`), so pods stay Pending: the tests
-//! play the kubelet by marking pods Running and Ready through `pods/status` as admin.
+//! them. Most clusters here run without a node (`--disable-node`), so pods stay Pending: those
+//! tests play the kubelet by marking pods Running and Ready through `pods/status` as admin.
+//! One test runs a real node (containerd, root) to see the same rollout with real pods.
 
 use std::collections::BTreeSet;
 
@@ -1004,5 +1005,64 @@ fn kubectl_create_deployment_gets_upstreams_rolling_update_defaults() {
     );
     eventually("its pod", 30, || {
         (labelled(&c, "app=hello").len() == 1).then_some(())
+    });
+}
+
+#[test]
+fn on_a_real_node_a_deployment_rolls_out_and_goes_away_with_its_pods() {
+    let c = Cluster::start_with_node(&[]);
+    eventually("the node to be Ready", 60, || {
+        let nodes = get(&c, "/api/v1/nodes")?;
+        nodes["items"][0]["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            .then_some(())
+    });
+    apply(
+        &c,
+        &format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: sleeper, namespace: default}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: sleeper}}}}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata: {{labels: {{app: sleeper}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: {}
+        command: [sleep, "3600"]
+"#,
+            crate::support::netns::BUSYBOX
+        ),
+    );
+    // Here the kubelet is real: pods start from the image and report Ready themselves.
+    c.kubectl_ok(&["rollout", "status", "deployment/sleeper", "--timeout=120s"]);
+    c.kubectl_ok(&["set", "env", "deployment/sleeper", "ROUND=2"]);
+    c.kubectl_ok(&["rollout", "status", "deployment/sleeper", "--timeout=120s"]);
+    let sets = replica_sets(&c);
+    assert_eq!(sets.len(), 2);
+    assert!(sets.iter().any(|rs| rs["spec"]["replicas"] == 0));
+    let running = eventually("two running pods of the new template", 60, || {
+        let p: Vec<Value> = labelled(&c, "app=sleeper")
+            .into_iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .collect();
+        (p.len() == 2
+            && p.iter()
+                .all(|p| is_ready(p) && p["spec"]["containers"][0]["env"][0]["value"] == "2"))
+        .then_some(p)
+    });
+    assert_eq!(running.len(), 2);
+    c.kubectl_ok(&["delete", "deployment", "sleeper", "--timeout=60s"]);
+    eventually("the pods to be stopped and gone", 60, || {
+        (labelled(&c, "app=sleeper").is_empty() && replica_sets(&c).is_empty()).then_some(())
     });
 }
