@@ -17,3 +17,4 @@ mod openapi; // OpenAPI v3 for explain and apply; fieldValidation Strict, Warn a
 mod proxy; // kapi proxy and kapi kubeconfig
 mod services; // EndpointSlices, the service proxy (ClusterIP, NodePort, LoadBalancer, affinity), API server proxy, allocation
 mod watch; // watch streams: resume, bookmarks, initial events
+mod workloads; // Deployments, ReplicaSets, rollouts with kubectl, garbage collection and cascading deletes

@@ -25,6 +25,14 @@
 //! - `endpointslice`: EndpointSlices for every Service with a selector, from its pods'
 //!   addresses and readiness.
 //! - `endpoint`: the same as core/v1 Endpoints, for clients that still read them.
+//! - `replicaset`: keeps each ReplicaSet's pods in number (creates from the template, deletes
+//!   the least useful surplus), adopts and releases pods by selector, and counts them in status.
+//! - `replicationcontroller`: the same for core/v1 ReplicationControllers.
+//! - `deployment`: rolls Deployments out through ReplicaSets named by pod-template hash
+//!   (RollingUpdate and Recreate), with revisions, history cleanup, pause and progress
+//!   conditions, so `kubectl rollout` and `kubectl scale` work.
+//! - `garbagecollector`: deletes objects whose owners are all gone, and carries out `orphan`
+//!   and `foregroundDeletion` finalizers, across every resource the server serves.
 //!
 //! The scheduler ([`scheduler::run`]) is here too, but runs with its own identity
 //! (`system:kube-scheduler`) and Lease, as kube-scheduler does.
@@ -50,10 +58,15 @@ pub mod clusterdns;
 mod csrapproving;
 mod csrcleaner;
 mod csrsigning;
+pub mod deployment;
 pub mod endpointslice;
+pub mod garbagecollector;
 pub mod leader;
 pub mod nodeipam;
 pub mod nodelifecycle;
+mod ownership;
+mod podstate;
+pub mod replicaset;
 mod rootca;
 pub mod scheduler;
 mod serviceaccounts;
@@ -93,6 +106,14 @@ pub const ENDPOINT: &str = "endpoint";
 pub const CLUSTER_DNS: &str = "clusterdns";
 /// The service load balancer's name.
 pub const SERVICE_LB: &str = "servicelb";
+/// The ReplicaSet controller's name.
+pub const REPLICASET: &str = "replicaset";
+/// The ReplicationController controller's name.
+pub const REPLICATIONCONTROLLER: &str = "replicationcontroller";
+/// The Deployment controller's name.
+pub const DEPLOYMENT: &str = "deployment";
+/// The garbage collector's name.
+pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
 pub const SCHEDULER: &str = "scheduler";
 
@@ -125,6 +146,10 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     (ENDPOINT, &["endpoints-controller"]),
     (SERVICE_LB, &["service-lb-controller"]),
     (CLUSTER_DNS, &[]),
+    (REPLICASET, &["replicaset-controller"]),
+    (REPLICATIONCONTROLLER, &["replicationcontroller-controller"]),
+    (DEPLOYMENT, &["deployment-controller"]),
+    (GARBAGE_COLLECTOR, &["garbage-collector-controller"]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
 
@@ -277,6 +302,13 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (ENDPOINT, endpointslice::run_endpoints),
             (SERVICE_LB, servicelb::run),
             (CLUSTER_DNS, clusterdns::run),
+            (REPLICASET, replicaset::run),
+            (
+                REPLICATIONCONTROLLER,
+                replicaset::run_replication_controllers,
+            ),
+            (DEPLOYMENT, deployment::run),
+            (GARBAGE_COLLECTOR, garbagecollector::run),
         ];
         for (name, start) in started {
             if options.is_enabled(name) {
@@ -331,6 +363,20 @@ mod tests {
     fn first_mention_wins() {
         assert!(options("csrsigning,-csrsigning").is_enabled(CSR_SIGNING));
         assert!(!options("-csrsigning,*").is_enabled(CSR_SIGNING));
+    }
+
+    #[test]
+    fn workload_controllers_take_upstreams_newer_names_too() {
+        let o = options("*,-garbage-collector-controller,-replicationcontroller-controller");
+        assert_eq!(
+            o.enabled,
+            ["*", "-garbagecollector", "-replicationcontroller"]
+        );
+        assert!(!o.is_enabled(GARBAGE_COLLECTOR));
+        assert!(!o.is_enabled(REPLICATIONCONTROLLER));
+        assert!(o.is_enabled(REPLICASET) && o.is_enabled(DEPLOYMENT));
+        let o = options("deployment-controller,replicaset-controller");
+        assert_eq!(o.enabled, ["deployment", "replicaset"]);
     }
 
     #[test]

@@ -138,6 +138,14 @@ pub enum ReconcileError {
     /// An input this controller needs was not loaded.
     #[error("{0} not loaded")]
     NotLoaded(&'static str),
+    /// The object asks for something that cannot be done (e.g. an unparsable `maxSurge`);
+    /// retried with backoff, as upstream does, in case validation let it through.
+    #[error("invalid spec: {0}")]
+    Invalid(String),
+    /// Another object holds a name this controller derived (a pod-template hash collision);
+    /// the next attempt derives another.
+    #[error("{0}")]
+    Collision(String),
 }
 
 /// Drops what no controller reads from a cached Node (its image list is the bulk of it).

@@ -43,25 +43,49 @@ impl Recorder {
         reason: &str,
         message: &str,
     ) {
-        let ns = pod
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        let now = chrono::Utc::now();
-        let stamp = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let name = format!(
-            "{pod_name}.{:x}",
-            now.timestamp_nanos_opt().unwrap_or_default()
-        );
         let mut involved = json!({
-            "kind": "Pod", "apiVersion": "v1", "namespace": ns, "name": pod_name,
+            "kind": "Pod", "apiVersion": "v1",
+            "namespace": pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            "name": pod.metadata.name.clone().unwrap_or_default(),
             "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version,
         });
         if let Some(path) = field_path {
             involved["fieldPath"] = json!(path);
         }
+        self.record(involved, kind, reason, message);
+    }
+
+    /// Records an event about any namespaced object, given as an ObjectReference (`kind`,
+    /// `apiVersion`, `namespace`, `name`, `uid`), as controllers do about what they manage.
+    pub async fn object<K: kube::Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        kind: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        let meta = obj.meta();
+        let involved = json!({
+            "kind": K::kind(&()), "apiVersion": K::api_version(&()),
+            "namespace": meta.namespace.clone().unwrap_or_else(|| "default".into()),
+            "name": meta.name.clone().unwrap_or_default(),
+            "uid": meta.uid, "resourceVersion": meta.resource_version,
+        });
+        self.record(involved, kind, reason, message);
+    }
+
+    fn record(&self, involved: serde_json::Value, kind: EventType, reason: &str, message: &str) {
+        let ns = involved["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let obj_name = involved["name"].as_str().unwrap_or_default().to_string();
+        let now = chrono::Utc::now();
+        let stamp = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let name = format!(
+            "{obj_name}.{:x}",
+            now.timestamp_nanos_opt().unwrap_or_default()
+        );
         let event = json!({
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": ns},

@@ -718,7 +718,11 @@ fn controller_manager() -> Vec<PolicyRule> {
         rule(&["create"], &["discovery.k8s.io"], &["endpointslices"]),
         rule(&["create"], &["coordination.k8s.io"], &["leases"]),
         // status and owner-reference finalizers of what they manage
-        rule(&["update", "patch"], &[""], &["pods/status"]),
+        rule(
+            &["update", "patch"],
+            &[""],
+            &["pods/status", "replicationcontrollers/status"],
+        ),
         // the service load balancer publishes ingress addresses
         rule(&["update", "patch"], &[""], &["services/status"]),
         rule(
@@ -739,7 +743,11 @@ fn controller_manager() -> Vec<PolicyRule> {
         rule(
             &["update"],
             &[""],
-            &["pods/finalizers", "services/finalizers"],
+            &[
+                "pods/finalizers",
+                "replicationcontrollers/finalizers",
+                "services/finalizers",
+            ],
         ),
         rule(
             &["update"],
@@ -756,6 +764,14 @@ fn controller_manager() -> Vec<PolicyRule> {
             &["batch"],
             &["cronjobs/finalizers", "jobs/finalizers"],
         ),
+        // garbage collector: lists and watches every resource to follow ownerReferences
+        // (owners are looked up by list with a name field selector) and deletes dependents.
+        // Upstream's generic-garbage-collector role also has get, patch and update on `*`,
+        // but `*` covers subresources too: `get` would open pods/exec, pods/attach and
+        // nodes/proxy, and `patch` pods/ephemeralcontainers — a way to run code anywhere.
+        // Patches of ownerReferences and finalizers are covered for the built-in namespaced
+        // kinds by the rules above; elsewhere (custom resources) they are refused and logged.
+        rule(&["list", "watch", "delete"], &["*"], &["*"]),
         // nodes: pod garbage collection, DaemonSets, EndpointSlice topology
         rule(READ, &[""], &["nodes"]),
         // CSR signing and cleaning: read requests, write the certificate or a Failed
@@ -817,7 +833,11 @@ fn node() -> Vec<PolicyRule> {
         ),
         rule(&["update", "patch"], &[""], &["nodes/status"]),
         rule(&["get", "list", "watch", "delete"], &[""], &["pods"]),
-        rule(&["update", "patch"], &[""], &["pods/status"]),
+        rule(
+            &["update", "patch"],
+            &[""],
+            &["pods/status", "replicationcontrollers/status"],
+        ),
         rule(EVENT_VERBS, EVENT_GROUPS, &["events"]),
         rule(READ, &[""], &["services", "endpoints"]),
         rule(READ, &["discovery.k8s.io"], &["endpointslices"]),

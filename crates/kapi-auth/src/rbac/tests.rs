@@ -495,6 +495,12 @@ fn controller_manager_is_not_an_admin() {
     assert!(can(&idx, &cm, "update", "", "namespaces", "finalize", "team", "team"));
     assert!(can(&idx, &cm, "create", "discovery.k8s.io", "endpointslices", "", "team", ""));
     assert!(can(&idx, &cm, "create", "coordination.k8s.io", "leases", "", "kube-system", ""));
+    // the garbage collector follows and deletes dependents of every kind, custom ones too
+    assert!(can(&idx, &cm, "list", "example.com", "widgets", "", "team", ""));
+    assert!(can(&idx, &cm, "delete", "example.com", "widgets", "", "team", "w"));
+    assert!(can(&idx, &cm, "watch", "rbac.authorization.k8s.io", "clusterroles", "", "", ""));
+    assert!(!can(&idx, &cm, "get", "", "nodes", "proxy", "", "n1"));
+    assert!(!can(&idx, &cm, "get", "", "pods", "attach", "team", "p"));
     assert!(!can(&idx, &cm, "create", "", "pods", "exec", "team", "p"));
     assert!(!can(&idx, &cm, "get", "", "pods", "exec", "team", "p"));
     assert!(!can(&idx, &cm, "patch", "", "pods", "ephemeralcontainers", "team", "p"));

@@ -371,7 +371,16 @@ pub async fn serve(
                 .delete(def, ns, &info.name, &options, dry_run)
                 .await?
             {
-                DeleteOutcome::Pending(obj) => single_status(def, shape, obj, 202, query),
+                DeleteOutcome::Pending(obj) => {
+                    // As upstream: 202 only when the client asked for cascading deletion with
+                    // the old `orphanDependents: false`; every other pending delete is a 200.
+                    let code = if options.get("orphanDependents") == Some(&Value::Bool(false)) {
+                        202
+                    } else {
+                        200
+                    };
+                    single_status(def, shape, obj, code, query)
+                }
                 DeleteOutcome::Terminating(obj) => single_status(def, shape, obj, 200, query),
                 DeleteOutcome::Deleted(obj) => {
                     if returns_deleted_object(def) {
@@ -547,6 +556,12 @@ fn delete_options(content_type: &str, body: &[u8], query: &Query) -> Result<Valu
     }
     if let Some(p) = query.get("propagationPolicy") {
         options["propagationPolicy"] = json!(p);
+    }
+    if let Some(o) = query.get("orphanDependents") {
+        let o: bool = o
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid orphanDependents: {o}")))?;
+        options["orphanDependents"] = json!(o);
     }
     if let Some(p) = options.get("propagationPolicy").and_then(Value::as_str) {
         if !matches!(p, "Orphan" | "Background" | "Foreground") {

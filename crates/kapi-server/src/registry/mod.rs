@@ -9,6 +9,7 @@ mod allocator;
 pub mod list_options;
 pub mod namespaces;
 pub mod pods;
+mod propagation;
 pub mod strategy;
 mod write;
 

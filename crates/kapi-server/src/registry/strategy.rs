@@ -302,11 +302,15 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             default(spec, "replicas", json!(1));
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "progressDeadlineSeconds", json!(600));
-            default(
-                spec,
-                "strategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-            );
+            // Field by field, as upstream: `strategy: {}` (what `kubectl create deployment`
+            // sends) becomes RollingUpdate 25%/25% too.
+            let strategy = child(spec, "strategy");
+            default(strategy, "type", json!("RollingUpdate"));
+            if strategy["type"] == "RollingUpdate" {
+                let rolling = child(strategy, "rollingUpdate");
+                default(rolling, "maxUnavailable", json!("25%"));
+                default(rolling, "maxSurge", json!("25%"));
+            }
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("apps", "replicasets") | ("", "replicationcontrollers") => {

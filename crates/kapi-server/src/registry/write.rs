@@ -614,12 +614,18 @@ impl Registry {
                 .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))?;
             let mut obj = decode(&kv.value)?;
             check_preconditions(def, name, &obj, options)?;
+            let is_namespace = def.group.is_empty() && def.resource == "namespaces";
+            // Namespaces keep their own deletion (the namespace controller empties them).
+            let orphan_by_default =
+                def.group.is_empty() && def.resource == "replicationcontrollers";
+            let gc_changed =
+                !is_namespace && super::propagation::apply(&mut obj, options, orphan_by_default);
             let is_pod = def.group.is_empty() && def.resource == "pods";
             if let Some(grace) = is_pod
                 .then(|| super::pods::graceful_delete_seconds(&obj, options))
                 .flatten()
             {
-                if super::pods::mark_terminating(&mut obj, grace).is_none() {
+                if super::pods::mark_terminating(&mut obj, grace).is_none() && !gc_changed {
                     return Ok(DeleteOutcome::Terminating(kv.value));
                 }
                 if dry_run {
@@ -636,16 +642,18 @@ impl Registry {
                 .pointer("/metadata/finalizers")
                 .and_then(Value::as_array)
                 .is_some_and(|f| !f.is_empty());
-            let is_namespace = def.group.is_empty() && def.resource == "namespaces";
             if has_finalizers || is_namespace {
-                if obj.pointer("/metadata/deletionTimestamp").is_some() {
+                let already = obj.pointer("/metadata/deletionTimestamp").is_some();
+                if already && !gc_changed {
                     return Ok(DeleteOutcome::Pending(kv.value));
                 }
-                let meta = meta_mut(&mut obj);
-                meta.insert("deletionTimestamp".into(), json!(now()));
-                meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-                if is_namespace {
-                    obj["status"]["phase"] = json!("Terminating");
+                if !already {
+                    let meta = meta_mut(&mut obj);
+                    meta.insert("deletionTimestamp".into(), json!(now()));
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+                    if is_namespace {
+                        obj["status"]["phase"] = json!("Terminating");
+                    }
                 }
                 if dry_run {
                     return Ok(DeleteOutcome::Pending(dry_run_bytes(&obj)));
