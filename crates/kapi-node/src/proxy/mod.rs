@@ -67,6 +67,25 @@ pub async fn clear() {
     let _ = apply(&format!("table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")).await;
 }
 
+/// Turns on the bridge's netfilter hooks (as kubeadm's preflight and k3s require), so that
+/// traffic between pods on the bridge is tracked and Service replies are translated back;
+/// returns whether they are on. Off, the rules masquerade such traffic instead.
+fn bridge_netfilter() -> bool {
+    let knob = std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables");
+    if !knob.exists() {
+        let _ = std::process::Command::new("modprobe")
+            .arg("br_netfilter")
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let _ = std::fs::write(knob, "1");
+    let on = std::fs::read_to_string(knob).is_ok_and(|v| v.trim() == "1");
+    if !on {
+        tracing::warn!("bridge netfilter is unavailable (br_netfilter); Service traffic between pods is masqueraded");
+    }
+    on
+}
+
 /// Keeps the rules in step with Services and EndpointSlices until the task is dropped;
 /// `node_name` decides which endpoints are local.
 pub async fn run(client: kube::Client, node_name: String) {
@@ -75,11 +94,15 @@ pub async fn run(client: kube::Client, node_name: String) {
         crate::reflect::spawn(Api::all(client.clone()), changed.clone(), |_| {});
     let slices: Store<EndpointSlice> =
         crate::reflect::spawn(Api::all(client), changed.clone(), |_| {});
+    let bridge_netfilter = bridge_netfilter();
     let mut applied: BTreeMap<(), String> = BTreeMap::new();
     loop {
         changed.notified().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let script = render(&routes(&services.state(), &slices.state(), &node_name));
+        let script = render(
+            &routes(&services.state(), &slices.state(), &node_name),
+            bridge_netfilter,
+        );
         if applied.get(&()) == Some(&script) {
             continue;
         }

@@ -3,12 +3,13 @@
 //! node ports on any local address, a per-endpoint chain doing the DNAT (and recording the
 //! client for session affinity), and reject rules for destinations without endpoints.
 //!
-//! Traffic that is DNATed gets the masquerade mark unless its Service keeps client addresses
-//! (`externalTrafficPolicy: Local`), and marked traffic is masqueraded only where the reply
-//! would not come back through this host: from a pod to a pod on the same bridge (the reply
-//! would go straight from the other pod's address and be dropped), or out to another machine.
-//! Traffic from the node itself or from outside to a pod here keeps its source: masquerading
-//! it would only spend NAT ports, and a burst of short connections runs out of them.
+//! Masquerade, as kube-proxy decides it: a pod reaching itself through its Service (hairpin)
+//! always, since its reply would never leave the pod; traffic of the `Cluster` policies when it
+//! leaves for another machine, so the reply comes back through this one. Traffic to a pod on
+//! this node keeps its source: the reply passes back through the host, or, between pods on the
+//! bridge, through the bridge's netfilter hooks (`bridge-nf-call-iptables`). Where those hooks
+//! are off, every marked connection is masqueraded instead. Masquerading more than needed
+//! spends NAT ports, and a burst of short connections runs out of them.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -16,11 +17,14 @@ use std::fmt::Write as _;
 use super::routes::ServicePort;
 use super::TABLE;
 
-/// The mark bit asking for masquerade, kube-proxy's.
+/// The mark bit asking for masquerade when the traffic leaves the node, kube-proxy's.
 const MASQUERADE_MARK: &str = "0x4000";
+/// The mark bit of hairpin traffic, always masqueraded.
+const HAIRPIN_MARK: &str = "0x8000";
 
-/// The script that replaces kapi's table with rules for `ports`.
-pub fn render(ports: &[ServicePort]) -> String {
+/// The script that replaces kapi's table with rules for `ports`; `bridge_netfilter`: whether
+/// bridged traffic passes the IP hooks (see the module doc).
+pub fn render(ports: &[ServicePort], bridge_netfilter: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -32,7 +36,12 @@ pub fn render(ports: &[ServicePort]) -> String {
         "  chain output {{ type nat hook output priority -100; policy accept; jump services; }}"
     );
     let bridge = crate::cni::BRIDGE;
-    let _ = writeln!(s, "  chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; meta mark & {MASQUERADE_MARK} == 0 return; oifname \"{bridge}\" iifname != \"{bridge}\" return; masquerade; }}");
+    let leaving = if bridge_netfilter {
+        format!("oifname != \"{bridge}\" ")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(s, "  chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; meta mark & {HAIRPIN_MARK} == {HAIRPIN_MARK} masquerade; meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} {leaving}masquerade; }}");
     for hook in ["input", "output", "forward"] {
         let _ = writeln!(s, "  chain filter-{hook} {{ type filter hook {hook} priority -110; policy accept; jump no-endpoints; }}");
     }
@@ -144,9 +153,13 @@ fn endpoint_chains(s: &mut String, i: usize, p: &ServicePort) {
             );
             let _ = write!(rule, "update @aff-{i}-{n} {{ ip saddr }} ");
         }
+        let ip = ep
+            .addr
+            .rsplit_once(':')
+            .map_or(ep.addr.as_str(), |(ip, _)| ip);
         let _ = writeln!(
             s,
-            "  chain ep-{i}-{n} {{ {rule}meta l4proto {} dnat to {}; }}",
+            "  chain ep-{i}-{n} {{ ip saddr {ip} meta mark set meta mark | {HAIRPIN_MARK}; {rule}meta l4proto {} dnat to {}; }}",
             p.protocol, ep.addr
         );
     }
@@ -224,15 +237,20 @@ mod tests {
             &[("10.244.0.6:8080", true), ("10.244.0.7:8080", false)],
         );
         let none = port("d/c:80", "10.96.0.12", &[]);
-        let script = render(&[one, two, none]);
+        let script = render(&[one, two, none], true);
         assert!(
             script.contains("10.96.0.10 . tcp . 80 : goto svc-0"),
             "{script}"
         );
-        assert!(script.contains("chain ep-0-0 { meta l4proto tcp dnat to 10.244.0.5:8080; }"));
+        assert!(script.contains("chain ep-0-0 { ip saddr 10.244.0.5 meta mark set meta mark | 0x8000; meta l4proto tcp dnat to 10.244.0.5:8080; }"), "{script}");
         assert!(script.contains("numgen random mod 2 vmap { 0 : goto ep-1-0, 1 : goto ep-1-1 }"));
         assert!(script.contains("10.96.0.12 . tcp . 80 } reject"));
         assert!(script.contains("meta mark set meta mark | 0x4000"));
+        assert!(
+            script.contains("0x4000 oifname != \"kapi0\" masquerade"),
+            "{script}"
+        );
+        assert!(render(&[], false).contains("== 0x4000 masquerade"));
     }
 
     #[test]
@@ -245,7 +263,7 @@ mod tests {
         p.node_port = Some(30080);
         p.external_ips = vec!["10.250.0.10".into()];
         p.external_local = true;
-        let script = render(&[p.clone()]);
+        let script = render(&[p.clone()], true);
         assert!(
             script.contains("meta l4proto . th dport vmap { tcp . 30080 : goto ext-0 }"),
             "{script}"
@@ -263,7 +281,7 @@ mod tests {
         assert!(ext.contains("goto ep-0-1"), "{ext}");
         // No local endpoint: the node port refuses at once.
         p.endpoints.retain(|e| !e.local);
-        let script = render(&[p]);
+        let script = render(&[p], true);
         assert!(
             script.contains("meta l4proto . th dport { tcp . 30080 } reject"),
             "{script}"
@@ -281,11 +299,16 @@ mod tests {
         p.external_ips = vec!["10.250.0.10".into()];
         let mut q = port("d/b:80", "10.96.0.11", &[("10.244.0.7:8080", true)]);
         q.external_ips = vec!["10.250.0.10".into()];
-        let script = render(&[p, q]);
+        let script = render(&[p, q], true);
         assert!(
             script.contains("set aff-0-1 { type ipv4_addr; flags dynamic,timeout; timeout 60s; }")
         );
-        assert!(script.contains("chain ep-0-1 { update @aff-0-1 { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8080; }"));
+        assert!(
+            script.contains(
+                "update @aff-0-1 { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8080; }"
+            ),
+            "{script}"
+        );
         assert!(script.contains("ip saddr @aff-0-0 goto ep-0-0"));
         assert_eq!(
             script.matches("10.250.0.10 . tcp . 80").count(),
