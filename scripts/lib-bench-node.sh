@@ -14,6 +14,8 @@ cleanup() {
   [[ -n ${server:-} ]] && kill "$server" 2>/dev/null || true
   for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
   ip netns del "$ns" 2>/dev/null
+  # The containers' mounts outlive their killed runtime; lazily unmount them first.
+  awk -v w="$work" '$2 ~ "^" w {print $2}' /proc/mounts | sort -r | xargs -r umount -l 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
