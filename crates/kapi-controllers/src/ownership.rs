@@ -109,6 +109,41 @@ pub fn release_patch(meta: &ObjectMeta, owner_uid: &str) -> Value {
     }})
 }
 
+/// Adopts the pods `sel` takes that have no controller, releases those `owner` controls that
+/// it no longer takes, and returns the pods `owner` controls (adopted ones included).
+pub async fn claim_pods(
+    api: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+    owner: &OwnerReference,
+    owner_deleting: bool,
+    sel: &Selector,
+    pods: Vec<k8s_openapi::api::core::v1::Pod>,
+) -> Result<Vec<k8s_openapi::api::core::v1::Pod>, kube::Error> {
+    use kube::api::{Patch, PatchParams};
+    let mut owned = Vec::new();
+    for pod in pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let (patch, keep) = match claim(&owner.uid, owner_deleting, sel, &pod.metadata) {
+            Claim::Owned => {
+                owned.push(pod);
+                continue;
+            }
+            Claim::Ignore => continue,
+            Claim::Adopt => (adopt_patch(&pod.metadata, owner), true),
+            Claim::Release => (release_patch(&pod.metadata, &owner.uid), false),
+        };
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(p) if keep => owned.push(p),
+            Ok(_) => {}
+            Err(kube::Error::Api(resp)) if resp.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
