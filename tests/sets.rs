@@ -290,6 +290,65 @@ fn volume_claim_templates_give_each_member_its_own_claim() {
 }
 
 #[test]
+fn claims_of_removed_members_go_with_them_when_scaled_is_delete() {
+    let c = Cluster::start();
+    apply(
+        &c,
+        &statefulset(
+            2,
+            r#"  podManagementPolicy: Parallel
+  persistentVolumeClaimRetentionPolicy: {whenScaled: Delete}
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}"#,
+        ),
+    );
+    let claim = |n: u32| {
+        get(
+            &c,
+            &format!("/api/v1/namespaces/default/persistentvolumeclaims/www-web-{n}"),
+        )
+    };
+    eventually("both claims", 20, || {
+        (claim(0).is_some() && claim(1).is_some()).then_some(())
+    });
+    web_ready(&c, 2);
+    c.kubectl_ok(&["scale", "statefulset/web", "--replicas=1"]);
+    eventually("www-web-1 gone with web-1", 30, || {
+        play_kubelet(&c);
+        (claim(1).is_none() && sts_caught_up(&sts(&c, "web"), 1, 1)).then_some(())
+    });
+    assert!(claim(0).is_some());
+}
+
+#[test]
+fn a_recreated_statefulset_adopts_the_revisions_and_pods_an_orphaning_delete_left() {
+    let c = Cluster::start();
+    apply(&c, &statefulset(1, ""));
+    web_ready(&c, 1);
+    let old_pod_uid = live_pods(&c)["web-0"]["metadata"]["uid"].clone();
+    c.kubectl_ok(&["delete", "statefulset/web", "--cascade=orphan"]);
+    eventually("the orphans", 20, || {
+        let revs = revisions(&c);
+        (revs.len() == 1 && revs[0]["metadata"]["ownerReferences"].is_null()).then_some(())
+    });
+    apply(&c, &statefulset(1, ""));
+    let uid = sts(&c, "web")["metadata"]["uid"].clone();
+    eventually("the new set caught up", 20, || {
+        sts_caught_up(&sts(&c, "web"), 1, 1).then_some(())
+    });
+    let revs = revisions(&c);
+    assert_eq!(revs.len(), 1, "{revs:?}");
+    assert_eq!(revs[0]["metadata"]["ownerReferences"][0]["uid"], uid);
+    let pod = &live_pods(&c)["web-0"];
+    assert_eq!(pod["metadata"]["uid"], old_pod_uid);
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["uid"], uid);
+    assert_eq!(sts(&c, "web")["status"]["collisionCount"], 0);
+}
+
+#[test]
 fn a_partitioned_rolling_update_replaces_only_ordinals_at_or_above_the_partition() {
     let c = Cluster::start();
     apply(&c, &statefulset(3, ""));

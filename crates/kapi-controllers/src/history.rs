@@ -209,13 +209,6 @@ pub async fn trim(
     Ok(())
 }
 
-/// The revisions in `all` whose controller is `uid`.
-pub fn owned_by(all: Vec<ControllerRevision>, uid: &str) -> Vec<ControllerRevision> {
-    all.into_iter()
-        .filter(|r| crate::ownership::controller_of(&r.metadata).is_some_and(|o| o.uid == uid))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

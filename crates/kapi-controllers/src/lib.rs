@@ -398,6 +398,14 @@ mod tests {
     }
 
     #[test]
+    fn set_controllers_take_upstreams_newer_names_too() {
+        let o = options("statefulset-controller,daemonset-controller");
+        assert_eq!(o.enabled, ["statefulset", "daemonset"]);
+        assert!(o.is_enabled(STATEFULSET) && o.is_enabled(DAEMONSET));
+        assert!(!options("*,-daemonset").is_enabled(DAEMONSET));
+    }
+
+    #[test]
     fn unknown_names_are_refused() {
         let err = parse_controllers("*,-nope").unwrap_err();
         assert!(err.to_string().contains("\"-nope\""), "{err}");

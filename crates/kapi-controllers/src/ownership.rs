@@ -109,27 +109,32 @@ pub fn release_patch(meta: &ObjectMeta, owner_uid: &str) -> Value {
     }})
 }
 
-/// Adopts the pods `sel` takes that have no controller, releases those `owner` controls that
-/// it no longer takes, and returns the pods `owner` controls (adopted ones included).
-pub async fn claim_pods(
-    api: &kube::Api<k8s_openapi::api::core::v1::Pod>,
+/// Adopts the objects `sel` takes that have no controller, releases those `owner` controls
+/// that it no longer takes, and returns the objects `owner` controls (adopted ones included):
+/// pods, and ControllerRevisions left behind by an orphaning delete of their owner.
+pub async fn claim_objects<K>(
+    api: &kube::Api<K>,
     owner: &OwnerReference,
     owner_deleting: bool,
     sel: &Selector,
-    pods: Vec<k8s_openapi::api::core::v1::Pod>,
-) -> Result<Vec<k8s_openapi::api::core::v1::Pod>, kube::Error> {
+    objects: Vec<K>,
+) -> Result<Vec<K>, kube::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
     use kube::api::{Patch, PatchParams};
     let mut owned = Vec::new();
-    for pod in pods {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let (patch, keep) = match claim(&owner.uid, owner_deleting, sel, &pod.metadata) {
+    for obj in objects {
+        let meta = obj.meta();
+        let name = meta.name.clone().unwrap_or_default();
+        let (patch, keep) = match claim(&owner.uid, owner_deleting, sel, meta) {
             Claim::Owned => {
-                owned.push(pod);
+                owned.push(obj);
                 continue;
             }
             Claim::Ignore => continue,
-            Claim::Adopt => (adopt_patch(&pod.metadata, owner), true),
-            Claim::Release => (release_patch(&pod.metadata, &owner.uid), false),
+            Claim::Adopt => (adopt_patch(meta, owner), true),
+            Claim::Release => (release_patch(meta, &owner.uid), false),
         };
         match api
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))

@@ -130,7 +130,6 @@ async fn reconcile(cached: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Reco
         return Ok(Action::await_change());
     };
     let name = ds.name_any();
-    let uid = ds.metadata.uid.clone().unwrap_or_default();
     let deleting = ds.metadata.deletion_timestamp.is_some();
     let owner_ref = ownership::controller_ref("apps/v1", "DaemonSet", &ds.metadata);
     let spec = ds.spec.clone().unwrap_or_default();
@@ -138,7 +137,7 @@ async fn reconcile(cached: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Reco
     let pods_api = Api::<Pod>::namespaced(client.clone(), &ns);
     let listed = pods_api.list(&ListParams::default()).await?.items;
     let mut owned =
-        ownership::claim_pods(&pods_api, &owner_ref, deleting, &selector(&ds), listed).await?;
+        ownership::claim_objects(&pods_api, &owner_ref, deleting, &selector(&ds), listed).await?;
     owned.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
     let mut nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
@@ -147,7 +146,14 @@ async fn reconcile(cached: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Reco
     nodes.sort_by_key(|n| n.name_any());
 
     let revs_api = Api::<ControllerRevision>::namespaced(client.clone(), &ns);
-    let mut revs = history::owned_by(revs_api.list(&ListParams::default()).await?.items, &uid);
+    let mut revs = ownership::claim_objects(
+        &revs_api,
+        &owner_ref,
+        deleting,
+        &selector(&ds),
+        revs_api.list(&ListParams::default()).await?.items,
+    )
+    .await?;
     let stored = ds.status.clone().unwrap_or_default();
     let mut collision_count = stored.collision_count.unwrap_or(0);
     let owner = Owner {

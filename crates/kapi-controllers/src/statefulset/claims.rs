@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use crate::ownership;
 
@@ -24,6 +24,44 @@ fn delete_with_set(set: &StatefulSet) -> bool {
         .and_then(|s| s.persistent_volume_claim_retention_policy.as_ref())
         .and_then(|p| p.when_deleted.as_deref())
         == Some("Delete")
+}
+
+/// Whether a removed member's claims go with it
+/// (`persistentVolumeClaimRetentionPolicy.whenScaled: Delete`).
+pub fn delete_when_scaled(set: &StatefulSet) -> bool {
+    set.spec
+        .as_ref()
+        .and_then(|s| s.persistent_volume_claim_retention_policy.as_ref())
+        .and_then(|p| p.when_scaled.as_deref())
+        == Some("Delete")
+}
+
+/// The owner references a claim gets when its member is removed by a scale-down and the
+/// claims go with it: the pod instead of the set, so that the garbage collector deletes the
+/// claim once the pod is gone (upstream's condemned-claim rule); other owners stay.
+pub fn condemned_owners(
+    claim: &PersistentVolumeClaim,
+    set_uid: &str,
+    pod: &Pod,
+) -> Vec<OwnerReference> {
+    let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+    let mut refs: Vec<OwnerReference> = claim
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.uid != set_uid && r.uid != pod_uid)
+        .collect();
+    refs.push(OwnerReference {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        uid: pod_uid,
+        controller: None,
+        block_owner_deletion: None,
+    });
+    refs
 }
 
 /// The claims member `ordinal` needs, as they are created: the template's spec, its labels
@@ -127,6 +165,24 @@ mod tests {
             owned[0].metadata.owner_references.as_ref().unwrap()[0].uid,
             "u1"
         );
+    }
+
+    #[test]
+    fn a_condemned_members_claim_is_handed_from_the_set_to_the_pod() {
+        let s = set("Delete");
+        let claim = claims_for(&s, 3).remove(0);
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: Some("web-3".into()),
+                uid: Some("p3".into()),
+                ..Default::default()
+            },
+            ..Pod::default()
+        };
+        let refs = condemned_owners(&claim, "u1", &pod);
+        assert_eq!(refs.len(), 1);
+        assert_eq!((refs[0].kind.as_str(), refs[0].uid.as_str()), ("Pod", "p3"));
+        assert!(!delete_when_scaled(&s));
     }
 
     #[test]

@@ -133,13 +133,12 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Re
         return Ok(Action::await_change());
     };
     let name = set.name_any();
-    let uid = set.metadata.uid.clone().unwrap_or_default();
     let deleting = set.metadata.deletion_timestamp.is_some();
     let owner_ref = ownership::controller_ref("apps/v1", "StatefulSet", &set.metadata);
     let pods_api = Api::<Pod>::namespaced(client.clone(), &ns);
     let listed = pods_api.list(&ListParams::default()).await?.items;
     let owned =
-        ownership::claim_pods(&pods_api, &owner_ref, deleting, &selector(&set), listed).await?;
+        ownership::claim_objects(&pods_api, &owner_ref, deleting, &selector(&set), listed).await?;
     let members: BTreeMap<i32, Pod> = owned
         .into_iter()
         .filter_map(|p| ordinals::ordinal_of(&name, &p.name_any()).map(|o| (o, p)))
@@ -147,7 +146,14 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Re
 
     let spec = set.spec.clone().unwrap_or_default();
     let revs_api = Api::<ControllerRevision>::namespaced(client.clone(), &ns);
-    let mut revs = history::owned_by(revs_api.list(&ListParams::default()).await?.items, &uid);
+    let mut revs = ownership::claim_objects(
+        &revs_api,
+        &owner_ref,
+        deleting,
+        &selector(&set),
+        revs_api.list(&ListParams::default()).await?.items,
+    )
+    .await?;
     let stored = set.status.clone().unwrap_or_default();
     let mut collision_count = stored.collision_count.unwrap_or(0);
     let owner = Owner {
@@ -194,6 +200,7 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Re
         current: &current_rev,
         update: &update_rev,
         partition: strategy.partition,
+        replicas,
     };
     let managed = if deleting {
         Ok(())
@@ -295,6 +302,7 @@ struct Sync<'a> {
     current: &'a ControllerRevision,
     update: &'a ControllerRevision,
     partition: i32,
+    replicas: i32,
 }
 
 impl Sync<'_> {
@@ -400,6 +408,9 @@ impl Sync<'_> {
         let Some(pod) = self.pods.get_opt(&pod_name).await? else {
             return Ok(());
         };
+        if ordinal >= self.replicas && claims::delete_when_scaled(self.set) {
+            self.hand_claims_to(&pod, ordinal).await?;
+        }
         let params = DeleteParams {
             preconditions: Some(Preconditions {
                 uid: pod.metadata.uid.clone(),
@@ -422,6 +433,32 @@ impl Sync<'_> {
                 Err(e.into())
             }
         }
+    }
+
+    /// Makes the removed member's claims dependents of its pod (whenScaled: Delete).
+    async fn hand_claims_to(&self, pod: &Pod, ordinal: i32) -> Result<(), ReconcileError> {
+        let set_uid = self.set.metadata.uid.clone().unwrap_or_default();
+        for wanted in claims::claims_for(self.set, ordinal) {
+            let Some(claim) = self.claims.get_opt(&wanted.name_any()).await? else {
+                continue;
+            };
+            let refs = claims::condemned_owners(&claim, &set_uid, pod);
+            if claim.metadata.owner_references.as_ref() == Some(&refs) {
+                continue;
+            }
+            let patch = serde_json::json!({"metadata": {
+                "ownerReferences": refs,
+                "resourceVersion": claim.metadata.resource_version,
+            }});
+            self.claims
+                .patch(
+                    &claim.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn event(&self, kind: EventType, reason: &str, msg: &str) {
