@@ -704,6 +704,58 @@ fn a_daemonset_rolling_update_replaces_pods_one_node_at_a_time_and_can_be_undone
 }
 
 #[test]
+fn a_daemonset_with_max_surge_starts_the_new_pod_before_stopping_the_old_one() {
+    let c = three_nodes();
+    apply(
+        &c,
+        &daemonset(
+            "agent",
+            "registry.example/agent:1",
+            "  updateStrategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}",
+        )
+        .replace(
+            "      containers:",
+            "      tolerations: [{key: dedicated, operator: Exists}]\n      containers:",
+        ),
+    );
+    eventually("agent on all three nodes", 60, || {
+        play_kubelet(&c);
+        ds_rolled_out(&ds(&c, "agent"), 3).then_some(())
+    });
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "daemonset/agent",
+        "agent=registry.example/agent:2",
+    ]);
+    let mut peak = 0;
+    eventually("agent surged to v2", 60, || {
+        let live = live_pods(&c);
+        peak = peak.max(live.len());
+        assert!(
+            live.len() <= 4,
+            "more than one surge pod: {:?}",
+            live.keys()
+        );
+        for node in ["n1", "n2", "n3"] {
+            assert!(
+                live.values()
+                    .any(|p| p["spec"]["nodeName"] == node && is_ready(p)),
+                "{node} had no ready daemon"
+            );
+        }
+        play_kubelet(&c);
+        (ds_rolled_out(&ds(&c, "agent"), 3)
+            && live_pods(&c)
+                .values()
+                .all(|p| image(p) == "registry.example/agent:2"))
+        .then_some(())
+    });
+    assert_eq!(peak, 4, "the update never surged");
+    c.kubectl_ok(&["rollout", "status", "daemonset/agent", "--timeout=30s"]);
+}
+
+#[test]
 fn on_a_real_node_a_daemonset_and_a_statefulset_become_available() {
     let c = Cluster::start_with_node(&[]);
     eventually("the node to be Ready", 60, || {

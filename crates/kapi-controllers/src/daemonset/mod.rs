@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::chrono::Utc;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
@@ -209,6 +210,28 @@ async fn reconcile(cached: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Reco
         hash: &hash,
     };
 
+    let strategy = spec.update_strategy.clone().unwrap_or_default();
+    let rolling = strategy.type_.as_deref() != Some("OnDelete");
+    let rolling_update = strategy.rolling_update.clone().unwrap_or_default();
+    let desired = i32::try_from(
+        nodes
+            .iter()
+            .filter(|n| eligible::verdict(&probe, n).should_run)
+            .count(),
+    )
+    .unwrap_or(i32::MAX);
+    let scaled = |v: Option<&IntOrString>, absent: i32| match v {
+        None => Ok(absent),
+        Some(v) => fenceposts::scaled(Some(v), "100%", desired, true)
+            .map_err(|e| ReconcileError::Invalid(e.to_string())),
+    };
+    let max_surge = if rolling {
+        scaled(rolling_update.max_surge.as_ref(), 0)?
+    } else {
+        0
+    };
+    let max_unavailable = scaled(rolling_update.max_unavailable.as_ref(), 1)?;
+
     let mut views: Vec<(String, eligible::Verdict)> = Vec::new();
     let mut managed = Ok(());
     for node in &nodes {
@@ -236,9 +259,23 @@ async fn reconcile(cached: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Reco
             if running.is_empty() {
                 r = r.and(writer.create(&node_name).await);
             }
-            // One daemon per node: the oldest stays.
-            for p in running.iter().skip(1) {
-                r = r.and(writer.delete(p).await);
+            // One daemon per node, the oldest; during a surge, the oldest of each template.
+            let mut kept_new = false;
+            let mut kept_old = false;
+            for p in running {
+                let keep = if max_surge > 0 {
+                    let slot = if status::is_updated(p, &hash) {
+                        &mut kept_new
+                    } else {
+                        &mut kept_old
+                    };
+                    !std::mem::replace(slot, true)
+                } else {
+                    !std::mem::replace(&mut kept_old, true)
+                };
+                if !keep {
+                    r = r.and(writer.delete(p).await);
+                }
             }
             r
         } else if !verdict.should_continue {
@@ -255,48 +292,68 @@ async fn reconcile(cached: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Reco
         }
     }
 
-    let rolling = spec
-        .update_strategy
-        .as_ref()
-        .and_then(|s| s.type_.as_deref())
-        != Some("OnDelete");
-    let desired =
-        i32::try_from(views.iter().filter(|(_, v)| v.should_run).count()).unwrap_or(i32::MAX);
     if rolling && !deleting && managed.is_ok() {
-        let max_unavailable = match spec
-            .update_strategy
-            .as_ref()
-            .and_then(|s| s.rolling_update.as_ref())
-            .and_then(|r| r.max_unavailable.as_ref())
-        {
-            None => 1,
-            Some(v) => fenceposts::scaled(Some(v), "100%", desired, true)
-                .map_err(|e| ReconcileError::Invalid(e.to_string()))?,
-        };
-        let facts: Vec<(&str, Option<update::Facts>)> = views
+        let nodes: Vec<&str> = views
             .iter()
             .filter(|(_, v)| v.should_run)
-            .map(|(n, _)| {
-                let pod = by_node.get(n).and_then(|v| v.iter().find(|p| !finished(p)));
-                let f = pod.map(|p| update::Facts {
-                    updated: status::is_updated(p, &hash),
-                    available: podstate::is_available(p, min_ready, now),
-                    terminating: p.metadata.deletion_timestamp.is_some(),
-                });
-                (n.as_str(), f)
-            })
+            .map(|(n, _)| n.as_str())
             .collect();
-        for node in update::rolling(&facts, max_unavailable) {
-            if let Some(p) = by_node
+        let facts = |p: &Pod| update::Facts {
+            updated: status::is_updated(p, &hash),
+            available: podstate::is_available(p, min_ready, now),
+            terminating: p.metadata.deletion_timestamp.is_some(),
+        };
+        let serving = |node: &str| -> Vec<&Pod> {
+            by_node
                 .get(node)
-                .and_then(|v| v.iter().find(|p| !finished(p)))
-            {
-                if let Err(e) = writer.delete(p).await {
-                    managed = Err(e);
-                    break;
+                .map(|v| {
+                    v.iter()
+                        .filter(|p| !finished(p) && p.metadata.deletion_timestamp.is_none())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let oldest = |node: &str, updated: bool| {
+            serving(node)
+                .into_iter()
+                .find(|p| status::is_updated(p, &hash) == updated)
+        };
+        let result = if max_surge > 0 {
+            let pairs: Vec<(&str, update::Pair)> = nodes
+                .iter()
+                .map(|n| {
+                    let pair = update::Pair {
+                        old: oldest(n, false).map(facts),
+                        new: oldest(n, true).map(facts),
+                    };
+                    (*n, pair)
+                })
+                .collect();
+            let (create, retire) = update::surge(&pairs, max_surge);
+            let mut r = Ok(());
+            for node in create {
+                r = r.and(writer.create(node).await);
+            }
+            for node in retire {
+                if let Some(p) = oldest(node, false) {
+                    r = r.and(writer.delete(p).await);
                 }
             }
-        }
+            r
+        } else {
+            let slots: Vec<(&str, Option<update::Facts>)> = nodes
+                .iter()
+                .map(|n| (*n, serving(n).first().map(|p| facts(p))))
+                .collect();
+            let mut r = Ok(());
+            for node in update::rolling(&slots, max_unavailable) {
+                if let Some(p) = serving(node).first() {
+                    r = r.and(writer.delete(p).await);
+                }
+            }
+            r
+        };
+        managed = result;
     }
 
     let node_views: Vec<status::NodeView<'_>> = views

@@ -1,7 +1,10 @@
-//! Which daemon pods a RollingUpdate replaces now: old pods that are unavailable anyway go at
-//! once; available old pods go while fewer than `maxUnavailable` eligible nodes lack an
-//! available daemon (a node without its pod counts as unavailable), as upstream's rolling
-//! update with `maxSurge: 0` decides.
+//! Which daemon pods a RollingUpdate replaces now, as upstream decides.
+//!
+//! With `maxSurge: 0` ([`rolling`]) the old pod goes first: old pods that are unavailable
+//! anyway go at once; available old pods go while fewer than `maxUnavailable` eligible nodes
+//! lack an available daemon (a node without its pod counts as unavailable). With a surge
+//! ([`surge`]) the new pod starts beside the old one, on at most `maxSurge` nodes at a time,
+//! and the old pod goes once the new one is available, so a node is never without a daemon.
 
 /// The daemon pod on one node that should run it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,41 @@ pub fn rolling<'a>(nodes: &[(&'a str, Option<Facts>)], max_unavailable: i32) -> 
     out
 }
 
+/// The daemon pods on one node during a surge: the oldest of each template.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pair {
+    /// The oldest pod of an older template, not being deleted.
+    pub old: Option<Facts>,
+    /// The oldest pod of the current template.
+    pub new: Option<Facts>,
+}
+
+/// What a surging update does now: the nodes to start a new pod on, and the nodes whose old
+/// pod to delete (their new pod is available).
+pub fn surge<'a>(nodes: &[(&'a str, Pair)], max_surge: i32) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut surging = 0i64;
+    let mut create = Vec::new();
+    let mut candidates = Vec::new();
+    let mut delete = Vec::new();
+    for (node, pair) in nodes {
+        match (pair.old, pair.new) {
+            (None, _) => {}
+            // An old pod that is not serving anyway is replaced at once.
+            (Some(old), None) if !old.available => create.push(*node),
+            (Some(_), None) => candidates.push(*node),
+            (Some(_), Some(new)) => {
+                surging += 1;
+                if new.available {
+                    delete.push(*node);
+                }
+            }
+        }
+    }
+    let room = usize::try_from((i64::from(max_surge) - surging).max(0)).unwrap_or(0);
+    create.extend(candidates.into_iter().take(room));
+    (create, delete)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +113,56 @@ mod tests {
         let next = [("a", Some(NEW)), ("b", Some(OLD))];
         assert_eq!(rolling(&next, 1), ["b"]);
         assert!(rolling(&[("a", Some(NEW))], 1).is_empty());
+    }
+
+    #[test]
+    fn a_surge_starts_new_pods_beside_old_ones_and_retires_the_old_once_new_is_available() {
+        let starting = Facts {
+            available: false,
+            ..NEW
+        };
+        let old_only = Pair {
+            old: Some(OLD),
+            new: None,
+        };
+        let nodes = [("a", old_only), ("b", old_only), ("c", old_only)];
+        assert_eq!(surge(&nodes, 1), (vec!["a"], vec![]));
+        assert_eq!(surge(&nodes, 2), (vec!["a", "b"], vec![]));
+        let mid = [
+            (
+                "a",
+                Pair {
+                    old: Some(OLD),
+                    new: Some(starting),
+                },
+            ),
+            ("b", old_only),
+        ];
+        assert_eq!(surge(&mid, 1), (vec![], vec![]));
+        let ready = [
+            (
+                "a",
+                Pair {
+                    old: Some(OLD),
+                    new: Some(NEW),
+                },
+            ),
+            ("b", old_only),
+        ];
+        assert_eq!(surge(&ready, 1), (vec![], vec!["a"]));
+        let broken = Pair {
+            old: Some(Facts {
+                available: false,
+                ..OLD
+            }),
+            new: None,
+        };
+        assert_eq!(surge(&[("a", broken)], 0), (vec!["a"], vec![]));
+        let done = Pair {
+            old: None,
+            new: Some(NEW),
+        };
+        assert_eq!(surge(&[("a", done)], 1), (vec![], vec![]));
     }
 
     #[test]
