@@ -209,6 +209,13 @@ fn ordered_ready_creates_web_0_and_waits_for_it_to_be_ready_before_web_1() {
     let out = c.kubectl_ok(&["rollout", "status", "statefulset/web", "--timeout=30s"]);
     // The default `rollingUpdate: {partition: 0}` makes kubectl report it as a partition.
     assert!(out.contains("3 new pods have been updated"), "{out}");
+    // `kubectl describe` tells the story in upstream's words.
+    eventually("the controller's events", 10, || {
+        let events = c.kubectl_ok(&["get", "events", "-o", "json"]);
+        (events.contains("create Pod web-0 in StatefulSet web successful")
+            && events.contains("create Pod web-2 in StatefulSet web successful"))
+        .then_some(())
+    });
     let set = sts(&c, "web");
     assert_eq!(set["status"]["availableReplicas"], 3);
     assert_eq!(set["status"]["currentReplicas"], 3);
@@ -648,6 +655,37 @@ fn a_daemonset_runs_one_pod_per_node_and_none_on_a_node_whose_taint_it_does_not_
     assert!(live_pods(&c)
         .values()
         .any(|p| p["spec"]["nodeName"] == "n4"));
+}
+
+#[test]
+fn a_pending_daemon_pod_goes_with_its_deleted_node() {
+    let c = three_nodes();
+    // Asking for more CPU than any node has: pinned to their nodes, the pods stay Pending.
+    apply(
+        &c,
+        &daemonset("big", "registry.example/agent:1", "").replace(
+            "        image: registry.example/agent:1",
+            "        image: registry.example/agent:1\n        resources: {requests: {cpu: \"64\"}}",
+        ),
+    );
+    let target = |p: &Value| {
+        p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchFields"][0]["values"][0]
+            .clone()
+    };
+    eventually("pending daemons for n1 and n2", 30, || {
+        let p = live_pods(&c);
+        (p.len() == 2 && p.values().all(|p| p["spec"]["nodeName"].is_null())).then_some(())
+    });
+    c.kubectl_ok(&["delete", "node", "n1"]);
+    eventually("n1's pending daemon gone", 30, || {
+        let d = ds(&c, "big");
+        let p = live_pods(&c);
+        (d["status"]["desiredNumberScheduled"] == 1
+            && p.len() == 1
+            && p.values().all(|p| target(p) == "n2"))
+        .then_some(())
+    });
 }
 
 #[test]

@@ -291,6 +291,27 @@ async fn reconcile(cached: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Reco
             managed = result;
         }
     }
+    // A pod pinned to a node that is gone can never be scheduled, and only bound pods are
+    // collected with their node: remove it here, as upstream does.
+    if !deleting {
+        let names: BTreeSet<String> = nodes.iter().map(ResourceExt::name_any).collect();
+        for (node, pods) in &by_node {
+            if names.contains(node) {
+                continue;
+            }
+            for p in pods.iter().filter(|p| {
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.as_deref())
+                    .is_none_or(str::is_empty)
+            }) {
+                let r = writer.delete(p).await;
+                if managed.is_ok() {
+                    managed = r;
+                }
+            }
+        }
+    }
 
     if rolling && !deleting && managed.is_ok() {
         let nodes: Vec<&str> = views
