@@ -356,6 +356,33 @@ fn a_recreated_statefulset_adopts_the_revisions_and_pods_an_orphaning_delete_lef
 }
 
 #[test]
+fn members_are_numbered_from_spec_ordinals_start() {
+    let c = Cluster::start();
+    apply(
+        &c,
+        &statefulset(2, "  podManagementPolicy: Parallel\n  ordinals: {start: 3}"),
+    );
+    let names = |c: &Cluster| live_pods(c).into_keys().collect::<Vec<_>>();
+    eventually("web-3 and web-4", 20, || {
+        (names(&c) == ["web-3", "web-4"]).then_some(())
+    });
+    assert_eq!(
+        live_pods(&c)["web-3"]["metadata"]["labels"]["apps.kubernetes.io/pod-index"],
+        "3"
+    );
+    c.kubectl_ok(&[
+        "patch",
+        "statefulset/web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"ordinals":{"start":4}}}"#,
+    ]);
+    eventually("web-4 and web-5", 20, || {
+        (names(&c) == ["web-4", "web-5"]).then_some(())
+    });
+}
+
+#[test]
 fn a_partitioned_rolling_update_replaces_only_ordinals_at_or_above_the_partition() {
     let c = Cluster::start();
     apply(&c, &statefulset(3, ""));

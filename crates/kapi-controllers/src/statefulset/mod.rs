@@ -201,13 +201,22 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Re
         update: &update_rev,
         partition: strategy.partition,
         replicas,
+        start: spec
+            .ordinals
+            .as_ref()
+            .and_then(|o| o.start)
+            .unwrap_or(0)
+            .max(0),
     };
     let managed = if deleting {
         Ok(())
     } else {
         let facts: BTreeMap<i32, Facts> = members
             .iter()
-            .map(|(o, p)| (*o, facts(p, &update_rev.name_any(), min_ready, now)))
+            .map(|(o, p)| {
+                let index = o.saturating_sub(sync.start);
+                (index, facts(p, &update_rev.name_any(), min_ready, now))
+            })
             .collect();
         manage(&sync, &facts, replicas, &strategy).await
     };
@@ -263,7 +272,7 @@ async fn manage(
     sync.apply(&update::scale(replicas, facts, strategy.ordered))
         .await?;
     let settled = (0..replicas).all(|o| facts.get(&o).is_some_and(|f| f.healthy && !f.terminating))
-        && facts.range(replicas.max(0)..).next().is_none();
+        && facts.keys().all(|i| (0..replicas).contains(i));
     if strategy.rolling && (!strategy.ordered || settled) {
         let victims = update::rolling(
             replicas,
@@ -303,14 +312,17 @@ struct Sync<'a> {
     update: &'a ControllerRevision,
     partition: i32,
     replicas: i32,
+    /// `spec.ordinals.start`: the decisions count members from 0, the names from here.
+    start: i32,
 }
 
 impl Sync<'_> {
+    /// Carries out changes given by member index (ordinal minus `start`).
     async fn apply(&self, changes: &[Change]) -> Result<(), ReconcileError> {
         for change in changes {
             match *change {
-                Change::Create(ord) => self.create(ord).await?,
-                Change::Delete(ord) => self.delete(ord).await?,
+                Change::Create(i) => self.create(i.saturating_add(self.start)).await?,
+                Change::Delete(i) => self.delete(i.saturating_add(self.start)).await?,
             }
         }
         Ok(())
@@ -408,7 +420,9 @@ impl Sync<'_> {
         let Some(pod) = self.pods.get_opt(&pod_name).await? else {
             return Ok(());
         };
-        if ordinal >= self.replicas && claims::delete_when_scaled(self.set) {
+        let index = ordinal.saturating_sub(self.start);
+        let condemned = index < 0 || index >= self.replicas;
+        if condemned && claims::delete_when_scaled(self.set) {
             self.hand_claims_to(&pod, ordinal).await?;
         }
         let params = DeleteParams {

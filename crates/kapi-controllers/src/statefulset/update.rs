@@ -30,7 +30,9 @@ pub enum Change {
     Delete(i32),
 }
 
-/// The creations and deletions that bring the members to `replicas`.
+/// The creations and deletions that bring the members to `replicas`. Members are keyed by
+/// index (ordinal minus `spec.ordinals.start`): those outside `0..replicas` are removed,
+/// highest first.
 pub fn scale(replicas: i32, pods: &BTreeMap<i32, Facts>, ordered: bool) -> Vec<Change> {
     let mut out = Vec::new();
     for ord in 0..replicas.max(0) {
@@ -52,7 +54,11 @@ pub fn scale(replicas: i32, pods: &BTreeMap<i32, Facts>, ordered: bool) -> Vec<C
             Some(_) => {}
         }
     }
-    for (&ord, f) in pods.range(replicas.max(0)..).rev() {
+    let condemned = pods
+        .iter()
+        .rev()
+        .filter(|(i, _)| !(0..replicas.max(0)).contains(*i));
+    for (&ord, f) in condemned {
         if f.terminating {
             if ordered {
                 return out;
@@ -145,6 +151,16 @@ mod tests {
         let mid = pods(&[(0, healthy(true)), (1, healthy(true)), (2, dying)]);
         assert!(scale(1, &mid, true).is_empty());
         assert_eq!(scale(1, &mid, false), [Change::Delete(1)]);
+    }
+
+    #[test]
+    fn members_below_a_raised_start_are_removed_after_those_above() {
+        // Index -1: the start ordinal moved past this member.
+        let p = pods(&[(-1, healthy(true)), (0, healthy(true)), (1, healthy(true))]);
+        assert_eq!(scale(1, &p, true), [Change::Delete(1)]);
+        assert_eq!(scale(1, &p, false), [Change::Delete(1), Change::Delete(-1)]);
+        let rest = pods(&[(-1, healthy(true)), (0, healthy(true))]);
+        assert_eq!(scale(1, &rest, true), [Change::Delete(-1)]);
     }
 
     #[test]
