@@ -521,6 +521,37 @@ fn kubectl_rollout_history_and_undo_bring_back_the_previous_statefulset_template
 }
 
 #[test]
+fn revisions_beyond_the_history_limit_are_deleted() {
+    let c = Cluster::start();
+    apply(&c, &statefulset(1, "  revisionHistoryLimit: 0"));
+    web_ready(&c, 1);
+    for v in 2..=3 {
+        c.kubectl_ok(&[
+            "set",
+            "image",
+            "statefulset/web",
+            &format!("web=registry.example/web:{v}"),
+        ]);
+        eventually(&format!("web at v{v}"), 30, || {
+            play_kubelet(&c);
+            let s = sts(&c, "web");
+            (sts_caught_up(&s, 1, 1)
+                && s["status"]["updatedReplicas"] == 1
+                && s["status"]["currentRevision"] == s["status"]["updateRevision"])
+                .then_some(())
+        });
+    }
+    let update = sts(&c, "web")["status"]["updateRevision"].clone();
+    // The sync that made the last revision current trims the others.
+    let revs = eventually("only the current revision", 20, || {
+        let r = revisions(&c);
+        (r.len() == 1).then_some(r)
+    });
+    assert_eq!(name(&revs[0]), update);
+    assert_eq!(revs[0]["revision"], 3);
+}
+
+#[test]
 fn set_strategies_are_defaulted_field_by_field() {
     let c = Cluster::start();
     apply(

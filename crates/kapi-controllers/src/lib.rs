@@ -31,13 +31,15 @@
 //! - `deployment`: rolls Deployments out through ReplicaSets named by pod-template hash
 //!   (RollingUpdate and Recreate), with revisions, history cleanup, pause and progress
 //!   conditions, so `kubectl rollout` and `kubectl scale` work.
-//! - `statefulset`: pods with stable names `<set>-<ordinal>` and their own
-//!   PersistentVolumeClaims, created in order (OrderedReady) or all at once (Parallel),
-//!   updated from the highest ordinal down to the partition; template history as
-//!   ControllerRevisions, so `kubectl rollout status|history|undo` work.
+//! - `statefulset`: pods with stable names `<set>-<ordinal>` (from `spec.ordinals.start`)
+//!   and their own PersistentVolumeClaims (kept, or deleted with the set or the member as the
+//!   retention policy says), created in order (OrderedReady) or all at once (Parallel),
+//!   updated from the highest ordinal down to the partition within `maxUnavailable`;
+//!   template history as ControllerRevisions, so `kubectl rollout status|history|undo` work.
 //! - `daemonset`: one pod per eligible node (selector, affinity, taints against tolerations),
-//!   placed by the scheduler through node affinity, rolled with RollingUpdate or OnDelete;
-//!   ControllerRevisions as for StatefulSets.
+//!   placed by the scheduler through node affinity, rolled with RollingUpdate
+//!   (`maxUnavailable`, or `maxSurge` pods beside the old ones) or OnDelete; ControllerRevisions
+//!   as for StatefulSets.
 //! - `garbagecollector`: deletes objects whose owners are all gone, and carries out `orphan`
 //!   and `foregroundDeletion` finalizers, across every resource the server serves.
 //!
