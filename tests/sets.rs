@@ -331,7 +331,8 @@ fn claims_of_removed_members_go_with_them_when_scaled_is_delete() {
 }
 
 #[test]
-fn a_recreated_statefulset_adopts_the_revisions_and_pods_an_orphaning_delete_left() {
+fn a_recreated_statefulset_adopts_the_revisions_and_pods_an_orphaning_delete_left_and_repairs_their_labels(
+) {
     let c = Cluster::start();
     apply(&c, &statefulset(1, ""));
     web_ready(&c, 1);
@@ -341,6 +342,7 @@ fn a_recreated_statefulset_adopts_the_revisions_and_pods_an_orphaning_delete_lef
         let revs = revisions(&c);
         (revs.len() == 1 && revs[0]["metadata"]["ownerReferences"].is_null()).then_some(())
     });
+    c.kubectl_ok(&["label", "pod/web-0", "apps.kubernetes.io/pod-index-"]);
     apply(&c, &statefulset(1, ""));
     let uid = sts(&c, "web")["metadata"]["uid"].clone();
     eventually("the new set caught up", 20, || {
@@ -353,6 +355,11 @@ fn a_recreated_statefulset_adopts_the_revisions_and_pods_an_orphaning_delete_lef
     assert_eq!(pod["metadata"]["uid"], old_pod_uid);
     assert_eq!(pod["metadata"]["ownerReferences"][0]["uid"], uid);
     assert_eq!(sts(&c, "web")["status"]["collisionCount"], 0);
+    // Its identity label, taken away while it was an orphan, is back.
+    assert_eq!(
+        pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"],
+        "0"
+    );
 }
 
 #[test]

@@ -139,10 +139,13 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Re
     let listed = pods_api.list(&ListParams::default()).await?.items;
     let owned =
         ownership::claim_objects(&pods_api, &owner_ref, deleting, &selector(&set), listed).await?;
-    let members: BTreeMap<i32, Pod> = owned
+    let mut members: BTreeMap<i32, Pod> = owned
         .into_iter()
         .filter_map(|p| ordinals::ordinal_of(&name, &p.name_any()).map(|o| (o, p)))
         .collect();
+    if !deleting {
+        repair_identities(&pods_api, &name, &mut members).await?;
+    }
 
     let spec = set.spec.clone().unwrap_or_default();
     let revs_api = Api::<ControllerRevision>::namespaced(client.clone(), &ns);
@@ -282,6 +285,40 @@ async fn manage(
         );
         let changes: Vec<Change> = victims.into_iter().map(Change::Delete).collect();
         sync.apply(&changes).await?;
+    }
+    Ok(())
+}
+
+/// Gives adopted members the identity labels they lack (a Service per member selects on
+/// them), as upstream's `updateStatefulPod` does.
+async fn repair_identities(
+    api: &Api<Pod>,
+    set: &str,
+    members: &mut BTreeMap<i32, Pod>,
+) -> Result<(), ReconcileError> {
+    for (ordinal, pod) in members.iter_mut() {
+        let Some(labels) = ordinals::missing_labels(pod, set, *ordinal) else {
+            continue;
+        };
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let patch = serde_json::json!({"metadata": {
+            "labels": labels,
+            "resourceVersion": pod.metadata.resource_version,
+        }});
+        match api
+            .patch(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(updated) => *pod = updated,
+            Err(e) if is_status(&e, 404) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! go with it, so that pods keep a stable name (and DNS entry under the governing Service)
 //! across rescheduling.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::Pod;
 
 /// The pod-name label, so a Service can select exactly one member.
@@ -38,6 +40,23 @@ pub fn set_identity(pod: &mut Pod, set: &str, service: Option<&str>, ordinal: i3
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.hostname = Some(name);
     spec.subdomain = service.filter(|s| !s.is_empty()).map(str::to_string);
+}
+
+/// The identity labels member `ordinal` lacks or has wrong, as a label map to merge in; `None`
+/// when they are right. Only labels are repaired: an adopted pod's hostname and subdomain
+/// cannot change once it exists.
+pub fn missing_labels(pod: &Pod, set: &str, ordinal: i32) -> Option<BTreeMap<String, String>> {
+    let want: BTreeMap<String, String> = [
+        (POD_NAME_LABEL.to_string(), pod_name(set, ordinal)),
+        (POD_INDEX_LABEL.to_string(), ordinal.to_string()),
+    ]
+    .into();
+    let have = pod.metadata.labels.clone().unwrap_or_default();
+    let wrong: BTreeMap<String, String> = want
+        .into_iter()
+        .filter(|(k, v)| have.get(k) != Some(v))
+        .collect();
+    (!wrong.is_empty()).then_some(wrong)
 }
 
 /// The revision label of a pod, if any.
@@ -77,5 +96,10 @@ mod tests {
         let spec = pod.spec.as_ref().unwrap();
         assert_eq!(spec.hostname.as_deref(), Some("web-2"));
         assert_eq!(spec.subdomain.as_deref(), Some("nginx"));
+        assert_eq!(missing_labels(&pod, "web", 2), None);
+        pod.metadata.labels = Some([(POD_INDEX_LABEL.to_string(), "7".to_string())].into());
+        let wrong = missing_labels(&pod, "web", 2).unwrap();
+        assert_eq!(wrong[POD_INDEX_LABEL], "2");
+        assert_eq!(wrong[POD_NAME_LABEL], "web-2");
     }
 }
