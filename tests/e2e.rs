@@ -15,6 +15,7 @@ mod limits; // patch and YAML bombs, slow and idle connections, descriptors, pri
 mod node; // pods through containerd: status, logs, exec, cp, volumes, deletion, failures, scheduling, adoption
 mod openapi; // OpenAPI v3 for explain and apply; fieldValidation Strict, Warn and Ignore
 mod proxy; // kapi proxy and kapi kubeconfig
-mod services; // EndpointSlices, the service proxy (ClusterIP, NodePort, LoadBalancer, affinity), API server proxy, allocation
+mod services;
+mod sets; // StatefulSets and DaemonSets: ordered pods, claims, partitions, daemons per node, kubectl rollout // EndpointSlices, the service proxy (ClusterIP, NodePort, LoadBalancer, affinity), API server proxy, allocation
 mod watch; // watch streams: resume, bookmarks, initial events
 mod workloads; // Deployments, ReplicaSets, rollouts with kubectl, garbage collection and cascading deletes

@@ -31,6 +31,15 @@
 //! - `deployment`: rolls Deployments out through ReplicaSets named by pod-template hash
 //!   (RollingUpdate and Recreate), with revisions, history cleanup, pause and progress
 //!   conditions, so `kubectl rollout` and `kubectl scale` work.
+//! - `statefulset`: pods with stable names `<set>-<ordinal>` (from `spec.ordinals.start`)
+//!   and their own PersistentVolumeClaims (kept, or deleted with the set or the member as the
+//!   retention policy says), created in order (OrderedReady) or all at once (Parallel),
+//!   updated from the highest ordinal down to the partition within `maxUnavailable`;
+//!   template history as ControllerRevisions, so `kubectl rollout status|history|undo` work.
+//! - `daemonset`: one pod per eligible node (selector, affinity, taints against tolerations),
+//!   placed by the scheduler through node affinity, rolled with RollingUpdate
+//!   (`maxUnavailable`, or `maxSurge` pods beside the old ones) or OnDelete; ControllerRevisions
+//!   as for StatefulSets.
 //! - `garbagecollector`: deletes objects whose owners are all gone, and carries out `orphan`
 //!   and `foregroundDeletion` finalizers, across every resource the server serves.
 //!
@@ -58,9 +67,11 @@ pub mod clusterdns;
 mod csrapproving;
 mod csrcleaner;
 mod csrsigning;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpointslice;
 pub mod garbagecollector;
+pub mod history;
 pub mod leader;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -72,6 +83,7 @@ pub mod scheduler;
 mod serviceaccounts;
 pub mod servicelb;
 mod shared;
+pub mod statefulset;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -112,6 +124,10 @@ pub const REPLICASET: &str = "replicaset";
 pub const REPLICATIONCONTROLLER: &str = "replicationcontroller";
 /// The Deployment controller's name.
 pub const DEPLOYMENT: &str = "deployment";
+/// The StatefulSet controller's name.
+pub const STATEFULSET: &str = "statefulset";
+/// The DaemonSet controller's name.
+pub const DAEMONSET: &str = "daemonset";
 /// The garbage collector's name.
 pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
@@ -149,6 +165,8 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     (REPLICASET, &["replicaset-controller"]),
     (REPLICATIONCONTROLLER, &["replicationcontroller-controller"]),
     (DEPLOYMENT, &["deployment-controller"]),
+    (STATEFULSET, &["statefulset-controller"]),
+    (DAEMONSET, &["daemonset-controller"]),
     (GARBAGE_COLLECTOR, &["garbage-collector-controller"]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
@@ -308,6 +326,8 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
                 replicaset::run_replication_controllers,
             ),
             (DEPLOYMENT, deployment::run),
+            (STATEFULSET, statefulset::run),
+            (DAEMONSET, daemonset::run),
             (GARBAGE_COLLECTOR, garbagecollector::run),
         ];
         for (name, start) in started {
@@ -377,6 +397,14 @@ mod tests {
         assert!(o.is_enabled(REPLICASET) && o.is_enabled(DEPLOYMENT));
         let o = options("deployment-controller,replicaset-controller");
         assert_eq!(o.enabled, ["deployment", "replicaset"]);
+    }
+
+    #[test]
+    fn set_controllers_take_upstreams_newer_names_too() {
+        let o = options("statefulset-controller,daemonset-controller");
+        assert_eq!(o.enabled, ["statefulset", "daemonset"]);
+        assert!(o.is_enabled(STATEFULSET) && o.is_enabled(DAEMONSET));
+        assert!(!options("*,-daemonset").is_enabled(DAEMONSET));
     }
 
     #[test]

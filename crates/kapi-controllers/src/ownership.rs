@@ -109,6 +109,46 @@ pub fn release_patch(meta: &ObjectMeta, owner_uid: &str) -> Value {
     }})
 }
 
+/// Adopts the objects `sel` takes that have no controller, releases those `owner` controls
+/// that it no longer takes, and returns the objects `owner` controls (adopted ones included):
+/// pods, and ControllerRevisions left behind by an orphaning delete of their owner.
+pub async fn claim_objects<K>(
+    api: &kube::Api<K>,
+    owner: &OwnerReference,
+    owner_deleting: bool,
+    sel: &Selector,
+    objects: Vec<K>,
+) -> Result<Vec<K>, kube::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    use kube::api::{Patch, PatchParams};
+    let mut owned = Vec::new();
+    for obj in objects {
+        let meta = obj.meta();
+        let name = meta.name.clone().unwrap_or_default();
+        let (patch, keep) = match claim(&owner.uid, owner_deleting, sel, meta) {
+            Claim::Owned => {
+                owned.push(obj);
+                continue;
+            }
+            Claim::Ignore => continue,
+            Claim::Adopt => (adopt_patch(meta, owner), true),
+            Claim::Release => (release_patch(meta, &owner.uid), false),
+        };
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(p) if keep => owned.push(p),
+            Ok(_) => {}
+            Err(kube::Error::Api(resp)) if resp.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,10 +22,16 @@ const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// The hash of `template` with `collision_count`, rendered as upstream renders it.
 pub fn compute(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
-    let mut bytes = Vec::new();
-    if let Ok(v) = serde_json::to_value(template) {
-        canonical(&v, &mut bytes);
+    match serde_json::to_value(template) {
+        Ok(v) => compute_value(&v, collision_count),
+        Err(_) => compute_value(&Value::Null, collision_count),
     }
+}
+
+/// The same hash over any JSON document (a ControllerRevision's data).
+pub fn compute_value(v: &Value, collision_count: Option<i32>) -> String {
+    let mut bytes = Vec::new();
+    canonical(v, &mut bytes);
     let mut h = Fnv32a::new();
     h.write(&bytes);
     if let Some(c) = collision_count {

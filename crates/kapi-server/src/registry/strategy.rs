@@ -323,21 +323,34 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             default(spec, "replicas", json!(1));
             default(spec, "podManagementPolicy", json!("OrderedReady"));
             default(spec, "revisionHistoryLimit", json!(10));
-            default(
-                spec,
-                "updateStrategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-            );
+            // Field by field, as upstream: `rollingUpdate` is made only when the type was
+            // absent, and an existing one gets `partition: 0`.
+            let strategy = child(spec, "updateStrategy");
+            if strategy.get("type").is_none_or(|t| t.is_null() || t == "") {
+                strategy["type"] = json!("RollingUpdate");
+                child(strategy, "rollingUpdate");
+            }
+            if strategy["type"] == "RollingUpdate" {
+                if let Some(rolling) = strategy.get_mut("rollingUpdate").filter(|r| r.is_object()) {
+                    default(rolling, "partition", json!(0));
+                }
+            }
+            let retention = child(spec, "persistentVolumeClaimRetentionPolicy");
+            default(retention, "whenDeleted", json!("Retain"));
+            default(retention, "whenScaled", json!("Retain"));
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("apps", "daemonsets") => {
             let spec = child(obj, "spec");
             default(spec, "revisionHistoryLimit", json!(10));
-            default(
-                spec,
-                "updateStrategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
-            );
+            // Field by field, as upstream: `updateStrategy: {}` becomes RollingUpdate 1/0 too.
+            let strategy = child(spec, "updateStrategy");
+            default(strategy, "type", json!("RollingUpdate"));
+            if strategy["type"] == "RollingUpdate" {
+                let rolling = child(strategy, "rollingUpdate");
+                default(rolling, "maxUnavailable", json!(1));
+                default(rolling, "maxSurge", json!(0));
+            }
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("batch", "jobs") => {
