@@ -55,12 +55,14 @@
 //! ```
 
 pub mod clusterdns;
+pub mod cronjob;
 mod csrapproving;
 mod csrcleaner;
 mod csrsigning;
 pub mod deployment;
 pub mod endpointslice;
 pub mod garbagecollector;
+pub mod job;
 pub mod leader;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -73,6 +75,7 @@ mod serviceaccounts;
 pub mod servicelb;
 mod shared;
 mod tokens;
+pub mod ttlafterfinished;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -112,6 +115,12 @@ pub const REPLICASET: &str = "replicaset";
 pub const REPLICATIONCONTROLLER: &str = "replicationcontroller";
 /// The Deployment controller's name.
 pub const DEPLOYMENT: &str = "deployment";
+/// The Job controller's name.
+pub const JOB: &str = "job";
+/// The TTL-after-finished controller's name.
+pub const TTL_AFTER_FINISHED: &str = "ttl-after-finished";
+/// The CronJob controller's name.
+pub const CRONJOB: &str = "cronjob";
 /// The garbage collector's name.
 pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
@@ -149,6 +158,9 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     (REPLICASET, &["replicaset-controller"]),
     (REPLICATIONCONTROLLER, &["replicationcontroller-controller"]),
     (DEPLOYMENT, &["deployment-controller"]),
+    (JOB, &["job-controller"]),
+    (TTL_AFTER_FINISHED, &["ttl-after-finished-controller"]),
+    (CRONJOB, &["cronjob-controller"]),
     (GARBAGE_COLLECTOR, &["garbage-collector-controller"]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
@@ -308,6 +320,9 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
                 replicaset::run_replication_controllers,
             ),
             (DEPLOYMENT, deployment::run),
+            (JOB, job::run),
+            (TTL_AFTER_FINISHED, ttlafterfinished::run),
+            (CRONJOB, cronjob::run),
             (GARBAGE_COLLECTOR, garbagecollector::run),
         ];
         for (name, start) in started {

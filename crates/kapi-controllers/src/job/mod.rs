@@ -1,0 +1,769 @@
+//! The Job controller: runs a Job's pods to completion, as kube-controller-manager's does.
+//!
+//! Pods are created with the `batch.kubernetes.io/job-tracking` finalizer, so a finished pod
+//! cannot vanish before it is counted. Counting is upstream's two steps: a finished pod's uid
+//! first goes to `status.uncountedTerminatedPods`, then its finalizer is removed, then the uid
+//! moves into `succeeded` or `failed`. A sync that dies between the steps leaves the uid in
+//! the status, and the next sync finishes the move; no pod is counted twice or lost.
+//!
+//! As with the ReplicaSet controller, each sync reads the Job and its pods from the API server
+//! (consistent reads), so upstream's expectations are not needed; the watches say when.
+
+mod accounting;
+mod failurepolicy;
+pub mod indexed;
+mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::batch::v1::{Job, JobStatus, UncountedTerminatedPods};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::chrono::{DateTime, Utc};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::ownership::{self, Claim};
+use crate::podstate;
+use crate::shared::{
+    is_namespace_terminating, is_status, log_result, Context, ReconcileError, Task,
+};
+use accounting::{Counts, Outcome, Shape};
+use kapi_node::events::{EventType, Recorder};
+use status::Reason;
+
+/// The finalizer that keeps a Job's pod until the Job has counted it.
+pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+/// The label every pod of a Job carries with the Job's name (the selector uses the uid).
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+
+const CONTROLLER: &str = crate::JOB;
+
+/// Upstream's cap on pods created or deleted in one sync.
+const BURST: usize = 500;
+
+struct Ctx {
+    shared: Arc<Context>,
+    events: Recorder,
+}
+
+/// Runs Jobs' pods, and frees pods whose Job is gone from the tracking finalizer.
+pub fn run(ctx: Arc<Context>) -> Task {
+    let client = ctx.client.clone();
+    let ctx = Arc::new(Ctx {
+        events: Recorder::new(client.clone(), "job-controller", String::new()),
+        shared: ctx,
+    });
+    let jobs = Controller::new(Api::<Job>::all(client.clone()), watcher::Config::default())
+        .owns(Api::<Pod>::all(client.clone()), watcher::Config::default())
+        .with_config(controller::Config::default().debounce(Duration::from_millis(50)))
+        .run(reconcile, error_policy, ctx)
+        .for_each(|r| log_result(CONTROLLER, r));
+    Box::pin(async move {
+        tokio::join!(jobs, orphans(client));
+    })
+}
+
+fn error_policy(job: Arc<Job>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
+    ctx.shared.failed(CONTROLLER, job.as_ref(), error)
+}
+
+/// Removes the tracking finalizer from pods whose Job no longer exists (deleted with
+/// background propagation while they ran), so their deletion can finish, as upstream does
+/// from its pod informer.
+async fn orphans(client: kube::Client) {
+    let pods = Api::<Pod>::all(client.clone());
+    let config = watcher::Config::default().labels(JOB_NAME_LABEL);
+    let mut stream = std::pin::pin!(watcher::watcher(pods, config).applied_objects());
+    while let Some(event) = stream.next().await {
+        let Ok(pod) = event else {
+            continue;
+        };
+        if !has_finalizer(&pod) || accounting::outcome(&pod).is_none() {
+            continue;
+        }
+        let Some(owner) = ownership::controller_of(&pod.metadata).cloned() else {
+            continue;
+        };
+        let ns = pod.namespace().unwrap_or_default();
+        let jobs = Api::<Job>::namespaced(client.clone(), &ns);
+        let gone = match jobs.get_opt(&owner.name).await {
+            Ok(Some(job)) => job.metadata.uid.as_deref() != Some(owner.uid.as_str()),
+            Ok(None) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "job lookup for an orphaned pod");
+                false
+            }
+        };
+        if gone {
+            let api = Api::<Pod>::namespaced(client.clone(), &ns);
+            if let Err(e) = remove_finalizer(&api, &pod).await {
+                tracing::debug!(pod = %pod.name_any(), error = %e, "orphaned job pod finalizer");
+            }
+        }
+    }
+}
+
+/// When the Job finished: its completion time, else when its `Complete` or `Failed` condition
+/// turned true. `None` while it runs.
+pub fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
+    let st = job.status.as_ref()?;
+    let conditions = st.conditions.as_deref().unwrap_or_default();
+    let terminal = status::true_condition(conditions, status::COMPLETE)
+        .or_else(|| status::true_condition(conditions, status::FAILED))?;
+    st.completion_time
+        .as_ref()
+        .or(terminal.last_transition_time.as_ref())
+        .map(|t| t.0)
+}
+
+fn has_finalizer(pod: &Pod) -> bool {
+    pod.finalizers().iter().any(|f| f == TRACKING_FINALIZER)
+}
+
+/// Drops the tracking finalizer, guarded by the pod's resourceVersion so no other finalizer
+/// written meanwhile is lost. A pod already gone is fine.
+async fn remove_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<(), kube::Error> {
+    let rest: Vec<&String> = pod
+        .finalizers()
+        .iter()
+        .filter(|f| *f != TRACKING_FINALIZER)
+        .collect();
+    let patch = json!({"metadata": {
+        "finalizers": if rest.is_empty() { serde_json::Value::Null } else { json!(rest) },
+        "resourceVersion": pod.metadata.resource_version,
+    }});
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_status(&e, 404) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn reconcile(cached: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
+    let ns = cached.namespace().unwrap_or_default();
+    let jobs = Api::<Job>::namespaced(ctx.shared.client.clone(), &ns);
+    let Some(job) = jobs.get_opt(&cached.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    let pods_api = Api::<Pod>::namespaced(ctx.shared.client.clone(), &ns);
+    let pods = pods_api.list(&ListParams::default()).await?.items;
+    let owned = claim_pods(&job, pods, &pods_api).await?;
+    let action = sync(&job, owned, &jobs, &pods_api, &ctx).await?;
+    ctx.shared.succeeded(CONTROLLER, &job);
+    Ok(action)
+}
+
+/// Adopts orphans the selector takes and returns the pods this Job controls.
+async fn claim_pods(job: &Job, pods: Vec<Pod>, api: &Api<Pod>) -> Result<Vec<Pod>, ReconcileError> {
+    let uid = job.metadata.uid.clone().unwrap_or_default();
+    let deleting = job.metadata.deletion_timestamp.is_some();
+    let sel = ownership::selector(job.spec.as_ref().and_then(|s| s.selector.as_ref()));
+    let owner = ownership::controller_ref("batch/v1", "Job", &job.metadata);
+    let mut owned = Vec::new();
+    for pod in pods {
+        let patch = match ownership::claim(&uid, deleting, &sel, &pod.metadata) {
+            Claim::Owned => {
+                owned.push(pod);
+                continue;
+            }
+            Claim::Ignore => continue,
+            Claim::Adopt => ownership::adopt_patch(&pod.metadata, &owner),
+            Claim::Release => ownership::release_patch(&pod.metadata, &uid),
+        };
+        let adopting = patch["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid.as_str()));
+        match api
+            .patch(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(p) if adopting => owned.push(p),
+            Ok(_) => {}
+            Err(e) if is_status(&e, 404) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(owned)
+}
+
+/// One sync: count finished pods, decide, act, write the status.
+async fn sync(
+    job: &Job,
+    owned: Vec<Pod>,
+    jobs: &Api<Job>,
+    pods_api: &Api<Pod>,
+    ctx: &Ctx,
+) -> Result<Action, ReconcileError> {
+    let now = Utc::now();
+    let spec = job.spec.clone().unwrap_or_default();
+    let shape = Shape::of(&spec);
+    let old = job.status.clone().unwrap_or_default();
+    let mut st = old.clone();
+    let mut conditions = st.conditions.take().unwrap_or_default();
+    let finished = status::is_finished(&conditions);
+    let deleting = job.metadata.deletion_timestamp.is_some();
+    let completions = spec.completions.unwrap_or(0);
+    let mut completed = indexed::parse(st.completed_indexes.as_deref().unwrap_or(""), completions);
+
+    // Step 1: note newly finished pods in uncountedTerminatedPods (and completed indexes).
+    let mut uncounted = st.uncounted_terminated_pods.take().unwrap_or_default();
+    let mut unc_ok: BTreeSet<String> = uncounted
+        .succeeded
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let mut unc_failed: BTreeSet<String> = uncounted
+        .failed
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let mut fail_job: Option<Reason> = None;
+    let mut rv = job.metadata.resource_version.clone();
+    let mut noted = false;
+    for pod in owned.iter().filter(|p| has_finalizer(p)) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        if unc_ok.contains(&uid) || unc_failed.contains(&uid) || finished {
+            continue;
+        }
+        match accounting::outcome(pod) {
+            Some(Outcome::Succeeded) => {
+                if shape.indexed {
+                    match indexed::of(&pod.metadata).filter(|i| *i < completions) {
+                        Some(i) => {
+                            completed.insert(i);
+                        }
+                        None => continue,
+                    }
+                }
+                unc_ok.insert(uid);
+                noted = true;
+            }
+            Some(Outcome::Failed) => {
+                match failurepolicy::decide(spec.pod_failure_policy.as_ref(), pod) {
+                    failurepolicy::Action::Ignore => {
+                        // Not counted: drop the finalizer below without a status entry.
+                        continue;
+                    }
+                    failurepolicy::Action::FailJob(message) => {
+                        fail_job.get_or_insert(Reason::new("PodFailurePolicy", &message));
+                    }
+                    failurepolicy::Action::Count => {}
+                }
+                unc_failed.insert(uid);
+                noted = true;
+            }
+            None => {}
+        }
+    }
+    if noted {
+        let mut pending = st.clone();
+        pending.conditions = Some(conditions.clone());
+        pending.uncounted_terminated_pods = Some(uncounted_of(&unc_ok, &unc_failed));
+        if shape.indexed {
+            pending.completed_indexes = Some(indexed::format(&completed));
+        }
+        rv = write_status(jobs, job, rv, &pending).await?;
+    }
+
+    // Step 2: release finished pods (all pods, once the Job is finished or deleted).
+    let mut released: BTreeSet<String> = BTreeSet::new();
+    for pod in owned.iter().filter(|p| has_finalizer(p)) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let counted = unc_ok.contains(&uid) || unc_failed.contains(&uid);
+        let done = accounting::outcome(pod).is_some();
+        if counted || done || finished || deleting {
+            remove_finalizer(pods_api, pod).await?;
+            released.insert(uid);
+        }
+    }
+
+    // Step 3: move released (or vanished) uids into the counters.
+    let present: BTreeMap<String, &Pod> = owned
+        .iter()
+        .map(|p| (p.metadata.uid.clone().unwrap_or_default(), p))
+        .collect();
+    let gone =
+        |uid: &String| released.contains(uid) || present.get(uid).is_none_or(|p| !has_finalizer(p));
+    let moved_ok = unc_ok.iter().filter(|u| gone(u)).count() as i32;
+    let moved_failed = unc_failed.iter().filter(|u| gone(u)).count() as i32;
+    unc_ok.retain(|u| !gone(u));
+    unc_failed.retain(|u| !gone(u));
+    let mut succeeded = st.succeeded.unwrap_or(0) + moved_ok;
+    if shape.indexed {
+        succeeded = completed.len() as i32;
+    }
+    let failed = st.failed.unwrap_or(0) + moved_failed;
+    st.succeeded = Some(succeeded);
+    st.failed = Some(failed);
+    st.uncounted_terminated_pods = Some(uncounted_of(&unc_ok, &unc_failed));
+    if shape.indexed {
+        st.completed_indexes = Some(indexed::format(&completed));
+    }
+
+    let active: Vec<&Pod> = owned.iter().filter(|p| podstate::is_active(p)).collect();
+    let terminating = owned
+        .iter()
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_some()
+                && accounting::outcome(p) != Some(Outcome::Succeeded)
+        })
+        .count() as i32;
+    let tracked_left = owned
+        .iter()
+        .filter(|p| has_finalizer(p) && !released.contains(p.metadata.uid.as_deref().unwrap_or("")))
+        .count();
+    st.active = Some(active.len() as i32);
+    st.ready = Some(active.iter().filter(|p| podstate::is_ready(p)).count() as i32);
+    st.terminating = Some(terminating);
+    // Counts that include this sync's not-yet-moved uids, for the decisions below.
+    let counts = Counts {
+        succeeded: if shape.indexed {
+            succeeded
+        } else {
+            succeeded + unc_ok.len() as i32
+        },
+        failed: failed + unc_failed.len() as i32,
+        active: active.len() as i32,
+    };
+
+    let mut requeue: Option<Duration> = None;
+    if !finished && !deleting {
+        requeue = decide(
+            job,
+            &spec,
+            &shape,
+            &counts,
+            &active,
+            &owned,
+            &completed,
+            fail_job,
+            &mut st,
+            &mut conditions,
+            pods_api,
+            ctx,
+            now,
+        )
+        .await?;
+        // A decided outcome becomes final once no pod runs and every pod is counted.
+        let idle = st.active == Some(0) && tracked_left == 0 && uncounted_empty(&st);
+        if idle {
+            if let Some(c) = status::true_condition(&conditions, status::FAILURE_TARGET).cloned() {
+                let reason = Reason::new(
+                    c.reason.as_deref().unwrap_or(""),
+                    c.message.as_deref().unwrap_or(""),
+                );
+                status::set(&mut conditions, status::FAILED, true, &reason, now);
+                ctx.events
+                    .object(job, EventType::Warning, &reason.reason, &reason.message)
+                    .await;
+            } else if status::true_condition(&conditions, status::SUCCESS_CRITERIA_MET).is_some() {
+                status::set(
+                    &mut conditions,
+                    status::COMPLETE,
+                    true,
+                    &Reason::completions(),
+                    now,
+                );
+                st.completion_time = Some(Time(now));
+                ctx.events
+                    .object(job, EventType::Normal, "Completed", "Job completed")
+                    .await;
+            } else if tracked_left > 0 || !uncounted_empty(&st) {
+                requeue = Some(Duration::from_millis(500));
+            }
+        }
+    }
+    st.conditions = (!conditions.is_empty()).then_some(conditions);
+    if st != old {
+        write_status(jobs, job, rv, &st).await?;
+    }
+    Ok(match requeue {
+        Some(d) => Action::requeue(d + Duration::from_millis(100)),
+        None => Action::await_change(),
+    })
+}
+
+/// The decisions of a running Job: fail, succeed, suspend, or create and delete pods.
+/// Returns when to look again, if a timer (deadline, backoff) is running.
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    job: &Job,
+    spec: &k8s_openapi::api::batch::v1::JobSpec,
+    shape: &Shape,
+    counts: &Counts,
+    active: &[&Pod],
+    owned: &[Pod],
+    completed: &BTreeSet<i32>,
+    fail_job: Option<Reason>,
+    st: &mut JobStatus,
+    conditions: &mut Vec<k8s_openapi::api::batch::v1::JobCondition>,
+    pods_api: &Api<Pod>,
+    ctx: &Ctx,
+    now: DateTime<Utc>,
+) -> Result<Option<Duration>, ReconcileError> {
+    let suspended = spec.suspend == Some(true);
+    if !suspended && st.start_time.is_none() {
+        st.start_time = Some(Time(now));
+    }
+    let started = st.start_time.as_ref().map(|t| t.0);
+    let decided = status::true_condition(conditions, status::FAILURE_TARGET).is_some()
+        || status::true_condition(conditions, status::SUCCESS_CRITERIA_MET).is_some();
+    if !decided {
+        let failure = fail_job.or_else(|| accounting::failure(shape, counts, started, now));
+        if let Some(reason) = failure {
+            status::set(conditions, status::FAILURE_TARGET, true, &reason, now);
+        } else if accounting::succeeded(shape, counts) {
+            status::set(
+                conditions,
+                status::SUCCESS_CRITERIA_MET,
+                true,
+                &Reason::completions(),
+                now,
+            );
+        }
+    }
+    let decided = status::true_condition(conditions, status::FAILURE_TARGET).is_some()
+        || status::true_condition(conditions, status::SUCCESS_CRITERIA_MET).is_some();
+    if decided || suspended {
+        if suspended && !decided {
+            status::set(
+                conditions,
+                status::SUSPENDED,
+                true,
+                &Reason::new("JobSuspended", "Job suspended"),
+                now,
+            );
+            st.start_time = None;
+        }
+        delete_pods(job, active, active.len(), pods_api, ctx).await?;
+        st.active = Some(0);
+        return Ok(None);
+    }
+    if status::true_condition(conditions, status::SUSPENDED).is_some() {
+        status::set(
+            conditions,
+            status::SUSPENDED,
+            false,
+            &Reason::new("JobResumed", "Job resumed"),
+            now,
+        );
+    }
+    let want = accounting::want_active(shape, counts) as usize;
+    let deadline = accounting::until_deadline(shape, started, now);
+    if active.len() > want {
+        let mut victims: Vec<&Pod> = active.to_vec();
+        // Not-ready pods and the newest go first, as upstream ranks them.
+        victims.sort_by_key(|p| {
+            (
+                podstate::is_ready(p),
+                std::cmp::Reverse(p.metadata.creation_timestamp.clone()),
+            )
+        });
+        delete_pods(job, &victims, active.len() - want, pods_api, ctx).await?;
+        return Ok(deadline);
+    }
+    if active.len() == want {
+        return Ok(deadline);
+    }
+    let (failures, last) = recent_failures(owned);
+    if let Some(wait) = accounting::backoff_remaining(failures, last, now) {
+        return Ok(Some(deadline.map_or(wait, |d| d.min(wait))));
+    }
+    let n = (want - active.len()).min(BURST);
+    let indexes: Vec<Option<i32>> = if shape.indexed {
+        let held: BTreeSet<i32> = active
+            .iter()
+            .filter_map(|p| indexed::of(&p.metadata))
+            .collect();
+        indexed::next_pending(spec.completions.unwrap_or(0), completed, &held, n)
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None; n]
+    };
+    for index in indexes {
+        let pod = pod_from_template(job, index);
+        match pods_api.create(&PostParams::default(), &pod).await {
+            Ok(created) => {
+                let msg = format!("Created pod: {}", created.name_any());
+                ctx.events
+                    .object(job, EventType::Normal, "SuccessfulCreate", &msg)
+                    .await;
+                st.active = Some(st.active.unwrap_or(0) + 1);
+            }
+            Err(e) if is_namespace_terminating(&e) => break,
+            Err(e) => {
+                let msg = format!("Error creating: {}", api_message(&e));
+                ctx.events
+                    .object(job, EventType::Warning, "FailedCreate", &msg)
+                    .await;
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(deadline)
+}
+
+/// Failed pods still present that finished after the latest success, and when the last of
+/// them finished: upstream's backoff record, read from the pods.
+fn recent_failures(owned: &[Pod]) -> (u32, Option<DateTime<Utc>>) {
+    let last_success = owned
+        .iter()
+        .filter(|p| accounting::outcome(p) == Some(Outcome::Succeeded))
+        .filter_map(accounting::finished_at)
+        .max();
+    let failures: Vec<DateTime<Utc>> = owned
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+        .filter_map(accounting::finished_at)
+        .filter(|t| last_success.is_none_or(|s| *t > s))
+        .collect();
+    (failures.len() as u32, failures.iter().max().copied())
+}
+
+async fn delete_pods(
+    job: &Job,
+    pods: &[&Pod],
+    n: usize,
+    api: &Api<Pod>,
+    ctx: &Ctx,
+) -> Result<(), ReconcileError> {
+    for pod in pods.iter().take(n.min(BURST)) {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: pod.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&pod.name_any(), &params).await {
+            Ok(_) => {
+                let msg = format!("Deleted pod: {}", pod.name_any());
+                ctx.events
+                    .object(job, EventType::Normal, "SuccessfulDelete", &msg)
+                    .await;
+            }
+            Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A new pod: the template, the tracking finalizer, this Job as controller; in Indexed mode
+/// the index as annotation, label, hostname and `JOB_COMPLETION_INDEX`, as upstream sets them.
+fn pod_from_template(job: &Job, index: Option<i32>) -> Pod {
+    let name = job.name_any();
+    let template = job
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    let tmeta = template.metadata.unwrap_or_default();
+    let mut finalizers = tmeta.finalizers.unwrap_or_default();
+    finalizers.push(TRACKING_FINALIZER.into());
+    let mut labels = tmeta.labels.unwrap_or_default();
+    let mut annotations = tmeta.annotations.unwrap_or_default();
+    let mut spec = template.spec.unwrap_or_default();
+    let generate_name = match index {
+        Some(i) => {
+            labels.insert(indexed::INDEX_KEY.into(), i.to_string());
+            annotations.insert(indexed::INDEX_KEY.into(), i.to_string());
+            spec.hostname = Some(format!("{name}-{i}"));
+            let env = EnvVar {
+                name: "JOB_COMPLETION_INDEX".into(),
+                value: None,
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        api_version: None,
+                        field_path: format!("metadata.annotations['{}']", indexed::INDEX_KEY),
+                    }),
+                    ..Default::default()
+                }),
+            };
+            let containers = spec
+                .containers
+                .iter_mut()
+                .chain(spec.init_containers.iter_mut().flatten());
+            for c in containers {
+                let vars = c.env.get_or_insert_with(Vec::new);
+                if !vars.iter().any(|v| v.name == env.name) {
+                    vars.push(env.clone());
+                }
+            }
+            format!("{name}-{i}-")
+        }
+        None => format!("{name}-"),
+    };
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(generate_name),
+            namespace: job.namespace(),
+            labels: (!labels.is_empty()).then_some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            finalizers: Some(finalizers),
+            owner_references: Some(vec![ownership::controller_ref(
+                &Job::api_version(&()),
+                &Job::kind(&()),
+                &job.metadata,
+            )]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+fn uncounted_of(ok: &BTreeSet<String>, failed: &BTreeSet<String>) -> UncountedTerminatedPods {
+    UncountedTerminatedPods {
+        succeeded: (!ok.is_empty()).then(|| ok.iter().cloned().collect()),
+        failed: (!failed.is_empty()).then(|| failed.iter().cloned().collect()),
+    }
+}
+
+fn uncounted_empty(st: &JobStatus) -> bool {
+    st.uncounted_terminated_pods.as_ref().is_none_or(|u| {
+        u.succeeded.as_ref().is_none_or(Vec::is_empty)
+            && u.failed.as_ref().is_none_or(Vec::is_empty)
+    })
+}
+
+/// Writes the whole status, guarded by the resourceVersion `rv` this sync last saw: a conflict
+/// means another writer moved on, and the retry recounts from the new state. Returns the new
+/// resourceVersion.
+async fn write_status(
+    jobs: &Api<Job>,
+    job: &Job,
+    rv: Option<String>,
+    st: &JobStatus,
+) -> Result<Option<String>, ReconcileError> {
+    let patch = status_patch(st, rv);
+    let updated = jobs
+        .patch_status(
+            &job.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(updated.metadata.resource_version)
+}
+
+/// The merge patch that replaces the stored status with `st`.
+fn status_patch(st: &JobStatus, rv: Option<String>) -> serde_json::Value {
+    let mut status = serde_json::to_value(st).unwrap_or_default();
+    // A merge patch needs explicit nulls to clear fields the new status leaves out.
+    for key in [
+        "completionTime",
+        "startTime",
+        "completedIndexes",
+        "conditions",
+    ] {
+        if status.get(key).is_none() {
+            status[key] = serde_json::Value::Null;
+        }
+    }
+    // An empty object would merge into the stored lists and leave their uids behind, to be
+    // counted again by the next sync: name both lists, null when empty.
+    let uncounted = st.uncounted_terminated_pods.clone().unwrap_or_default();
+    status["uncountedTerminatedPods"] = json!({
+        "succeeded": uncounted.succeeded,
+        "failed": uncounted.failed,
+    });
+    json!({"metadata": {"resourceVersion": rv}, "status": status})
+}
+
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: an emptied uncounted list was written as `{}`, which a merge patch merges
+    /// into the stored lists, so every counted pod was counted again by the next sync.
+    #[test]
+    fn emptied_uncounted_lists_are_cleared_by_the_status_patch() {
+        let st = JobStatus {
+            succeeded: Some(1),
+            uncounted_terminated_pods: Some(UncountedTerminatedPods::default()),
+            ..Default::default()
+        };
+        let patch = status_patch(&st, Some("7".into()));
+        let uncounted = &patch["status"]["uncountedTerminatedPods"];
+        assert!(
+            uncounted
+                .get("succeeded")
+                .is_some_and(serde_json::Value::is_null),
+            "{patch}"
+        );
+        assert!(
+            uncounted
+                .get("failed")
+                .is_some_and(serde_json::Value::is_null),
+            "{patch}"
+        );
+        assert_eq!(patch["metadata"]["resourceVersion"], "7");
+        assert!(patch["status"]
+            .get("completionTime")
+            .is_some_and(serde_json::Value::is_null));
+    }
+
+    #[test]
+    fn indexed_pods_carry_their_index_and_the_tracking_finalizer() {
+        let mut job = Job::default();
+        job.metadata.name = Some("idx".into());
+        job.metadata.uid = Some("u1".into());
+        let mut spec = k8s_openapi::api::batch::v1::JobSpec::default();
+        spec.template.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+            containers: vec![Default::default()],
+            ..Default::default()
+        });
+        job.spec = Some(spec);
+        let pod = pod_from_template(&job, Some(2));
+        assert_eq!(pod.metadata.generate_name.as_deref(), Some("idx-2-"));
+        assert_eq!(
+            pod.metadata.finalizers,
+            Some(vec![TRACKING_FINALIZER.to_string()])
+        );
+        let index = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(indexed::INDEX_KEY));
+        assert_eq!(index.map(String::as_str), Some("2"));
+        let spec = pod.spec.expect("spec");
+        assert_eq!(spec.hostname.as_deref(), Some("idx-2"));
+        let env = spec.containers[0].env.as_deref().unwrap_or_default();
+        assert_eq!(env[0].name, "JOB_COMPLETION_INDEX");
+        let owner = &pod.metadata.owner_references.expect("owner")[0];
+        assert_eq!((owner.kind.as_str(), owner.controller), ("Job", Some(true)));
+        let plain = pod_from_template(&job, None);
+        assert_eq!(plain.metadata.generate_name.as_deref(), Some("idx-"));
+        assert!(plain.metadata.annotations.is_none());
+    }
+}
