@@ -315,3 +315,195 @@ fn kubectl_create_job_runs_on_a_real_node_and_its_logs_are_readable() {
     let logs = c.kubectl_ok(&["logs", "job/pi"]);
     assert_eq!(logs.trim(), "3.14");
 }
+
+fn cronjob_yaml(name: &str, policy: &str) -> String {
+    format!(
+        r#"apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: {name}, namespace: default}}
+spec:
+  schedule: "* * * * *"
+  suspend: true
+  concurrencyPolicy: {policy}
+  jobTemplate:
+    metadata:
+      labels: {{from: {name}}}
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: main
+            image: registry.example/cron:1
+"#
+    )
+}
+
+fn jobs_of(c: &Cluster, cronjob: &str) -> Vec<Value> {
+    items(c, "/apis/batch/v1/namespaces/default/jobs")
+        .into_iter()
+        .filter(|j| j["metadata"]["ownerReferences"][0]["name"] == cronjob)
+        .collect()
+}
+
+fn cronjob(c: &Cluster, name: &str) -> Value {
+    get(
+        c,
+        &format!("/apis/batch/v1/namespaces/default/cronjobs/{name}"),
+    )
+    .expect("cronjob")
+}
+
+fn epoch(rfc3339: &str) -> i64 {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", rfc3339, "+%s"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("epoch")
+}
+
+fn k8s_time(epoch: i64) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{epoch}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Creates the CronJob suspended, says its last start was three minutes ago, and resumes it:
+/// the controller then owes the most recent missed start time at once, without waiting for a
+/// minute to turn.
+fn start_with_a_missed_minute(c: &Cluster, name: &str, policy: &str) -> i64 {
+    apply(c, &cronjob_yaml(name, policy));
+    let last = (now_epoch() / 60 - 3) * 60;
+    let body = format!(
+        r#"{{"status":{{"lastScheduleTime":"{}"}}}}"#,
+        k8s_time(last)
+    );
+    let path = format!("/apis/batch/v1/namespaces/default/cronjobs/{name}/status");
+    let (code, out) = c.curl_json(&[
+        &path,
+        "-X",
+        "PATCH",
+        "-H",
+        "Content-Type: application/merge-patch+json",
+        "-d",
+        &body,
+    ]);
+    assert_eq!(code, 200, "{out}");
+    c.kubectl_ok(&[
+        "patch",
+        "cronjob",
+        name,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]);
+    last
+}
+
+#[test]
+fn a_cronjob_starts_the_job_of_its_latest_start_time_named_in_minutes_then_the_next_minutes() {
+    let c = Cluster::start();
+    let last = start_with_a_missed_minute(&c, "hello", "Allow");
+    let first = eventually("the Job of the missed start time", 30, || {
+        jobs_of(&c, "hello").into_iter().next()
+    });
+    let scheduled = first["metadata"]["annotations"]
+        ["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+        .as_str()
+        .expect("scheduled-timestamp annotation")
+        .to_string();
+    let at = epoch(&scheduled);
+    assert!(
+        at > last && at <= now_epoch() && at % 60 == 0,
+        "{scheduled}"
+    );
+    assert_eq!(name(&first), format!("hello-{}", at / 60));
+    assert_eq!(first["metadata"]["labels"]["from"], "hello");
+    assert_eq!(first["metadata"]["ownerReferences"][0]["controller"], true);
+    let cj = eventually("the CronJob's status", 30, || {
+        let cj = cronjob(&c, "hello");
+        (cj["status"]["active"][0]["name"] == name(&first)).then_some(cj)
+    });
+    assert_eq!(
+        epoch(cj["status"]["lastScheduleTime"].as_str().unwrap_or("")),
+        at
+    );
+    // The kubelet's part: the Job's pod succeeds; the CronJob notes the success.
+    eventually("the first Job to complete", 30, || {
+        for p in pods_of(&c, name(&first)).iter().filter(|p| is_live(p)) {
+            finish(&c, p, "Succeeded", 0);
+        }
+        condition(&job(&c, name(&first)), "Complete").map(|_| ())
+    });
+    let cj = eventually("lastSuccessfulTime", 30, || {
+        let cj = cronjob(&c, "hello");
+        (!cj["status"]["lastSuccessfulTime"].is_null() && cj["status"]["active"].is_null())
+            .then_some(cj)
+    });
+    assert!(cj["status"]["active"].is_null(), "{cj}");
+    // A real minute turns: the next start time brings the next Job.
+    let second = eventually("the Job of the next minute", 75, || {
+        jobs_of(&c, "hello")
+            .into_iter()
+            .find(|j| name(j) != name(&first))
+    });
+    let next: i64 = name(&second)
+        .strip_prefix("hello-")
+        .and_then(|m| m.parse().ok())
+        .expect("minutes in the name");
+    assert!(next > at / 60, "{}", name(&second));
+}
+
+#[test]
+fn forbid_skips_a_start_time_while_the_previous_job_runs() {
+    let c = Cluster::start();
+    start_with_a_missed_minute(&c, "once", "Forbid");
+    let first = eventually("the first Job", 30, || {
+        jobs_of(&c, "once").into_iter().next()
+    });
+    // Its pod never finishes. At the next minute the controller must decide, and says so.
+    eventually("the Forbid decision at the next minute", 75, || {
+        items(&c, "/api/v1/namespaces/default/events")
+            .into_iter()
+            .find(|e| e["involvedObject"]["name"] == "once" && e["reason"] == "JobAlreadyActive")
+    });
+    let jobs = jobs_of(&c, "once");
+    assert_eq!(jobs.len(), 1, "a second Job despite Forbid: {jobs:?}");
+    assert_eq!(name(&jobs[0]), name(&first));
+}
+
+#[test]
+fn kubectl_create_job_from_a_cronjob_makes_a_job_of_its_template() {
+    let c = Cluster::start();
+    apply(&c, &cronjob_yaml("tmpl", "Allow"));
+    c.kubectl_ok(&["create", "job", "manual", "--from=cronjob/tmpl"]);
+    let j = job(&c, "manual");
+    assert_eq!(
+        j["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
+    assert_eq!(j["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+    assert_eq!(
+        j["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/cron:1"
+    );
+    let pod = eventually("the Job's pod", 30, || {
+        pods_of(&c, "manual").into_iter().next()
+    });
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        "registry.example/cron:1"
+    );
+}
