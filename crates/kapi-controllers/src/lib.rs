@@ -31,6 +31,13 @@
 //! - `deployment`: rolls Deployments out through ReplicaSets named by pod-template hash
 //!   (RollingUpdate and Recreate), with revisions, history cleanup, pause and progress
 //!   conditions, so `kubectl rollout` and `kubectl scale` work.
+//! - `job`: runs each Job's pods to completion — completions and parallelism, Indexed mode,
+//!   backoffLimit, activeDeadlineSeconds, podFailurePolicy, suspend — counting finished pods
+//!   through the `batch.kubernetes.io/job-tracking` finalizer, with upstream's conditions so
+//!   `kubectl wait --for=condition=complete` works.
+//! - `ttl-after-finished`: deletes finished Jobs `ttlSecondsAfterFinished` after they finished.
+//! - `cronjob`: starts a Job at each time of a CronJob's schedule, with its concurrency policy,
+//!   starting deadline and history limits.
 //! - `garbagecollector`: deletes objects whose owners are all gone, and carries out `orphan`
 //!   and `foregroundDeletion` finalizers, across every resource the server serves.
 //!
@@ -392,6 +399,14 @@ mod tests {
         assert!(o.is_enabled(REPLICASET) && o.is_enabled(DEPLOYMENT));
         let o = options("deployment-controller,replicaset-controller");
         assert_eq!(o.enabled, ["deployment", "replicaset"]);
+    }
+
+    #[test]
+    fn batch_controllers_take_upstreams_newer_names_too() {
+        let o = options("job-controller,ttl-after-finished-controller,-cronjob-controller");
+        assert_eq!(o.enabled, ["job", "ttl-after-finished", "-cronjob"]);
+        assert!(o.is_enabled(JOB) && o.is_enabled(TTL_AFTER_FINISHED));
+        assert!(!o.is_enabled(CRONJOB));
     }
 
     #[test]
