@@ -222,18 +222,18 @@ async fn schedule_next(
     if spec.suspend == Some(true) {
         return Ok(None);
     }
-    if let Err(e) = schedule::check_time_zone(spec.time_zone.as_deref()) {
-        let msg = format!(
-            "invalid timeZone: {:?}: {e}",
-            spec.time_zone.as_deref().unwrap_or("")
-        );
-        ctx.events
-            .object(cj, EventType::Warning, "UnknownTimeZone", &msg)
-            .await;
-        return Ok(None);
-    }
-    let sched = match Schedule::parse(&spec.schedule) {
+    let sched = match Schedule::parse(&spec.schedule, spec.time_zone.as_deref()) {
         Ok(s) => s,
+        Err(e @ schedule::ScheduleError::TimeZone(_)) => {
+            let msg = format!(
+                "invalid timeZone: {:?}: {e}",
+                spec.time_zone.as_deref().unwrap_or("")
+            );
+            ctx.events
+                .object(cj, EventType::Warning, "UnknownTimeZone", &msg)
+                .await;
+            return Ok(None);
+        }
         Err(e) => {
             let msg = format!("unparseable schedule: {:?} : {e}", spec.schedule);
             ctx.events
@@ -303,7 +303,7 @@ async fn schedule_next(
         }
         Plan::Create => {}
     }
-    let job = job_from_template(cj, &name, scheduled);
+    let job = job_from_template(cj, &name, scheduled.with_timezone(&sched.time_zone()));
     match jobs_api.create(&PostParams::default(), &job).await {
         Ok(created) => {
             let msg = format!("Created job {name}");
@@ -329,7 +329,9 @@ async fn schedule_next(
     Ok(next)
 }
 
-fn job_from_template(cj: &CronJob, name: &str, scheduled: DateTime<Utc>) -> Job {
+/// The Job of one start time; its scheduled-timestamp annotation is on the zone's clock, as
+/// upstream writes it.
+fn job_from_template(cj: &CronJob, name: &str, scheduled: DateTime<chrono_tz::Tz>) -> Job {
     let template = cj
         .spec
         .as_ref()

@@ -1,10 +1,13 @@
 //! Cron schedules as CronJobs write them: five fields (minute hour day-of-month month
 //! day-of-week), `*`, ranges, steps, lists, month and weekday names, and the `@hourly`-style
 //! macros — the standard syntax upstream parses with robfig/cron. When both day fields are
-//! restricted a day matches either, as in cron(8).
+//! restricted a day matches either, as in cron(8). Times are computed on the wall clock of
+//! `spec.timeZone` (or a `CRON_TZ=` prefix), UTC by default, from the IANA database.
 
+use chrono_tz::Tz;
 use k8s_openapi::chrono::{
-    DateTime, Datelike, Duration as TimeDelta, NaiveDate, NaiveDateTime, Timelike, Utc,
+    DateTime, Datelike, Duration as TimeDelta, LocalResult, NaiveDate, NaiveDateTime, TimeZone,
+    Timelike, Utc,
 };
 
 /// Why a schedule could not be read.
@@ -25,7 +28,7 @@ pub enum ScheduleError {
         /// The largest value allowed.
         max: u32,
     },
-    /// A time zone other than UTC: kapi carries no time-zone database yet.
+    /// Not a zone of the IANA database (or `Local`, which upstream refuses as well).
     #[error("unknown time zone {0}")]
     TimeZone(String),
 }
@@ -41,6 +44,8 @@ pub struct Schedule {
     /// Whether the day-of-month or day-of-week field was `*` (then days must match both).
     dom_star: bool,
     dow_star: bool,
+    /// The wall clock the fields are read on.
+    tz: Tz,
 }
 
 struct Field {
@@ -83,26 +88,31 @@ const DOW: Field = Field {
     names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
 };
 
-/// The zones kapi can compute in. Upstream accepts any IANA name; without a time-zone
-/// database kapi accepts the names of UTC and refuses the rest with upstream's
-/// `UnknownTimeZone` event.
-pub fn check_time_zone(tz: Option<&str>) -> Result<(), ScheduleError> {
-    match tz {
-        None | Some("UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "Etc/Universal" | "Etc/Zulu") => Ok(()),
-        Some(other) => Err(ScheduleError::TimeZone(other.into())),
+/// The zone `spec.timeZone` names: UTC when unset; any IANA zone but `Local`, which upstream
+/// refuses because it would depend on the controller's machine.
+pub fn zone(name: Option<&str>) -> Result<Tz, ScheduleError> {
+    match name {
+        None => Ok(Tz::UTC),
+        Some(n) if n.eq_ignore_ascii_case("local") => Err(ScheduleError::TimeZone(n.into())),
+        Some(n) => n.parse().map_err(|_| ScheduleError::TimeZone(n.into())),
     }
 }
 
 impl Schedule {
-    /// Parses a schedule; a leading `CRON_TZ=zone` or `TZ=zone` is checked like `timeZone`.
-    pub fn parse(spec: &str) -> Result<Self, ScheduleError> {
+    /// Parses a schedule read on the clock of `time_zone` (`spec.timeZone`); without one, a
+    /// leading `CRON_TZ=zone` or `TZ=zone` names it, as robfig/cron reads it.
+    pub fn parse(spec: &str, time_zone: Option<&str>) -> Result<Self, ScheduleError> {
         let mut spec = spec.trim();
+        let mut tz = zone(time_zone)?;
         if let Some(rest) = spec
             .strip_prefix("CRON_TZ=")
             .or_else(|| spec.strip_prefix("TZ="))
         {
-            let (tz, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            check_time_zone(Some(tz))?;
+            let (name, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let named = zone(Some(name))?;
+            if time_zone.is_none() {
+                tz = named;
+            }
             spec = rest.trim();
         }
         let expanded = match spec.to_ascii_lowercase().as_str() {
@@ -130,13 +140,39 @@ impl Schedule {
             dow,
             dom_star,
             dow_star,
+            tz,
         })
     }
 
-    /// The first scheduled minute strictly after `t`.
+    /// The zone the schedule is read in.
+    pub fn time_zone(&self) -> Tz {
+        self.tz
+    }
+
+    /// The first scheduled minute strictly after `t`. A wall-clock time that a daylight-saving
+    /// jump skips runs an hour later, and one that happens twice runs the first time, as Go's
+    /// time package resolves them for upstream.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let start = t.naive_utc().with_second(0)?.with_nanosecond(0)? + TimeDelta::minutes(1);
-        self.next_naive(start).map(|n| n.and_utc())
+        let local = t.with_timezone(&self.tz).naive_local();
+        let mut from = local.with_second(0)?.with_nanosecond(0)? + TimeDelta::minutes(1);
+        for _ in 0..8 {
+            let candidate = self.next_naive(from)?;
+            let at = match self.tz.from_local_datetime(&candidate) {
+                LocalResult::Single(at) => Some(at),
+                LocalResult::Ambiguous(first, second) => {
+                    Some(if first > t { first } else { second })
+                }
+                LocalResult::None => self
+                    .tz
+                    .from_local_datetime(&(candidate + TimeDelta::hours(1)))
+                    .earliest(),
+            };
+            match at.map(|a| a.with_timezone(&Utc)) {
+                Some(at) if at > t => return Some(at),
+                _ => from = candidate + TimeDelta::minutes(1),
+            }
+        }
+        None
     }
 
     /// The first scheduled minute at or after `t` (whole minute), in the schedule's own clock.
@@ -304,7 +340,7 @@ mod tests {
     }
 
     fn next(spec: &str, from: &str) -> String {
-        Schedule::parse(spec)
+        Schedule::parse(spec, None)
             .unwrap()
             .next_after(at(from))
             .unwrap()
@@ -393,34 +429,80 @@ mod tests {
 
     #[test]
     fn bad_schedules_and_unknown_zones_are_refused() {
+        let parse = |s| Schedule::parse(s, None);
+        assert!(matches!(parse("* * * *"), Err(ScheduleError::Fields(4, _))));
         assert!(matches!(
-            Schedule::parse("* * * *"),
-            Err(ScheduleError::Fields(4, _))
-        ));
-        assert!(matches!(
-            Schedule::parse("60 * * * *"),
+            parse("60 * * * *"),
             Err(ScheduleError::Value { .. })
         ));
         assert!(matches!(
-            Schedule::parse("*/0 * * * *"),
+            parse("*/0 * * * *"),
             Err(ScheduleError::Value { .. })
         ));
         assert!(matches!(
-            Schedule::parse("5-1 * * * *"),
+            parse("5-1 * * * *"),
             Err(ScheduleError::Value { .. })
         ));
-        assert!(Schedule::parse("CRON_TZ=UTC 0 * * * *").is_ok());
+        assert!(parse("CRON_TZ=UTC 0 * * * *").is_ok());
         assert_eq!(
-            Schedule::parse("CRON_TZ=Europe/Paris 0 * * * *"),
-            Err(ScheduleError::TimeZone("Europe/Paris".into()))
+            parse("CRON_TZ=Mars/Olympus 0 * * * *"),
+            Err(ScheduleError::TimeZone("Mars/Olympus".into()))
         );
-        assert!(check_time_zone(Some("Etc/UTC")).is_ok());
-        assert!(check_time_zone(Some("America/New_York")).is_err());
+        assert!(zone(Some("Local")).is_err());
+        assert!(zone(Some("Europe/Paris")).is_ok());
+    }
+
+    fn next_in(spec: &str, tz: Option<&str>, from: &str) -> DateTime<Utc> {
+        Schedule::parse(spec, tz)
+            .unwrap()
+            .next_after(at(from))
+            .unwrap()
+    }
+
+    #[test]
+    fn time_zones_move_the_wall_clock() {
+        // 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC in summer.
+        assert_eq!(
+            next_in("0 9 * * *", Some("Europe/Paris"), "2024-01-10T12:00:00Z"),
+            at("2024-01-11T08:00:00Z")
+        );
+        assert_eq!(
+            next_in("0 9 * * *", Some("Europe/Paris"), "2024-07-10T12:00:00Z"),
+            at("2024-07-11T07:00:00Z")
+        );
+        // CRON_TZ in the schedule counts when spec.timeZone is unset.
+        assert_eq!(
+            next_in("CRON_TZ=Asia/Tokyo 0 0 * * *", None, "2024-01-10T12:00:00Z"),
+            at("2024-01-10T15:00:00Z")
+        );
+        // The day a job runs is the zone's day: Monday 01:00 in Tokyo is Sunday 16:00 UTC.
+        assert_eq!(
+            next_in("0 1 * * MON", Some("Asia/Tokyo"), "2024-01-01T00:00:00Z"),
+            at("2024-01-07T16:00:00Z")
+        );
+    }
+
+    #[test]
+    fn daylight_saving_jumps_neither_lose_nor_repeat_a_run() {
+        // New York skips 02:00-03:00 on 2024-03-10: the 02:30 run happens at 03:30 EDT.
+        assert_eq!(
+            next_in(
+                "30 2 * * *",
+                Some("America/New_York"),
+                "2024-03-10T05:00:00Z"
+            ),
+            at("2024-03-10T07:30:00Z")
+        );
+        // 01:30 happens twice on 2024-11-03: the run is the first one, and only that.
+        let s = Schedule::parse("30 1 * * *", Some("America/New_York")).unwrap();
+        let first = s.next_after(at("2024-11-03T04:00:00Z")).unwrap();
+        assert_eq!(first, at("2024-11-03T05:30:00Z"));
+        assert_eq!(s.next_after(first).unwrap(), at("2024-11-04T06:30:00Z"));
     }
 
     #[test]
     fn missed_start_times_give_the_most_recent_and_flag_too_many() {
-        let s = Schedule::parse("* * * * *").unwrap();
+        let s = Schedule::parse("* * * * *", None).unwrap();
         let now = at("2024-01-01T10:05:30Z");
         let m = missed(&s, at("2024-01-01T10:02:00Z"), now);
         assert_eq!(
@@ -440,7 +522,7 @@ mod tests {
                 too_many: true
             }
         );
-        let hourly = Schedule::parse("@hourly").unwrap();
+        let hourly = Schedule::parse("@hourly", None).unwrap();
         let m = missed(&hourly, at("2023-01-01T00:00:00Z"), now);
         assert_eq!(
             m,
