@@ -317,6 +317,10 @@ fn kubectl_create_job_runs_on_a_real_node_and_its_logs_are_readable() {
 }
 
 fn cronjob_yaml(name: &str, policy: &str) -> String {
+    cronjob_yaml_with(name, policy, "")
+}
+
+fn cronjob_yaml_with(name: &str, policy: &str, extra: &str) -> String {
     format!(
         r#"apiVersion: batch/v1
 kind: CronJob
@@ -325,6 +329,7 @@ spec:
   schedule: "* * * * *"
   suspend: true
   concurrencyPolicy: {policy}
+{extra}
   jobTemplate:
     metadata:
       labels: {{from: {name}}}
@@ -384,7 +389,11 @@ fn now_epoch() -> i64 {
 /// the controller then owes the most recent missed start time at once, without waiting for a
 /// minute to turn.
 fn start_with_a_missed_minute(c: &Cluster, name: &str, policy: &str) -> i64 {
-    apply(c, &cronjob_yaml(name, policy));
+    start_with_a_missed_minute_yaml(c, name, &cronjob_yaml(name, policy))
+}
+
+fn start_with_a_missed_minute_yaml(c: &Cluster, name: &str, yaml: &str) -> i64 {
+    apply(c, yaml);
     let last = (now_epoch() / 60 - 3) * 60;
     let body = format!(
         r#"{{"status":{{"lastScheduleTime":"{}"}}}}"#,
@@ -506,4 +515,120 @@ fn kubectl_create_job_from_a_cronjob_makes_a_job_of_its_template() {
         pod["spec"]["containers"][0]["image"],
         "registry.example/cron:1"
     );
+}
+
+#[test]
+fn replace_deletes_the_running_job_at_the_next_start_time() {
+    let c = Cluster::start();
+    start_with_a_missed_minute(&c, "swap", "Replace");
+    let first = eventually("the first Job", 30, || {
+        jobs_of(&c, "swap").into_iter().next()
+    });
+    let second = eventually("the Job of the next minute", 75, || {
+        jobs_of(&c, "swap")
+            .into_iter()
+            .find(|j| name(j) != name(&first))
+    });
+    let path = format!("/apis/batch/v1/namespaces/default/jobs/{}", name(&first));
+    eventually("the replaced Job to go", 30, || {
+        let gone = code(&c, &path) == 404
+            || get(&c, &path).is_some_and(|j| !j["metadata"]["deletionTimestamp"].is_null());
+        gone.then_some(())
+    });
+    let cj = eventually("the new Job as the only active one", 30, || {
+        let cj = cronjob(&c, "swap");
+        let active = cj["status"]["active"].as_array()?.clone();
+        (active.len() == 1 && active[0]["name"] == name(&second)).then_some(cj)
+    });
+    assert!(!cj["status"]["lastScheduleTime"].is_null());
+}
+
+#[test]
+fn a_successful_history_limit_of_zero_deletes_the_completed_job() {
+    let c = Cluster::start();
+    let yaml = cronjob_yaml_with("nohist", "Allow", "  successfulJobsHistoryLimit: 0");
+    start_with_a_missed_minute_yaml(&c, "nohist", &yaml);
+    let first = eventually("the first Job", 30, || {
+        jobs_of(&c, "nohist").into_iter().next()
+    });
+    let path = format!("/apis/batch/v1/namespaces/default/jobs/{}", name(&first));
+    let mut completed = false;
+    eventually("the completed Job to be deleted", 30, || {
+        for p in pods_of(&c, name(&first)).iter().filter(|p| is_live(p)) {
+            finish(&c, p, "Succeeded", 0);
+        }
+        match get(&c, &path) {
+            Some(j) => {
+                completed |= condition(&j, "Complete").is_some();
+                None
+            }
+            None => Some(()),
+        }
+    });
+    let cj = cronjob(&c, "nohist");
+    assert!(
+        completed || !cj["status"]["lastSuccessfulTime"].is_null(),
+        "the Job went before it completed: {cj}"
+    );
+}
+
+#[test]
+fn a_suspended_job_starts_no_pod_until_resumed() {
+    let c = Cluster::start();
+    apply(&c, &job_yaml("later", "  suspend: true"));
+    let j = eventually("the Suspended condition", 30, || {
+        let j = job(&c, "later");
+        condition(&j, "Suspended").is_some().then_some(j)
+    });
+    assert!(j["status"]["startTime"].is_null(), "{j}");
+    assert!(pods_of(&c, "later").is_empty(), "a pod of a suspended Job");
+    c.kubectl_ok(&[
+        "patch",
+        "job",
+        "later",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]);
+    eventually("a pod once resumed", 30, || {
+        (!pods_of(&c, "later").is_empty()).then_some(())
+    });
+    let j = eventually("Suspended False", 30, || {
+        let j = job(&c, "later");
+        j["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| {
+                c["type"] == "Suspended" && c["status"] == "False" && c["reason"] == "JobResumed"
+            })
+            .then_some(j)
+    });
+    assert!(!j["status"]["startTime"].is_null(), "{j}");
+}
+
+#[test]
+fn a_pod_failure_policy_fails_the_job_on_a_matching_exit_code() {
+    let c = Cluster::start();
+    let spec = "  backoffLimit: 6
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes: {containerName: main, operator: In, values: [42]}";
+    apply(&c, &job_yaml("strict", spec));
+    let pod = eventually("the Job's pod", 30, || {
+        pods_of(&c, "strict").into_iter().next()
+    });
+    finish(&c, &pod, "Failed", 42);
+    let j = eventually("the Job to fail", 30, || {
+        let j = job(&c, "strict");
+        condition(&j, "Failed").is_some().then_some(j)
+    });
+    let failed = condition(&j, "Failed").expect("Failed");
+    assert_eq!(failed["reason"], "PodFailurePolicy", "{j}");
+    let message = failed["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("exit code 42") && message.contains("FailJob rule at index 0"),
+        "{message}"
+    );
+    assert_eq!(j["status"]["failed"], 1, "{j}");
 }
