@@ -303,7 +303,10 @@ async fn schedule_next(
         }
         Plan::Create => {}
     }
-    let job = job_from_template(cj, &name, scheduled.with_timezone(&sched.time_zone()));
+    // The annotation reads on spec.timeZone's clock only (a CRON_TZ prefix does not count),
+    // as upstream writes it.
+    let tz = schedule::zone(spec.time_zone.as_deref()).unwrap_or(chrono_tz::Tz::UTC);
+    let job = job_from_template(cj, &name, scheduled.with_timezone(&tz));
     match jobs_api.create(&PostParams::default(), &job).await {
         Ok(created) => {
             let msg = format!("Created job {name}");
@@ -378,7 +381,6 @@ async fn cleanup_history(
                 .status
                 .as_ref()
                 .and_then(|s| s.start_time.as_ref())
-                .or(j.metadata.creation_timestamp.as_ref())
                 .map(|t| t.0);
             Some(policy::Finished {
                 name: j.name_any(),

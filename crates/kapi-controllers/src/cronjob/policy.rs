@@ -38,7 +38,8 @@ pub struct Finished {
     pub name: String,
     /// Completed (true) or failed (false).
     pub succeeded: bool,
-    /// When it started (its creation time if it never did): older ones go first.
+    /// `status.startTime`: older ones go first, Jobs that never started last, as upstream
+    /// sorts them.
     pub started: Option<DateTime<Utc>>,
 }
 
@@ -51,7 +52,10 @@ pub fn surplus(jobs: &[Finished], successful: Option<i32>, failed: Option<i32>) 
             continue;
         };
         let mut group: Vec<&Finished> = jobs.iter().filter(|j| j.succeeded == ok).collect();
-        group.sort_by(|a, b| (a.started, &a.name).cmp(&(b.started, &b.name)));
+        group.sort_by(|a, b| {
+            let key = |j: &Finished| (j.started.is_none(), j.started, j.name.clone());
+            key(a).cmp(&key(b))
+        });
         let excess = group.len().saturating_sub(limit.max(0) as usize);
         out.extend(group.into_iter().take(excess).map(|j| j.name.clone()));
     }
@@ -98,5 +102,12 @@ mod tests {
         assert_eq!(surplus(&jobs, Some(2), Some(1)), ["s1", "f1"]);
         assert_eq!(surplus(&jobs, Some(0), None), ["s1", "s2", "s3"]);
         assert!(surplus(&jobs, Some(3), Some(5)).is_empty());
+        let never = Finished {
+            name: "a-never-started".into(),
+            succeeded: false,
+            started: None,
+        };
+        let jobs = [never, j("f1", false, 2)];
+        assert_eq!(surplus(&jobs, None, Some(1)), ["f1"]);
     }
 }

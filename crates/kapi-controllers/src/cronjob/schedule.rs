@@ -144,11 +144,6 @@ impl Schedule {
         })
     }
 
-    /// The zone the schedule is read in.
-    pub fn time_zone(&self) -> Tz {
-        self.tz
-    }
-
     /// The first scheduled minute strictly after `t`. A wall-clock time that a daylight-saving
     /// jump skips runs an hour later, and one that happens twice runs the first time, as Go's
     /// time package resolves them for upstream.
