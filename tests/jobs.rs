@@ -632,3 +632,29 @@ fn a_pod_failure_policy_fails_the_job_on_a_matching_exit_code() {
     );
     assert_eq!(j["status"]["failed"], 1, "{j}");
 }
+
+#[test]
+fn deleting_a_running_job_frees_its_pods_from_the_tracking_finalizer() {
+    let c = Cluster::start();
+    apply(
+        &c,
+        &job_yaml("doomed", "  parallelism: 2\n  completions: 2"),
+    );
+    let pods = eventually("two running pods", 30, || {
+        let p = pods_of(&c, "doomed");
+        (p.len() == 2).then_some(p)
+    });
+    for p in &pods {
+        let finalizers = p["metadata"]["finalizers"].to_string();
+        assert!(
+            finalizers.contains("batch.kubernetes.io/job-tracking"),
+            "{p}"
+        );
+    }
+    // kubectl deletes with background propagation: the Job goes at once, the garbage
+    // collector deletes the pods, and the finalizer must not hold them.
+    c.kubectl_ok(&["delete", "job", "doomed", "--wait=false"]);
+    eventually("the pods to be gone", 30, || {
+        pods_of(&c, "doomed").is_empty().then_some(())
+    });
+}
