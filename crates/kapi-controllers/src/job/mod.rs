@@ -40,6 +40,8 @@ use status::Reason;
 
 /// The finalizer that keeps a Job's pod until the Job has counted it.
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+/// The `spec.managedBy` value that leaves a Job to this controller (as does leaving it unset).
+pub const MANAGED_BY: &str = "kubernetes.io/job-controller";
 /// The label every pod of a Job carries with the Job's name (the selector uses the uid).
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 
@@ -159,12 +161,46 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, ReconcileE
     let Some(job) = jobs.get_opt(&cached.name_any()).await? else {
         return Ok(Action::await_change());
     };
+    // Another controller named in spec.managedBy owns this Job's pods and status.
+    let managed_by = job.spec.as_ref().and_then(|s| s.managed_by.as_deref());
+    if managed_by.is_some_and(|m| m != MANAGED_BY) {
+        return Ok(Action::await_change());
+    }
     let pods_api = Api::<Pod>::namespaced(ctx.shared.client.clone(), &ns);
-    let pods = pods_api.list(&ListParams::default()).await?.items;
+    let selector = job.spec.as_ref().and_then(|s| s.selector.as_ref());
+    let params = match match_labels_only(selector) {
+        Some(labels) => ListParams::default().labels(&labels),
+        None => ListParams::default(),
+    };
+    let pods = pods_api.list(&params).await?.items;
     let owned = claim_pods(&job, pods, &pods_api).await?;
     let action = sync(&job, owned, &jobs, &pods_api, &ctx).await?;
     ctx.shared.succeeded(CONTROLLER, &job);
     Ok(action)
+}
+
+/// The selector as a `labelSelector` query when it has only `matchLabels` (the generated
+/// selector always has), so a sync lists the Job's pods rather than the whole namespace;
+/// `None` otherwise, and the claim filters the full list.
+fn match_labels_only(
+    selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+) -> Option<String> {
+    let selector = selector?;
+    if selector
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        return None;
+    }
+    let labels = selector.match_labels.as_ref().filter(|l| !l.is_empty())?;
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
 }
 
 /// Adopts orphans the selector takes and returns the pods this Job controls.
@@ -731,6 +767,27 @@ mod tests {
         assert!(patch["status"]
             .get("completionTime")
             .is_some_and(serde_json::Value::is_null));
+    }
+
+    #[test]
+    fn only_plain_match_labels_narrow_the_pod_list() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+            LabelSelector, LabelSelectorRequirement,
+        };
+        let mut sel = LabelSelector {
+            match_labels: Some(
+                [("a".to_string(), "1".to_string()), ("b".into(), "2".into())].into(),
+            ),
+            match_expressions: None,
+        };
+        assert_eq!(match_labels_only(Some(&sel)).as_deref(), Some("a=1,b=2"));
+        sel.match_expressions = Some(vec![LabelSelectorRequirement {
+            key: "c".into(),
+            operator: "Exists".into(),
+            values: None,
+        }]);
+        assert_eq!(match_labels_only(Some(&sel)), None);
+        assert_eq!(match_labels_only(None), None);
     }
 
     #[test]
