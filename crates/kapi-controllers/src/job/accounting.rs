@@ -24,6 +24,9 @@ pub struct Counts {
     pub failed: i32,
     /// Pods running or waiting to run.
     pub active: i32,
+    /// Container restarts in the active pods, counted only under `restartPolicy: OnFailure`
+    /// (the kubelet restarts failed containers in place, so no pod ever fails).
+    pub restarts: i32,
 }
 
 /// The spec fields the arithmetic reads, with upstream's defaults applied.
@@ -79,7 +82,14 @@ pub fn failure(
     started: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<Reason> {
-    if counts.failed > shape.backoff_limit {
+    // Upstream: with OnFailure, restarts reaching the limit fail the Job (any restart when
+    // the limit is 0).
+    let restarts_exceed = if shape.backoff_limit == 0 {
+        counts.restarts > 0
+    } else {
+        counts.restarts >= shape.backoff_limit
+    };
+    if counts.failed > shape.backoff_limit || restarts_exceed {
         return Some(Reason::backoff_limit());
     }
     if until_deadline(shape, started, now) == Some(Duration::ZERO) {
@@ -178,6 +188,7 @@ mod tests {
             succeeded,
             failed,
             active,
+            restarts: 0,
         }
     }
 
@@ -208,6 +219,27 @@ mod tests {
         assert_eq!(failure(&s, &counts(0, 1, 1), Some(now), now), None);
         assert_eq!(
             failure(&s, &counts(0, 2, 0), Some(now), now),
+            Some(Reason::backoff_limit())
+        );
+    }
+
+    #[test]
+    fn on_failure_restarts_reaching_the_backoff_limit_fail_the_job() {
+        let mut s = shape(Some(1), 1);
+        s.backoff_limit = 2;
+        let now = Utc::now();
+        let mut c = counts(0, 0, 1);
+        c.restarts = 1;
+        assert_eq!(failure(&s, &c, Some(now), now), None);
+        c.restarts = 2;
+        assert_eq!(
+            failure(&s, &c, Some(now), now),
+            Some(Reason::backoff_limit())
+        );
+        s.backoff_limit = 0;
+        c.restarts = 1;
+        assert_eq!(
+            failure(&s, &c, Some(now), now),
             Some(Reason::backoff_limit())
         );
     }

@@ -372,6 +372,11 @@ async fn sync(
     st.ready = Some(active.iter().filter(|p| podstate::is_ready(p)).count() as i32);
     st.terminating = Some(terminating);
     // Counts that include this sync's not-yet-moved uids, for the decisions below.
+    let on_failure = spec
+        .template
+        .spec
+        .as_ref()
+        .is_some_and(|p| p.restart_policy.as_deref() == Some("OnFailure"));
     let counts = Counts {
         succeeded: if shape.indexed {
             succeeded
@@ -380,6 +385,7 @@ async fn sync(
         },
         failed: failed + unc_failed.len() as i32,
         active: active.len() as i32,
+        restarts: if on_failure { restarts(&active) } else { 0 },
     };
 
     let mut requeue: Option<Duration> = None;
@@ -669,6 +675,21 @@ fn pod_from_template(job: &Job, index: Option<i32>) -> Pod {
         spec: Some(spec),
         status: None,
     }
+}
+
+/// Container restarts (init containers included) across the active pods.
+fn restarts(active: &[&Pod]) -> i32 {
+    active
+        .iter()
+        .filter_map(|p| p.status.as_ref())
+        .flat_map(|s| {
+            s.init_container_statuses
+                .iter()
+                .flatten()
+                .chain(s.container_statuses.iter().flatten())
+        })
+        .map(|c| c.restart_count)
+        .sum()
 }
 
 fn uncounted_of(ok: &BTreeSet<String>, failed: &BTreeSet<String>) -> UncountedTerminatedPods {
