@@ -123,6 +123,13 @@ async fn reconcile(cached: Arc<CronJob>, ctx: Arc<Ctx>) -> Result<Action, Reconc
     let mut active: Vec<ObjectReference> = Vec::new();
     for r in old.active.clone().unwrap_or_default() {
         let Some(job) = r.uid.as_deref().and_then(|u| by_uid.get(u)) else {
+            let msg = format!(
+                "Active job went missing: {}",
+                r.name.as_deref().unwrap_or("")
+            );
+            ctx.events
+                .object(&cj, EventType::Normal, "MissingJob", &msg)
+                .await;
             continue;
         };
         match finished(job) {
