@@ -13,21 +13,22 @@ mod accounting;
 mod failurepolicy;
 pub mod indexed;
 mod status;
+mod template;
+mod tracking;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::batch::v1::{Job, JobStatus, UncountedTerminatedPods};
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::api::batch::v1::{Job, JobStatus};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::chrono::{DateTime, Utc};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
 
 use crate::ownership::{self, Claim};
 use crate::podstate;
@@ -37,6 +38,10 @@ use crate::shared::{
 use accounting::{Counts, Outcome, Shape};
 use kapi_node::events::{EventType, Recorder};
 use status::Reason;
+use template::pod_from_template;
+use tracking::{
+    has_finalizer, orphans, remove_finalizer, uncounted_empty, uncounted_of, write_status,
+};
 
 /// The finalizer that keeps a Job's pod until the Job has counted it.
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
@@ -76,42 +81,6 @@ fn error_policy(job: Arc<Job>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action 
     ctx.shared.failed(CONTROLLER, job.as_ref(), error)
 }
 
-/// Removes the tracking finalizer from pods whose Job no longer exists (deleted with
-/// background propagation while they ran), so their deletion can finish, as upstream does
-/// from its pod informer.
-async fn orphans(client: kube::Client) {
-    let pods = Api::<Pod>::all(client.clone());
-    let config = watcher::Config::default().labels(JOB_NAME_LABEL);
-    let mut stream = std::pin::pin!(watcher::watcher(pods, config).applied_objects());
-    while let Some(event) = stream.next().await {
-        let Ok(pod) = event else {
-            continue;
-        };
-        if !has_finalizer(&pod) || accounting::outcome(&pod).is_none() {
-            continue;
-        }
-        let Some(owner) = ownership::controller_of(&pod.metadata).cloned() else {
-            continue;
-        };
-        let ns = pod.namespace().unwrap_or_default();
-        let jobs = Api::<Job>::namespaced(client.clone(), &ns);
-        let gone = match jobs.get_opt(&owner.name).await {
-            Ok(Some(job)) => job.metadata.uid.as_deref() != Some(owner.uid.as_str()),
-            Ok(None) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, "job lookup for an orphaned pod");
-                false
-            }
-        };
-        if gone {
-            let api = Api::<Pod>::namespaced(client.clone(), &ns);
-            if let Err(e) = remove_finalizer(&api, &pod).await {
-                tracing::debug!(pod = %pod.name_any(), error = %e, "orphaned job pod finalizer");
-            }
-        }
-    }
-}
-
 /// When the Job finished: its completion time, else when its `Complete` or `Failed` condition
 /// turned true. `None` while it runs.
 pub fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
@@ -123,36 +92,6 @@ pub fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
         .as_ref()
         .or(terminal.last_transition_time.as_ref())
         .map(|t| t.0)
-}
-
-fn has_finalizer(pod: &Pod) -> bool {
-    pod.finalizers().iter().any(|f| f == TRACKING_FINALIZER)
-}
-
-/// Drops the tracking finalizer, guarded by the pod's resourceVersion so no other finalizer
-/// written meanwhile is lost. A pod already gone is fine.
-async fn remove_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<(), kube::Error> {
-    let rest: Vec<&String> = pod
-        .finalizers()
-        .iter()
-        .filter(|f| *f != TRACKING_FINALIZER)
-        .collect();
-    let patch = json!({"metadata": {
-        "finalizers": if rest.is_empty() { serde_json::Value::Null } else { json!(rest) },
-        "resourceVersion": pod.metadata.resource_version,
-    }});
-    match api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if is_status(&e, 404) => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 async fn reconcile(cached: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
@@ -613,70 +552,6 @@ async fn delete_pods(
     Ok(())
 }
 
-/// A new pod: the template, the tracking finalizer, this Job as controller; in Indexed mode
-/// the index as annotation, label, hostname and `JOB_COMPLETION_INDEX`, as upstream sets them.
-fn pod_from_template(job: &Job, index: Option<i32>) -> Pod {
-    let name = job.name_any();
-    let template = job
-        .spec
-        .as_ref()
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
-    let tmeta = template.metadata.unwrap_or_default();
-    let mut finalizers = tmeta.finalizers.unwrap_or_default();
-    finalizers.push(TRACKING_FINALIZER.into());
-    let mut labels = tmeta.labels.unwrap_or_default();
-    let mut annotations = tmeta.annotations.unwrap_or_default();
-    let mut spec = template.spec.unwrap_or_default();
-    let generate_name = match index {
-        Some(i) => {
-            labels.insert(indexed::INDEX_KEY.into(), i.to_string());
-            annotations.insert(indexed::INDEX_KEY.into(), i.to_string());
-            spec.hostname = Some(format!("{name}-{i}"));
-            let env = EnvVar {
-                name: "JOB_COMPLETION_INDEX".into(),
-                value: None,
-                value_from: Some(EnvVarSource {
-                    field_ref: Some(ObjectFieldSelector {
-                        api_version: None,
-                        field_path: format!("metadata.annotations['{}']", indexed::INDEX_KEY),
-                    }),
-                    ..Default::default()
-                }),
-            };
-            let containers = spec
-                .containers
-                .iter_mut()
-                .chain(spec.init_containers.iter_mut().flatten());
-            for c in containers {
-                let vars = c.env.get_or_insert_with(Vec::new);
-                if !vars.iter().any(|v| v.name == env.name) {
-                    vars.push(env.clone());
-                }
-            }
-            format!("{name}-{i}-")
-        }
-        None => format!("{name}-"),
-    };
-    Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(generate_name),
-            namespace: job.namespace(),
-            labels: (!labels.is_empty()).then_some(labels),
-            annotations: (!annotations.is_empty()).then_some(annotations),
-            finalizers: Some(finalizers),
-            owner_references: Some(vec![ownership::controller_ref(
-                &Job::api_version(&()),
-                &Job::kind(&()),
-                &job.metadata,
-            )]),
-            ..ObjectMeta::default()
-        },
-        spec: Some(spec),
-        status: None,
-    }
-}
-
 /// Container restarts (init containers included) across the active pods.
 fn restarts(active: &[&Pod]) -> i32 {
     active
@@ -692,64 +567,6 @@ fn restarts(active: &[&Pod]) -> i32 {
         .sum()
 }
 
-fn uncounted_of(ok: &BTreeSet<String>, failed: &BTreeSet<String>) -> UncountedTerminatedPods {
-    UncountedTerminatedPods {
-        succeeded: (!ok.is_empty()).then(|| ok.iter().cloned().collect()),
-        failed: (!failed.is_empty()).then(|| failed.iter().cloned().collect()),
-    }
-}
-
-fn uncounted_empty(st: &JobStatus) -> bool {
-    st.uncounted_terminated_pods.as_ref().is_none_or(|u| {
-        u.succeeded.as_ref().is_none_or(Vec::is_empty)
-            && u.failed.as_ref().is_none_or(Vec::is_empty)
-    })
-}
-
-/// Writes the whole status, guarded by the resourceVersion `rv` this sync last saw: a conflict
-/// means another writer moved on, and the retry recounts from the new state. Returns the new
-/// resourceVersion.
-async fn write_status(
-    jobs: &Api<Job>,
-    job: &Job,
-    rv: Option<String>,
-    st: &JobStatus,
-) -> Result<Option<String>, ReconcileError> {
-    let patch = status_patch(st, rv);
-    let updated = jobs
-        .patch_status(
-            &job.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    Ok(updated.metadata.resource_version)
-}
-
-/// The merge patch that replaces the stored status with `st`.
-fn status_patch(st: &JobStatus, rv: Option<String>) -> serde_json::Value {
-    let mut status = serde_json::to_value(st).unwrap_or_default();
-    // A merge patch needs explicit nulls to clear fields the new status leaves out.
-    for key in [
-        "completionTime",
-        "startTime",
-        "completedIndexes",
-        "conditions",
-    ] {
-        if status.get(key).is_none() {
-            status[key] = serde_json::Value::Null;
-        }
-    }
-    // An empty object would merge into the stored lists and leave their uids behind, to be
-    // counted again by the next sync: name both lists, null when empty.
-    let uncounted = st.uncounted_terminated_pods.clone().unwrap_or_default();
-    status["uncountedTerminatedPods"] = json!({
-        "succeeded": uncounted.succeeded,
-        "failed": uncounted.failed,
-    });
-    json!({"metadata": {"resourceVersion": rv}, "status": status})
-}
-
 fn api_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => s.message.clone(),
@@ -760,35 +577,6 @@ fn api_message(e: &kube::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Regression: an emptied uncounted list was written as `{}`, which a merge patch merges
-    /// into the stored lists, so every counted pod was counted again by the next sync.
-    #[test]
-    fn emptied_uncounted_lists_are_cleared_by_the_status_patch() {
-        let st = JobStatus {
-            succeeded: Some(1),
-            uncounted_terminated_pods: Some(UncountedTerminatedPods::default()),
-            ..Default::default()
-        };
-        let patch = status_patch(&st, Some("7".into()));
-        let uncounted = &patch["status"]["uncountedTerminatedPods"];
-        assert!(
-            uncounted
-                .get("succeeded")
-                .is_some_and(serde_json::Value::is_null),
-            "{patch}"
-        );
-        assert!(
-            uncounted
-                .get("failed")
-                .is_some_and(serde_json::Value::is_null),
-            "{patch}"
-        );
-        assert_eq!(patch["metadata"]["resourceVersion"], "7");
-        assert!(patch["status"]
-            .get("completionTime")
-            .is_some_and(serde_json::Value::is_null));
-    }
 
     #[test]
     fn only_plain_match_labels_narrow_the_pod_list() {
@@ -809,39 +597,5 @@ mod tests {
         }]);
         assert_eq!(match_labels_only(Some(&sel)), None);
         assert_eq!(match_labels_only(None), None);
-    }
-
-    #[test]
-    fn indexed_pods_carry_their_index_and_the_tracking_finalizer() {
-        let mut job = Job::default();
-        job.metadata.name = Some("idx".into());
-        job.metadata.uid = Some("u1".into());
-        let mut spec = k8s_openapi::api::batch::v1::JobSpec::default();
-        spec.template.spec = Some(k8s_openapi::api::core::v1::PodSpec {
-            containers: vec![Default::default()],
-            ..Default::default()
-        });
-        job.spec = Some(spec);
-        let pod = pod_from_template(&job, Some(2));
-        assert_eq!(pod.metadata.generate_name.as_deref(), Some("idx-2-"));
-        assert_eq!(
-            pod.metadata.finalizers,
-            Some(vec![TRACKING_FINALIZER.to_string()])
-        );
-        let index = pod
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(indexed::INDEX_KEY));
-        assert_eq!(index.map(String::as_str), Some("2"));
-        let spec = pod.spec.expect("spec");
-        assert_eq!(spec.hostname.as_deref(), Some("idx-2"));
-        let env = spec.containers[0].env.as_deref().unwrap_or_default();
-        assert_eq!(env[0].name, "JOB_COMPLETION_INDEX");
-        let owner = &pod.metadata.owner_references.expect("owner")[0];
-        assert_eq!((owner.kind.as_str(), owner.controller), ("Job", Some(true)));
-        let plain = pod_from_template(&job, None);
-        assert_eq!(plain.metadata.generate_name.as_deref(), Some("idx-"));
-        assert!(plain.metadata.annotations.is_none());
     }
 }
