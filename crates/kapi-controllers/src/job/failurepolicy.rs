@@ -21,6 +21,13 @@ pub fn decide(policy: Option<&PodFailurePolicy>, pod: &Pod) -> Action {
         return Action::Count;
     };
     for (i, rule) in policy.rules.iter().enumerate() {
+        // Rules with an action this controller does not know (FailIndex needs
+        // backoffLimitPerIndex, which kapi does not implement) are skipped, as upstream skips
+        // unknown actions.
+        let known = matches!(rule.action.as_str(), "FailJob" | "Ignore" | "Count");
+        if !known {
+            continue;
+        }
         if let Some(why) = matches(rule, pod) {
             return match rule.action.as_str() {
                 "FailJob" => Action::FailJob(format!("{why} matching FailJob rule at index {i}")),
@@ -169,5 +176,20 @@ mod tests {
         );
         assert_eq!(decide(Some(&p), &failed_with(1, None)), Action::Count);
         assert_eq!(decide(None, &failed_with(42, None)), Action::Count);
+    }
+
+    #[test]
+    fn rules_with_unknown_actions_or_operators_are_skipped() {
+        let mut p = policy();
+        p.rules[0].action = "FailIndex".into();
+        assert_eq!(
+            decide(Some(&p), &failed_with(42, Some("DisruptionTarget"))),
+            Action::Ignore
+        );
+        let mut p = policy();
+        if let Some(req) = p.rules[0].on_exit_codes.as_mut() {
+            req.operator = "Between".into();
+        }
+        assert_eq!(decide(Some(&p), &failed_with(42, None)), Action::Count);
     }
 }
