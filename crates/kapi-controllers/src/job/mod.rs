@@ -427,13 +427,12 @@ async fn decide(
         || status::true_condition(conditions, status::SUCCESS_CRITERIA_MET).is_some();
     if decided || suspended {
         if suspended && !decided {
-            status::set(
-                conditions,
-                status::SUSPENDED,
-                true,
-                &Reason::new("JobSuspended", "Job suspended"),
-                now,
-            );
+            let reason = Reason::new("JobSuspended", "Job suspended");
+            if status::set(conditions, status::SUSPENDED, true, &reason, now) {
+                ctx.events
+                    .object(job, EventType::Normal, "Suspended", "Job suspended")
+                    .await;
+            }
             st.start_time = None;
         }
         delete_pods(job, active, active.len(), pods_api, ctx).await?;
@@ -441,13 +440,11 @@ async fn decide(
         return Ok(None);
     }
     if status::true_condition(conditions, status::SUSPENDED).is_some() {
-        status::set(
-            conditions,
-            status::SUSPENDED,
-            false,
-            &Reason::new("JobResumed", "Job resumed"),
-            now,
-        );
+        let reason = Reason::new("JobResumed", "Job resumed");
+        status::set(conditions, status::SUSPENDED, false, &reason, now);
+        ctx.events
+            .object(job, EventType::Normal, "Resumed", "Job resumed")
+            .await;
     }
     let want = accounting::want_active(shape, counts) as usize;
     let deadline = accounting::until_deadline(shape, started, now);
