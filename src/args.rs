@@ -114,8 +114,9 @@ pub struct ServerArgs {
     #[arg(long)]
     pub audit_policy_file: Option<PathBuf>,
     /// Controllers to run, as kube-controller-manager's flag: `*` for all, `NAME` to enable,
-    /// `-NAME` to disable (serviceaccount, root-ca-cert-publisher, serviceaccount-token,
-    /// csrsigning, csrcleaner), e.g. `*,-csrcleaner`.
+    /// `-NAME` to disable, e.g. `*,-garbagecollector` (upstream's names: deployment, replicaset,
+    /// statefulset, daemonset, job, cronjob, endpointslice, servicelb, scheduler, ...; an
+    /// unknown name is refused with the full list).
     #[arg(long, default_value = "*")]
     pub controllers: String,
     /// Create a `<account>-token-<random>` Secret for every ServiceAccount and list it in its

@@ -40,6 +40,13 @@
 //!   placed by the scheduler through node affinity, rolled with RollingUpdate
 //!   (`maxUnavailable`, or `maxSurge` pods beside the old ones) or OnDelete; ControllerRevisions
 //!   as for StatefulSets.
+//! - `job`: runs each Job's pods to completion — completions and parallelism, Indexed mode,
+//!   backoffLimit, activeDeadlineSeconds, podFailurePolicy, suspend — counting finished pods
+//!   through the `batch.kubernetes.io/job-tracking` finalizer, with upstream's conditions so
+//!   `kubectl wait --for=condition=complete` works.
+//! - `ttl-after-finished`: deletes finished Jobs `ttlSecondsAfterFinished` after they finished.
+//! - `cronjob`: starts a Job at each time of a CronJob's schedule, with its concurrency policy,
+//!   starting deadline and history limits.
 //! - `garbagecollector`: deletes objects whose owners are all gone, and carries out `orphan`
 //!   and `foregroundDeletion` finalizers, across every resource the server serves.
 //!
@@ -64,6 +71,7 @@
 //! ```
 
 pub mod clusterdns;
+pub mod cronjob;
 mod csrapproving;
 mod csrcleaner;
 mod csrsigning;
@@ -72,6 +80,7 @@ pub mod deployment;
 pub mod endpointslice;
 pub mod garbagecollector;
 pub mod history;
+pub mod job;
 pub mod leader;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -85,6 +94,7 @@ pub mod servicelb;
 mod shared;
 pub mod statefulset;
 mod tokens;
+pub mod ttlafterfinished;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,6 +138,12 @@ pub const DEPLOYMENT: &str = "deployment";
 pub const STATEFULSET: &str = "statefulset";
 /// The DaemonSet controller's name.
 pub const DAEMONSET: &str = "daemonset";
+/// The Job controller's name.
+pub const JOB: &str = "job";
+/// The TTL-after-finished controller's name.
+pub const TTL_AFTER_FINISHED: &str = "ttl-after-finished";
+/// The CronJob controller's name.
+pub const CRONJOB: &str = "cronjob";
 /// The garbage collector's name.
 pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
@@ -167,6 +183,9 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     (DEPLOYMENT, &["deployment-controller"]),
     (STATEFULSET, &["statefulset-controller"]),
     (DAEMONSET, &["daemonset-controller"]),
+    (JOB, &["job-controller"]),
+    (TTL_AFTER_FINISHED, &["ttl-after-finished-controller"]),
+    (CRONJOB, &["cronjob-controller"]),
     (GARBAGE_COLLECTOR, &["garbage-collector-controller"]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
@@ -328,6 +347,9 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (DEPLOYMENT, deployment::run),
             (STATEFULSET, statefulset::run),
             (DAEMONSET, daemonset::run),
+            (JOB, job::run),
+            (TTL_AFTER_FINISHED, ttlafterfinished::run),
+            (CRONJOB, cronjob::run),
             (GARBAGE_COLLECTOR, garbagecollector::run),
         ];
         for (name, start) in started {
@@ -405,6 +427,14 @@ mod tests {
         assert_eq!(o.enabled, ["statefulset", "daemonset"]);
         assert!(o.is_enabled(STATEFULSET) && o.is_enabled(DAEMONSET));
         assert!(!options("*,-daemonset").is_enabled(DAEMONSET));
+    }
+
+    #[test]
+    fn batch_controllers_take_upstreams_newer_names_too() {
+        let o = options("job-controller,ttl-after-finished-controller,-cronjob-controller");
+        assert_eq!(o.enabled, ["job", "ttl-after-finished", "-cronjob"]);
+        assert!(o.is_enabled(JOB) && o.is_enabled(TTL_AFTER_FINISHED));
+        assert!(!o.is_enabled(CRONJOB));
     }
 
     #[test]

@@ -354,12 +354,21 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("batch", "jobs") => {
+            let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
             let spec = child(obj, "spec");
             default(spec, "backoffLimit", json!(6));
-            default(spec, "completions", json!(1));
+            // Upstream: both unset means one pod once; parallelism alone is a work queue
+            // (completions stays unset).
+            if spec.get("completions").is_none() && spec.get("parallelism").is_none() {
+                default(spec, "completions", json!(1));
+            }
             default(spec, "parallelism", json!(1));
             default(spec, "completionMode", json!("NonIndexed"));
             default(spec, "suspend", json!(false));
+            if spec.get("podFailurePolicy").is_none() {
+                default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+            }
+            generate_job_selector(&meta, spec);
             let tspec = child(child(spec, "template"), "spec");
             default(tspec, "restartPolicy", json!("Never"));
             default_pod_spec(tspec);
@@ -373,6 +382,27 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// Upstream's Job strategy: unless `manualSelector` is true, the selector is the Job's own
+/// uid and the template carries the labels that select it (new and legacy names), so two Jobs
+/// never fight over pods. Runs only while the selector is unset, i.e. on create.
+fn generate_job_selector(meta: &Value, spec: &mut Value) {
+    if spec.get("manualSelector") == Some(&json!(true)) || spec.get("selector").is_some() {
+        return;
+    }
+    let (Some(uid), Some(name)) = (
+        meta.get("uid").and_then(Value::as_str),
+        meta.get("name").and_then(Value::as_str),
+    ) else {
+        return;
+    };
+    spec["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    let labels = child(child(child(spec, "template"), "metadata"), "labels");
+    labels["batch.kubernetes.io/controller-uid"] = json!(uid);
+    labels["batch.kubernetes.io/job-name"] = json!(name);
+    labels["controller-uid"] = json!(uid);
+    labels["job-name"] = json!(name);
 }
 
 fn default_pod_spec(spec: &mut Value) {
