@@ -359,3 +359,29 @@ fn node_ports_and_cluster_ips_are_released_and_dry_runs_allocate_nothing() {
         "10.96.0.10"
     );
 }
+
+#[test]
+fn the_api_server_proxy_refuses_loopback_and_link_local_endpoints() {
+    let c = Cluster::start();
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: sneaky}\nspec:\n  ports: [{port: 80}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: sneaky-1, labels: {kubernetes.io/service-name: sneaky}}\naddressType: IPv4\nendpoints: [{addresses: [127.0.0.1]}]\nports: [{name: '', port: 6443, protocol: TCP}]\n",
+        ),
+    );
+    for (slice_ip, what) in [("127.0.0.1", "loopback"), ("169.254.169.254", "link-local")] {
+        c.kubectl_ok(&[
+            "patch",
+            "endpointslice",
+            "sneaky-1",
+            "--type=json",
+            "-p",
+            &format!(
+                r#"[{{"op":"replace","path":"/endpoints/0/addresses/0","value":"{slice_ip}"}}]"#
+            ),
+        ]);
+        let (code, body) = c.curl_json(&["/api/v1/namespaces/default/services/sneaky:80/proxy/"]);
+        assert_eq!(code, 400, "{what}: {body}");
+        assert_eq!(body["message"], "address not allowed", "{what}");
+    }
+}

@@ -76,6 +76,12 @@ pub async fn serve(
         }
         other => return Err(ApiError::bad_request(format!("{other} cannot be proxied"))),
     };
+    // As upstream, never toward this machine's loopback or link-local addresses: anyone who
+    // may write an EndpointSlice could otherwise reach services bound there (the API server's
+    // own port, a cloud metadata endpoint) with the API server's network position.
+    if !proxyable(target.ip) {
+        return Err(ApiError::bad_request("address not allowed"));
+    }
     // The path after `.../NAME/proxy`, kept as the client wrote it (trailing slash included).
     let marker = format!("/{}/proxy", info.name);
     let rest = info
@@ -132,6 +138,30 @@ pub async fn serve(
         parts,
         BodyExt::boxed(http_body_util::StreamBody::new(stream)),
     ))
+}
+
+/// Upstream's `IsProxyableIP`: not loopback, not link-local (unicast or multicast), not
+/// interface-local multicast, not unspecified.
+fn proxyable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (v4.octets()[0] == 224 && v4.octets()[1] == 0 && v4.octets()[2] == 0))
+        }
+        IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] & 0xff0f) == 0xff02
+                || (seg[0] & 0xff0f) == 0xff01
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| !proxyable(IpAddr::V4(v4))))
+        }
+    }
 }
 
 fn parse_port(p: &str) -> Result<u16, ApiError> {
@@ -377,5 +407,24 @@ mod tests {
         );
         assert_eq!(split_name("https:web"), (Some("https"), "web", None));
         assert_eq!(split_name("web:http"), (None, "web", Some("http")));
+    }
+
+    #[test]
+    fn loopback_and_link_local_addresses_are_not_proxied() {
+        for bad in [
+            "127.0.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!proxyable(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["10.244.0.5", "10.250.0.10", "192.0.2.1", "2001:db8::1"] {
+            assert!(proxyable(good.parse().unwrap()), "{good}");
+        }
     }
 }
