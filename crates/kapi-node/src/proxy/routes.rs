@@ -76,7 +76,7 @@ pub fn routes(
         let Some(cluster_ip) = spec
             .cluster_ip
             .as_deref()
-            .filter(|ip| !ip.is_empty() && *ip != "None" && ip.contains('.'))
+            .filter(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok())
         else {
             continue;
         };
@@ -114,6 +114,7 @@ pub fn routes(
                 .as_ref()
                 .and_then(|c| c.client_ip.as_ref())
                 .and_then(|c| c.timeout_seconds)
+                .filter(|t| (1..=86_400).contains(t))
                 .unwrap_or(DEFAULT_AFFINITY_SECONDS)
         });
         for port in spec.ports.iter().flatten() {
@@ -122,6 +123,14 @@ pub fn routes(
                 .as_deref()
                 .unwrap_or("TCP")
                 .to_ascii_lowercase();
+            // Everything that reaches the nft script is checked to be what it claims (an
+            // address, a protocol, a port): text from API objects must never become rules.
+            if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp")
+                || !valid_port(port.port)
+                || port.node_port.is_some_and(|p| !valid_port(p))
+            {
+                continue;
+            }
             let port_name = port.name.clone().unwrap_or_default();
             out.push(ServicePort {
                 name: format!(
@@ -150,6 +159,10 @@ pub fn routes(
     out
 }
 
+fn valid_port(p: i32) -> bool {
+    (1..=65535).contains(&p)
+}
+
 /// The usable endpoints of one port across a Service's slices.
 fn endpoints(
     slices: &[&Arc<EndpointSlice>],
@@ -169,7 +182,7 @@ fn endpoints(
         }) else {
             continue;
         };
-        let Some(target_port) = target.port else {
+        let Some(target_port) = target.port.filter(|p| valid_port(*p)) else {
             continue;
         };
         for ep in &slice.endpoints {
@@ -182,7 +195,11 @@ fn endpoints(
             } else {
                 continue;
             };
-            for addr in &ep.addresses {
+            for addr in ep
+                .addresses
+                .iter()
+                .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+            {
                 into.push(Endpoint {
                     addr: format!("{addr}:{target_port}"),
                     local,
@@ -262,6 +279,28 @@ mod tests {
         let r = routes(&[s], &[ready], "me");
         assert_eq!(r[0].endpoints.len(), 1);
         assert_eq!(r[0].endpoints[0].addr, "10.244.0.6:8080");
+    }
+
+    #[test]
+    fn text_that_is_not_an_address_protocol_or_port_never_reaches_the_rules() {
+        let s = svc(json!({"metadata": {"name": "web", "namespace": "d"},
+            "spec": {"clusterIP": "10.96.0.30", "ports": [
+                {"name": "a", "port": 80, "protocol": "TCP; flush ruleset"},
+                {"name": "b", "port": 70000},
+                {"name": "c", "port": 81}]}}));
+        let sl = slice(json!({
+            "metadata": {"name": "web-x", "namespace": "d", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.244.0.5; flush ruleset", "10.244.0.6"], "conditions": {"ready": true}}],
+            "ports": [{"name": "c", "port": 8080, "protocol": "TCP"}]
+        }));
+        let r = routes(&[s], &[sl], "me");
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].endpoints.len(), 1);
+        assert_eq!(r[0].endpoints[0].addr, "10.244.0.6:8080");
+        let bad_ip = svc(json!({"metadata": {"name": "x", "namespace": "d"},
+            "spec": {"clusterIP": "10.96.0.1 . tcp . 1 : drop", "ports": [{"port": 80}]}}));
+        assert!(routes(&[bad_ip], &[], "me").is_empty());
     }
 
     #[test]
