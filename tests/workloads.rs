@@ -1066,3 +1066,38 @@ spec:
         (labelled(&c, "app=sleeper").is_empty() && replica_sets(&c).is_empty()).then_some(())
     });
 }
+
+#[test]
+fn a_selector_that_misses_its_template_is_refused_and_a_bare_replication_controller_selects_its_template(
+) {
+    let c = Cluster::start();
+    let mismatch = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\nspec:\n  selector: {matchLabels: {app: xx}}\n  template:\n    metadata: {labels: {app: yy}}\n    spec: {containers: [{name: c, image: busybox}]}\n";
+    let out = c.kubectl_stdin(&["create", "-f", "-"], Some(mismatch));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"spec.template.metadata.labels: Invalid value: map[string]string{"app":"yy"}: `selector` does not match template `labels`"#),
+        "{err}"
+    );
+    let empty = mismatch
+        .replace("{matchLabels: {app: xx}}", "{}")
+        .replace("Deployment", "ReplicaSet");
+    let out = c.kubectl_stdin(&["create", "-f", "-"], Some(&empty));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("empty selector is invalid for replicaset"),
+        "{err}"
+    );
+
+    // Without the default, the controller would create pods it never counts, without end.
+    let rc = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: rc}\nspec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: rc}}\n    spec: {containers: [{name: c, image: busybox}]}\n";
+    apply(&c, rc);
+    assert_eq!(
+        c.kubectl_ok(&["get", "rc", "rc", "-o", "jsonpath={.spec.selector.app}"]),
+        "rc"
+    );
+    eventually("the controller counts its 2 pods", 30, || {
+        let rc = get(&c, "/api/v1/namespaces/default/replicationcontrollers/rc")?;
+        (rc["status"]["replicas"] == 2 && rc["status"]["observedGeneration"] == 1).then_some(())
+    });
+    assert_eq!(pods(&c).len(), 2);
+}

@@ -93,6 +93,19 @@ impl Graph {
                 .insert(uid.clone());
         }
         let mut wake = vec![uid.clone()];
+        // An owner deleting in the foreground waits for this object: wake it when the object
+        // stops pointing at it or stops blocking it, or it would wait for an unrelated event.
+        if let Some(old) = self.nodes.get(&uid) {
+            for r in &old.owners {
+                let still_blocks = node
+                    .owners
+                    .iter()
+                    .any(|n| n.uid == r.uid && n.block_owner_deletion == Some(true));
+                if r.block_owner_deletion == Some(true) && !still_blocks {
+                    wake.push(r.uid.clone());
+                }
+            }
+        }
         if node.deleting {
             wake.extend(node.owners.iter().map(|r| r.uid.clone()));
             wake.extend(self.dependents.get(&uid).into_iter().flatten().cloned());

@@ -132,7 +132,7 @@ async fn discover_forever(shared: Arc<Shared>) {
     // Dropped with this future, which aborts every watcher.
     let mut watchers = tokio::task::JoinSet::new();
     loop {
-        match Discovery::new(shared.ctx.client.clone()).run().await {
+        let discovered_ok = match Discovery::new(shared.ctx.client.clone()).run().await {
             Ok(discovery) => {
                 for group in discovery.groups() {
                     for (ar, caps) in group.recommended_resources() {
@@ -158,12 +158,20 @@ async fn discover_forever(shared: Arc<Shared>) {
                         }
                     }
                 }
+                true
             }
-            Err(e) => tracing::warn!(error = %e, "garbage collector: discovery failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "garbage collector: discovery failed");
+                false
+            }
+        };
+        // Only a discovery that worked lets the collector decide: with nothing listed, a
+        // foreground owner would look as if it had no dependents.
+        if discovered_ok {
+            shared
+                .discovered
+                .store(true, std::sync::atomic::Ordering::Release);
         }
-        shared
-            .discovered
-            .store(true, std::sync::atomic::Ordering::Release);
         tokio::time::sleep(REDISCOVERY).await;
     }
 }
@@ -345,8 +353,10 @@ async fn owner_state(shared: &Shared, dependent: &Node, r: &OwnerReference) -> O
         return Owner::Unknown;
     };
     if kind.namespaced && dependent.namespace.is_none() {
-        // A cluster-scoped object cannot be owned by a namespaced one.
-        return Owner::Absent;
+        // A cluster-scoped object cannot be owned by a namespaced one: an invalid reference,
+        // never a reason to delete (upstream refuses to collect it and logs why).
+        tracing::debug!(owner = %r.name, "garbage collector: namespaced owner of a cluster-scoped object");
+        return Owner::Unknown;
     }
     let params = ListParams::default().fields(&format!("metadata.name={}", r.name));
     match api(shared, &kind, dependent.namespace.as_deref())
@@ -383,9 +393,11 @@ async fn owner_state(shared: &Shared, dependent: &Node, r: &OwnerReference) -> O
 
 async fn delete(shared: &Shared, node: &Node, policy: Propagation) -> Result<(), kube::Error> {
     let params = DeleteParams {
+        // The object as decided on: if it changed since (a new owner), the 409 sends it back
+        // through the graph instead of deleting what is no longer garbage.
         preconditions: Some(Preconditions {
             uid: Some(node.uid.clone()),
-            resource_version: None,
+            resource_version: node.resource_version.clone(),
         }),
         propagation_policy: Some(match policy {
             Propagation::Background => kube::api::PropagationPolicy::Background,

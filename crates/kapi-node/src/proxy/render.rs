@@ -58,7 +58,13 @@ pub fn render(ports: &[ServicePort], bridge_netfilter: bool) -> String {
         let proto = &p.protocol;
         let internal = p.internal_endpoints();
         let external = p.external_endpoints();
-        let _ = writeln!(s, "  # {}", p.name);
+        // A comment ends at a newline: only plain name characters go into it.
+        let label: String = p
+            .name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "-./:_".contains(*c))
+            .collect();
+        let _ = writeln!(s, "  # {label}");
         let any_chain = !internal.is_empty() || !external.is_empty();
         if any_chain {
             endpoint_chains(&mut s, i, p);
@@ -286,6 +292,17 @@ mod tests {
             script.contains("meta l4proto . th dport { tcp . 30080 } reject"),
             "{script}"
         );
+    }
+
+    #[test]
+    fn a_port_name_cannot_end_its_comment() {
+        let p = port(
+            "d/a:x\nflush ruleset\n",
+            "10.96.0.10",
+            &[("10.244.0.5:8080", true)],
+        );
+        let script = render(&[p], true);
+        assert!(!script.contains("\nflush ruleset"), "{script}");
     }
 
     #[test]

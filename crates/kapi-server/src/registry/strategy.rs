@@ -314,8 +314,21 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("apps", "replicasets") | ("", "replicationcontrollers") => {
+            let core = def.group.is_empty();
             let spec = child(obj, "spec");
             default(spec, "replicas", json!(1));
+            // A ReplicationController without a selector selects its template's labels, as
+            // upstream defaults it (without that its pods would never count as its own).
+            if core {
+                let labels = spec.pointer("/template/metadata/labels").cloned();
+                let empty = spec
+                    .get("selector")
+                    .and_then(Value::as_object)
+                    .is_none_or(|m| m.is_empty());
+                if let (Some(labels), true) = (labels, empty) {
+                    spec["selector"] = labels;
+                }
+            }
             default_pod_spec(child(child(spec, "template"), "spec"));
         }
         ("apps", "statefulsets") => {
@@ -466,14 +479,30 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
         | ("apps", "replicasets")
         | ("apps", "statefulsets")
         | ("apps", "daemonsets") => {
-            if obj.pointer("/spec/selector").is_none() {
-                causes.push(required("spec.selector"));
+            match obj.pointer("/spec/selector") {
+                None => causes.push(required("spec.selector")),
+                Some(selector) => validate_selector(def, selector, obj, &mut causes),
             }
             validate_pod_spec(
                 obj.pointer("/spec/template/spec"),
                 "spec.template.spec",
                 &mut causes,
             );
+        }
+        ("", "replicationcontrollers") => {
+            let selector = obj.pointer("/spec/selector").and_then(Value::as_object);
+            match selector.filter(|m| !m.is_empty()) {
+                None => causes.push(required("spec.selector")),
+                Some(m) => {
+                    let labels = template_labels(obj);
+                    if !m
+                        .iter()
+                        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+                    {
+                        causes.push(selector_mismatch(&labels));
+                    }
+                }
+            }
         }
         ("", "configmaps") | ("", "secrets") => {
             if let Some(Value::Object(data)) = obj.get("data") {
@@ -494,6 +523,71 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::invalid(def.group, def.kind, name, causes))
+    }
+}
+
+/// A workload's selector must select something, and its own pod template: otherwise the
+/// controller would create pods it never counts, without end.
+fn validate_selector(def: &ResourceDef, selector: &Value, obj: &Value, causes: &mut Vec<Cause>) {
+    let parsed = match kapi_api::selectors::LabelSelector::from_label_selector_json(selector) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            causes.push(invalid_value(
+                "spec.selector",
+                &selector.to_string(),
+                &e.to_string(),
+            ));
+            return;
+        }
+    };
+    if parsed.is_empty() || parsed.matches_nothing() {
+        // Upstream prints the Go value of the empty selector.
+        causes.push(Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!(
+                "Invalid value: v1.LabelSelector{{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}}: empty selector is invalid for {}",
+                def.kind.to_ascii_lowercase()
+            ),
+            field: "spec.selector".into(),
+        });
+        return;
+    }
+    let labels = template_labels(obj);
+    if !parsed.matches(&labels) {
+        causes.push(selector_mismatch(&labels));
+    }
+}
+
+fn template_labels(obj: &Value) -> std::collections::BTreeMap<String, String> {
+    obj.pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Upstream's cause, with the labels printed as Go prints the map.
+fn selector_mismatch(labels: &std::collections::BTreeMap<String, String>) -> Cause {
+    let map: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}:{}",
+                kapi_api::status::go_quote(k),
+                kapi_api::status::go_quote(v)
+            )
+        })
+        .collect();
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!(
+            "Invalid value: map[string]string{{{}}}: `selector` does not match template `labels`",
+            map.join(", ")
+        ),
+        field: "spec.template.metadata.labels".into(),
     }
 }
 
