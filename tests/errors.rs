@@ -157,3 +157,32 @@ fn anonymous_reads_health_only_and_no_plaintext() {
         .unwrap();
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
 }
+
+#[test]
+fn delete_options_with_an_unknown_or_doubled_propagation_policy_are_invalid() {
+    let c = Cluster::start();
+    c.kubectl_ok(&["create", "configmap", "kept"]);
+    let path = "/api/v1/namespaces/default/configmaps/kept";
+    let (code, body) = c.curl_json(&[
+        &format!("{path}?propagationPolicy=Sometimes"),
+        "-X",
+        "DELETE",
+    ]);
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sometimes": supported values: "Foreground", "Background", "Orphan", "nil""#
+    );
+    let (code, body) = c.curl_json(&[
+        path,
+        "-X",
+        "DELETE",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"propagationPolicy":"Orphan","orphanDependents":true}"#,
+    ]);
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(body["details"]["causes"][0]["field"], "propagationPolicy");
+    c.kubectl_ok(&["get", "configmap", "kept"]);
+}

@@ -563,13 +563,7 @@ fn delete_options(content_type: &str, body: &[u8], query: &Query) -> Result<Valu
             .map_err(|_| ApiError::bad_request(format!("invalid orphanDependents: {o}")))?;
         options["orphanDependents"] = json!(o);
     }
-    if let Some(p) = options.get("propagationPolicy").and_then(Value::as_str) {
-        if !matches!(p, "Orphan" | "Background" | "Foreground") {
-            return Err(ApiError::bad_request(format!(
-                "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
-            )));
-        }
-    }
+    crate::registry::validate_delete_options(&options)?;
     Ok(options)
 }
 

@@ -20,6 +20,7 @@ use kapi_store::{Revision, Store, StoreError, WatchStream};
 use serde_json::Value;
 
 pub use list_options::ListOptions;
+pub use propagation::validate as validate_delete_options;
 pub use write::{Admit, DeleteOutcome, PatchType, WriteOptions};
 
 /// The registry over one store.

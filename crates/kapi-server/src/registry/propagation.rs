@@ -7,6 +7,7 @@
 //! dependents afterwards). With `orphan` or `foregroundDeletion` the
 //! object only gets a deletionTimestamp, and the garbage collector finishes the job.
 
+use kapi_api::status::{ApiError, Cause};
 use serde_json::{json, Value};
 
 /// Finalizer: remove this object's ownerReferences from its dependents first.
@@ -32,7 +33,7 @@ fn policy(finalizers: &[Value], options: &Value, default: Policy) -> Policy {
     match options.get("propagationPolicy").and_then(Value::as_str) {
         Some("Orphan") => return Policy::Orphan,
         Some("Foreground") => return Policy::Foreground,
-        Some(_) => return Policy::Background,
+        Some(_) => return Policy::Background, // validated before: "Background"
         None => {}
     }
     for f in finalizers.iter().filter_map(Value::as_str) {
@@ -44,6 +45,49 @@ fn policy(finalizers: &[Value], options: &Value, default: Policy) -> Policy {
         }
     }
     default
+}
+
+/// Refuses what upstream's DeleteOptions validation refuses: an unknown `propagationPolicy`,
+/// or one given together with `orphanDependents`.
+pub fn validate(options: &Value) -> Result<(), ApiError> {
+    let policy = options.get("propagationPolicy").filter(|p| !p.is_null());
+    let mut causes = Vec::new();
+    if let Some(p) = policy {
+        let text = p.as_str().unwrap_or_default();
+        if !matches!(text, "Foreground" | "Background" | "Orphan") {
+            causes.push(Cause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: {}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"",
+                    kapi_api::status::go_quote(text)
+                ),
+                field: "propagationPolicy".into(),
+            });
+        }
+        if options
+            .get("orphanDependents")
+            .is_some_and(|o| !o.is_null())
+        {
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!(
+                    "Invalid value: {}: orphanDependents and deletionPropagation cannot be both set",
+                    kapi_api::status::go_quote(text)
+                ),
+                field: "propagationPolicy".into(),
+            });
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            causes,
+        ))
+    }
 }
 
 /// Sets `obj`'s garbage-collection finalizers for a delete with `options`; returns whether

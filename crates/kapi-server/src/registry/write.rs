@@ -607,6 +607,7 @@ impl Registry {
         dry_run: bool,
     ) -> Result<DeleteOutcome, ApiError> {
         let key = def.key(ns, name);
+        super::propagation::validate(options)?;
         for _ in 0..RETRIES {
             let kv = self
                 .store
