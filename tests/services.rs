@@ -346,6 +346,17 @@ fn node_ports_and_cluster_ips_are_released_and_dry_runs_allocate_nothing() {
     assert!((30086..=32767).contains(&port), "{port}");
     let ip = svc_field(&c, "again", "{.spec.clusterIP}");
     assert!(ip.starts_with("10.96.") && ip != "10.96.0.10", "{ip}");
+    let err = c.kubectl_err(&[
+        "patch",
+        "service",
+        "again",
+        "-p",
+        r#"{"spec":{"clusterIP":"10.96.5.5","clusterIPs":["10.96.5.5"]}}"#,
+    ]);
+    assert!(
+        err.contains("spec.clusterIPs[0]: Invalid value: \"10.96.5.5\": may not change once set"),
+        "{err}"
+    );
     assert_eq!(
         c.kubectl_ok(&[
             "get",

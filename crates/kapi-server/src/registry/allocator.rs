@@ -141,6 +141,26 @@ impl Allocator {
             .and_then(Value::as_str)
             .filter(|ip| !ip.is_empty())
             .map(str::to_string);
+        // A cluster IP is immutable once set (headless included), as upstream validates.
+        if let (Some(was), Some(now)) = (
+            old_ip.as_deref(),
+            spec.get("clusterIP")
+                .and_then(Value::as_str)
+                .filter(|ip| !ip.is_empty()),
+        ) {
+            if was != now {
+                return Err(ApiError::invalid(
+                    "",
+                    "Service",
+                    &name,
+                    vec![invalid_value(
+                        "spec.clusterIPs[0]",
+                        now,
+                        "may not change once set",
+                    )],
+                ));
+            }
+        }
         match spec.get("clusterIP").and_then(Value::as_str) {
             Some("None") => {
                 spec["clusterIPs"] = json!(["None"]);
