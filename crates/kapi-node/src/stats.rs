@@ -118,7 +118,7 @@ pub fn format_resource_metrics(
     let pods = pods(containers);
     family(
         "container_cpu_usage_seconds_total",
-        "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
+        "CPU seconds the container has used since it started, summed over cores",
         "counter",
         containers
             .iter()
@@ -133,7 +133,7 @@ pub fn format_resource_metrics(
     );
     family(
         "container_memory_working_set_bytes",
-        "[STABLE] Current working set of the container in bytes",
+        "Bytes of memory the container uses that cannot be reclaimed cheaply",
         "gauge",
         containers
             .iter()
@@ -148,7 +148,7 @@ pub fn format_resource_metrics(
     );
     family(
         "node_cpu_usage_seconds_total",
-        "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
+        "CPU seconds the machine has spent busy since boot, summed over cores",
         "counter",
         node.iter()
             .map(|n| (String::new(), n.cpu_seconds.to_string(), n.timestamp_ms))
@@ -156,7 +156,7 @@ pub fn format_resource_metrics(
     );
     family(
         "node_memory_working_set_bytes",
-        "[STABLE] Current working set of the node in bytes",
+        "Bytes of memory in use on the machine that cannot be reclaimed cheaply",
         "gauge",
         node.iter()
             .map(|n| {
@@ -170,7 +170,7 @@ pub fn format_resource_metrics(
     );
     family(
         "pod_cpu_usage_seconds_total",
-        "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
+        "CPU seconds the pod's containers have used, summed over cores",
         "counter",
         pods.iter()
             .map(|((ns, p), u)| (p_labels(ns, p), u.cpu_seconds.to_string(), u.timestamp_ms))
@@ -178,7 +178,7 @@ pub fn format_resource_metrics(
     );
     family(
         "pod_memory_working_set_bytes",
-        "[STABLE] Current working set of the pod in bytes",
+        "Working set bytes of the pod's containers together",
         "gauge",
         pods.iter()
             .map(|((ns, p), u)| {
@@ -192,7 +192,7 @@ pub fn format_resource_metrics(
     );
     family(
         "scrape_error",
-        "[ALPHA] 1 if there was an error while getting container metrics, 0 otherwise",
+        "Whether the runtime failed to report container usage (1) or not (0)",
         "gauge",
         vec![(String::new(), u8::from(scrape_error).to_string(), 0)],
     );

@@ -77,3 +77,49 @@ pub async fn resource_metrics(cri: &Cri) -> String {
     };
     stats::format_resource_metrics(node_usage().as_ref(), &containers, failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_stats_map_to_labelled_usage() {
+        let labels = [
+            (POD_NAMESPACE, "ns"),
+            (POD_NAME, "p"),
+            (CONTAINER_NAME, "c"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut s = api::ContainerStats {
+            attributes: Some(api::ContainerAttributes {
+                id: "abc".into(),
+                labels,
+                ..Default::default()
+            }),
+            cpu: Some(api::CpuUsage {
+                timestamp: 1_700_000_000_123_456_789,
+                usage_core_nano_seconds: Some(api::UInt64Value {
+                    value: 2_500_000_000,
+                }),
+                ..Default::default()
+            }),
+            memory: Some(api::MemoryUsage {
+                working_set_bytes: Some(api::UInt64Value { value: 4096 }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let u = container_usage(&s).unwrap();
+        assert_eq!(
+            (u.namespace.as_str(), u.pod.as_str(), u.container.as_str()),
+            ("ns", "p", "c")
+        );
+        assert_eq!(u.usage.cpu_seconds, 2.5);
+        assert_eq!(u.usage.memory_working_set, 4096);
+        assert_eq!(u.usage.timestamp_ms, 1_700_000_000_123);
+        s.cpu = None;
+        assert_eq!(container_usage(&s), None);
+    }
+}
