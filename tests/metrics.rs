@@ -60,6 +60,21 @@ fn kubectl_top_shows_a_busy_pod_and_the_node() {
         "{raw}"
     );
 
+    // `view` reads metrics through the aggregated system:aggregated-metrics-reader role.
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "viewer",
+        "--clusterrole=view",
+        "--user=viewer",
+    ]);
+    eventually("view to grant pods.metrics.k8s.io", 30, || {
+        let out = c.kubectl(&["top", "pod", "burner", "--as=viewer"]);
+        out.status.success().then_some(())
+    });
+    let denied = c.kubectl_err(&["top", "node", "--as=viewer"]);
+    assert!(denied.contains("forbidden"), "{denied}");
+
     let missing = c.kubectl_err(&["top", "pod", "nosuchpod"]);
     assert!(missing.contains("not found"), "{missing}");
 }
