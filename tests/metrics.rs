@@ -60,6 +60,21 @@ fn kubectl_top_shows_a_busy_pod_and_the_node() {
         "{raw}"
     );
 
+    let pods = |query: &str| -> Value {
+        let path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?{query}");
+        serde_json::from_str(&c.kubectl_ok(&["get", "--raw", &path])).expect("PodMetricsList")
+    };
+    let by_field = pods("fieldSelector=metadata.name%3Dburner");
+    assert_eq!(by_field["kind"], "PodMetricsList");
+    assert_eq!(
+        by_field["items"][0]["containers"][0]["name"], "main",
+        "{by_field}"
+    );
+    assert_eq!(
+        pods("labelSelector=app%3Dnone")["items"],
+        serde_json::json!([])
+    );
+
     // `view` reads metrics through the aggregated system:aggregated-metrics-reader role.
     c.kubectl_ok(&[
         "create",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use http::Response;
 use kapi_api::resources;
-use kapi_api::selectors::LabelSelector;
+use kapi_api::selectors::{field_value, FieldSelector, LabelSelector};
 use kapi_api::status::ApiError;
 use serde_json::{json, Value};
 
@@ -111,6 +111,19 @@ fn single(kind: &str, mut item: Value) -> Response<Body> {
     response::json_value(200, &item)
 }
 
+/// A list's selectors, applied to the Node or Pod the metrics describe (as metrics-server
+/// filters the objects it lists).
+struct Selector {
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Selector {
+    fn matches(&self, obj: &Value, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.matches(labels) && self.fields.matches(|f| field_value(obj, f))
+    }
+}
+
 /// Answers a request for the group's resources (already authorized like any resource).
 pub fn serve(
     server: &Server,
@@ -127,8 +140,12 @@ pub fn serve(
             &info.verb,
         ));
     }
-    let selector = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let selector = Selector {
+        labels: LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+    };
     match info.resource.as_str() {
         "nodes" if info.namespace.is_empty() => nodes(server, &info.name, &selector),
         "pods" => pods(server, &info.namespace, &info.name, &selector),
@@ -136,11 +153,7 @@ pub fn serve(
     }
 }
 
-fn nodes(
-    server: &Server,
-    name: &str,
-    selector: &LabelSelector,
-) -> Result<Response<Body>, ApiError> {
+fn nodes(server: &Server, name: &str, selector: &Selector) -> Result<Response<Body>, ApiError> {
     let def = resources::find("", "v1", "nodes").ok_or_else(ApiError::no_route)?;
     let mut items = Vec::new();
     for (node, usage) in server.metrics.nodes() {
@@ -151,7 +164,7 @@ fn nodes(
             continue;
         };
         let labels = labels_of(&obj);
-        if name.is_empty() && !selector.matches(&labels) {
+        if name.is_empty() && !selector.matches(&obj, &labels) {
             continue;
         }
         items.push(json!({
@@ -174,7 +187,7 @@ fn pods(
     server: &Server,
     namespace: &str,
     name: &str,
-    selector: &LabelSelector,
+    selector: &Selector,
 ) -> Result<Response<Body>, ApiError> {
     let def = resources::find("", "v1", "pods").ok_or_else(ApiError::no_route)?;
     let mut items = Vec::new();
@@ -186,7 +199,7 @@ fn pods(
             continue;
         };
         let labels = labels_of(&obj);
-        if name.is_empty() && !selector.matches(&labels) {
+        if name.is_empty() && !selector.matches(&obj, &labels) {
             continue;
         }
         let (timestamp, window) = containers
