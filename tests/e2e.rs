@@ -13,6 +13,7 @@ mod errors; // bad input gets the right Status and never hurts the server
 mod jobs; // Jobs (completions, backoff, deadline, indexes), TTL after finished, CronJobs
 mod kubectl; // everyday kubectl: get, create, apply, edit, describe, delete, tables
 mod limits; // patch and YAML bombs, slow and idle connections, descriptors, priority and fairness
+mod metrics; // kubectl top: kubelet /metrics/resource scraped into metrics.k8s.io
 mod node; // pods through containerd: status, logs, exec, cp, volumes, deletion, failures, scheduling, adoption
 mod openapi; // OpenAPI v3 for explain and apply; fieldValidation Strict, Warn and Ignore
 mod proxy; // kapi proxy and kapi kubeconfig

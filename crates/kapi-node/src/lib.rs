@@ -33,6 +33,7 @@ pub mod proxy;
 pub mod reflect;
 pub mod registration;
 pub mod registries;
+pub mod stats;
 pub mod upgrade;
 
 use std::net::{IpAddr, SocketAddr};

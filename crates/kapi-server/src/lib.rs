@@ -18,6 +18,7 @@ pub mod bootstrap;
 pub mod filters;
 pub mod handlers;
 pub mod listen;
+pub mod metrics;
 pub mod rbac_sync;
 pub mod registry;
 pub mod request_info;
@@ -190,6 +191,8 @@ pub struct Server {
     pub flow: Arc<filters::flowcontrol::FlowControl>,
     /// How the server reaches kubelets (logs, exec, attach, port-forward).
     pub kubelet_client: Option<tokio_rustls::TlsConnector>,
+    /// The latest kubelet resource metrics, for `metrics.k8s.io`.
+    pub metrics: metrics::Cache,
 }
 
 /// A started server.
@@ -300,6 +303,7 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     .ok();
     let server = Arc::new(Server {
         kubelet_client,
+        metrics: metrics::Cache::default(),
         auditor,
         flow: flow.clone(),
         config,
@@ -310,6 +314,7 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     tokio::spawn(rbac_sync::run(registry.clone(), authz));
     tokio::spawn(filters::flowcontrol::sync::run(registry.clone(), flow));
     tokio::spawn(registry::namespaces::run(registry));
+    tokio::spawn(metrics::scrape::run(server.clone()));
     tokio::spawn(listen::serve(
         listener,
         tokio_rustls::TlsAcceptor::from(Arc::new(tls)),

@@ -269,6 +269,16 @@ fn cluster_roles() -> Vec<Value> {
             &[(TO_VIEW, "true")],
             aggregate_to_view(),
         ),
+        // What metrics-server's manifest installs so that view, edit and admin read metrics.
+        cluster_role(
+            "system:aggregated-metrics-reader",
+            &[(TO_ADMIN, "true"), (TO_EDIT, "true"), (TO_VIEW, "true")],
+            vec![rule(
+                &["get", "list", "watch"],
+                &["metrics.k8s.io"],
+                &["pods", "nodes"],
+            )],
+        ),
         cluster_role(SCHEDULER_USER, &[], scheduler()),
         cluster_role(CONTROLLER_MANAGER_USER, &[], controller_manager()),
         cluster_role("system:node", &[], node()),

@@ -1,5 +1,6 @@
 //! The kubelet API on port 10250: container logs, exec, attach and port-forward, which the API
-//! server proxies `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward` to.
+//! server proxies `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward` to, and
+//! `/metrics/resource`, which its metrics scraper reads.
 //!
 //! Callers prove who they are with a client certificate signed by the cluster CA, and are
 //! authorized by a SubjectAccessReview on the Node's subresources (`nodes/proxy` for these
@@ -7,6 +8,7 @@
 //! authorizer does.
 
 pub mod logs;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -293,6 +295,14 @@ async fn handle(api: &KubeletApi, caller: &Caller, req: Request<Incoming>) -> Re
             stream(api, req, ns, pod, container, attach).await
         }
         ["portForward", ns, pod] => port_forward(api, req, ns, pod).await,
+        ["metrics", "resource"] if req.method() == Method::GET => {
+            let mut r = text(StatusCode::OK, metrics::resource_metrics(&api.cri).await);
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
         _ => text(StatusCode::NOT_FOUND, "404 page not found"),
     }
 }

@@ -1,10 +1,12 @@
 //! Discovery: `/api`, `/apis`, per-group and per-group-version documents, legacy and
-//! aggregated (v2 and v2beta1, chosen by Accept), all derived from the resource table.
+//! aggregated (v2 and v2beta1, chosen by Accept), all derived from the resource table, plus
+//! `metrics.k8s.io`, which upstream adds through aggregation and kapi serves itself.
 
 use http::{header, HeaderValue, Response};
 use kapi_api::resources::{self, ResourceDef};
 use serde_json::{json, Value};
 
+use crate::metrics;
 use crate::response::{self, Body};
 use crate::Server;
 
@@ -40,7 +42,7 @@ pub fn root(server: &Server, path: &str, accept: &str) -> Response<Body> {
                     "metadata": {"name": group, "creationTimestamp": null},
                     "versions": versions.iter().map(|v| json!({
                         "version": v,
-                        "resources": resources::in_group_version(group, v).map(aggregated_resource).collect::<Vec<_>>(),
+                        "resources": in_group_version(group, v).map(aggregated_resource).collect::<Vec<_>>(),
                         "freshness": "Current",
                     })).collect::<Vec<_>>(),
                 })
@@ -95,7 +97,22 @@ fn groups(core: bool) -> Vec<(&'static str, Vec<&'static str>)> {
             None => out.push((g, vec![v])),
         }
     }
+    if !core {
+        out.push((metrics::GROUP, vec![metrics::VERSION]));
+    }
     out
+}
+
+/// The table's resources of a group-version, or the metrics group's.
+fn in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceDef> + 'a {
+    resources::in_group_version(group, version).chain(
+        metrics::RESOURCES
+            .iter()
+            .filter(move |r| r.group == group && r.version == version),
+    )
 }
 
 fn api_group(group: &str, versions: &[&str]) -> Value {
@@ -150,7 +167,7 @@ pub fn group_or_version(path: &str) -> Option<Response<Body>> {
             Some(response::json_value(200, &body))
         }
         ["apis", group, version] => {
-            resources::in_group_version(group, version).next()?;
+            in_group_version(group, version).next()?;
             Some(resource_list(group, version))
         }
         _ => None,
@@ -159,7 +176,7 @@ pub fn group_or_version(path: &str) -> Option<Response<Body>> {
 
 fn resource_list(group: &str, version: &str) -> Response<Body> {
     let mut list = Vec::new();
-    for r in resources::in_group_version(group, version) {
+    for r in in_group_version(group, version) {
         let mut v = json!({
             "name": r.resource,
             "singularName": r.singular,

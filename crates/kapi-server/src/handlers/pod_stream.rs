@@ -198,7 +198,7 @@ fn container(pod: &Value, query: &Query, logs: bool) -> Result<String, ApiError>
 }
 
 /// The node's InternalIP and kubelet port, from its Node object.
-pub(super) fn kubelet_address(server: &Server, node: &str) -> Result<(IpAddr, u16), ApiError> {
+pub(crate) fn kubelet_address(server: &Server, node: &str) -> Result<(IpAddr, u16), ApiError> {
     let nodes = resources::find("", "v1", "nodes").ok_or_else(ApiError::no_route)?;
     let (obj, _) = server.registry.get_value(nodes, None, node)?;
     let addresses = obj.pointer("/status/addresses").and_then(Value::as_array);

@@ -24,6 +24,9 @@ pub async fn serve(
     query: &Query,
     req: Request<super::ReqBody>,
 ) -> Result<Response<Body>, ApiError> {
+    if info.group == crate::metrics::GROUP && info.version == crate::metrics::VERSION {
+        return crate::metrics::api::serve(server, info, query);
+    }
     let def = resources::find(&info.group, &info.version, &info.resource)
         .ok_or_else(ApiError::no_route)?;
     if !def.namespaced && !info.namespace.is_empty() && def.resource != "namespaces" {
