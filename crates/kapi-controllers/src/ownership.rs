@@ -50,6 +50,40 @@ pub fn selects(sel: &Selector, labels: Option<&BTreeMap<String, String>>) -> boo
     sel.matches(labels.unwrap_or(&empty))
 }
 
+/// The owners of kind `K` an event on a dependent concerns: its controller when that is a `K`
+/// (matched by group and kind), or, for an orphan, every `K` in its namespace whose
+/// selector takes it (a candidate for adoption). The mapper of every workload controller's
+/// `watches`.
+pub fn interested<K>(
+    owners: &kube::runtime::reflector::Store<K>,
+    dependent: &ObjectMeta,
+    selector: impl Fn(&K) -> Selector,
+) -> Vec<kube::runtime::reflector::ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    use kube::runtime::reflector::ObjectRef;
+    let ns = dependent.namespace.clone().unwrap_or_default();
+    match controller_of(dependent) {
+        // Matched by group and kind, as upstream: a reference written under another
+        // version of the group names the same owner.
+        Some(r)
+            if r.kind == K::kind(&())
+                && r.api_version.rsplit_once('/').map_or("", |(g, _)| g) == K::group(&()) =>
+        {
+            vec![ObjectRef::new(&r.name).within(&ns)]
+        }
+        Some(_) => Vec::new(),
+        None => owners
+            .state()
+            .iter()
+            .filter(|o| o.meta().namespace.as_deref() == Some(ns.as_str()))
+            .filter(|o| selects(&selector(o), dependent.labels.as_ref()))
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect(),
+    }
+}
+
 /// What a controller does with one candidate object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {

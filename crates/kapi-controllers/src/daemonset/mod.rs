@@ -25,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::chrono::Utc;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
@@ -69,7 +69,7 @@ pub fn run(ctx: Arc<Context>) -> Task {
             .watches(
                 Api::<Pod>::all(client.clone()),
                 watcher::Config::default(),
-                move |pod| interested(&for_pods, &pod),
+                move |pod| ownership::interested(&for_pods, &pod.metadata, selector),
             )
             .watches(
                 Api::<Node>::all(client),
@@ -86,25 +86,6 @@ pub fn run(ctx: Arc<Context>) -> Task {
             .run(reconcile, error_policy, ctx)
             .for_each(|r| log_result(crate::DAEMONSET, r)),
     )
-}
-
-/// The DaemonSets a pod event concerns: its controller, or for an orphan every DaemonSet in
-/// its namespace whose selector takes it.
-fn interested(sets: &Store<DaemonSet>, pod: &Pod) -> Vec<ObjectRef<DaemonSet>> {
-    let ns = pod.namespace().unwrap_or_default();
-    match ownership::controller_of(&pod.metadata) {
-        Some(r) if r.kind == "DaemonSet" && r.api_version.starts_with("apps/") => {
-            vec![ObjectRef::new(&r.name).within(&ns)]
-        }
-        Some(_) => Vec::new(),
-        None => sets
-            .state()
-            .iter()
-            .filter(|s| s.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|s| ownership::selects(&selector(s), pod.metadata.labels.as_ref()))
-            .map(|s| ObjectRef::from_obj(s.as_ref()))
-            .collect(),
-    }
 }
 
 fn selector(ds: &DaemonSet) -> kapi_api::selectors::LabelSelector {

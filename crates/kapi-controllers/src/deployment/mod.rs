@@ -28,7 +28,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::chrono::Utc;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -68,34 +67,16 @@ pub fn run(ctx: Arc<Context>) -> Task {
             .watches(
                 Api::<ReplicaSet>::all(client),
                 watcher::Config::default(),
-                move |rs| interested(&deployments, &rs),
+                move |rs| {
+                    ownership::interested(&deployments, &rs.metadata, |d: &Deployment| {
+                        ownership::selector(d.spec.as_ref().map(|s| &s.selector))
+                    })
+                },
             )
             .with_config(controller::Config::default().debounce(Duration::from_millis(50)))
             .run(reconcile, error_policy, ctx)
             .for_each(|r| log_result(crate::DEPLOYMENT, r)),
     )
-}
-
-/// The Deployments a ReplicaSet event concerns: its controller, or for an orphan every
-/// Deployment in its namespace whose selector takes it.
-fn interested(deployments: &Store<Deployment>, rs: &ReplicaSet) -> Vec<ObjectRef<Deployment>> {
-    let ns = rs.namespace().unwrap_or_default();
-    match ownership::controller_of(&rs.metadata) {
-        Some(r) if r.kind == "Deployment" && r.api_version.starts_with("apps/") => {
-            vec![ObjectRef::new(&r.name).within(&ns)]
-        }
-        Some(_) => Vec::new(),
-        None => deployments
-            .state()
-            .iter()
-            .filter(|d| d.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|d| {
-                let sel = ownership::selector(d.spec.as_ref().map(|s| &s.selector));
-                ownership::selects(&sel, rs.metadata.labels.as_ref())
-            })
-            .map(|d| ObjectRef::from_obj(d.as_ref()))
-            .collect(),
-    }
 }
 
 fn error_policy(d: Arc<Deployment>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {

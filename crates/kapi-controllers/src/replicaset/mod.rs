@@ -24,7 +24,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::chrono::Utc;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
@@ -69,31 +68,12 @@ fn run_for<K: Replicated>(ctx: Arc<Context>) -> Task {
             .watches(
                 Api::<Pod>::all(client),
                 watcher::Config::default(),
-                move |pod| interested(&sets, &pod),
+                move |pod| ownership::interested(&sets, &pod.metadata, K::selector),
             )
             .with_config(controller::Config::default().debounce(Duration::from_millis(50)))
             .run(reconcile::<K>, error_policy::<K>, ctx)
             .for_each(|r| log_result(K::CONTROLLER, r)),
     )
-}
-
-/// The ReplicaSets a pod event concerns: its controller, or, for an orphan, every ReplicaSet
-/// in its namespace whose selector takes it.
-fn interested<K: Replicated>(sets: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
-    let ns = pod.namespace().unwrap_or_default();
-    match ownership::controller_of(&pod.metadata) {
-        Some(r) if r.kind == K::kind(&()) && r.api_version == K::api_version(&()) => {
-            vec![ObjectRef::new(&r.name).within(&ns)]
-        }
-        Some(_) => Vec::new(),
-        None => sets
-            .state()
-            .iter()
-            .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|rs| ownership::selects(&rs.selector(), pod.metadata.labels.as_ref()))
-            .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-            .collect(),
-    }
 }
 
 async fn reconcile<K: Replicated>(cached: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {

@@ -24,7 +24,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::chrono::Utc;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
@@ -62,31 +61,12 @@ pub fn run(ctx: Arc<Context>) -> Task {
             .watches(
                 Api::<Pod>::all(client),
                 watcher::Config::default(),
-                move |pod| interested(&sets, &pod),
+                move |pod| ownership::interested(&sets, &pod.metadata, selector),
             )
             .with_config(controller::Config::default().debounce(Duration::from_millis(50)))
             .run(reconcile, error_policy, ctx)
             .for_each(|r| log_result(crate::STATEFULSET, r)),
     )
-}
-
-/// The StatefulSets a pod event concerns: its controller, or for an orphan every set in its
-/// namespace whose selector takes it.
-fn interested(sets: &Store<StatefulSet>, pod: &Pod) -> Vec<ObjectRef<StatefulSet>> {
-    let ns = pod.namespace().unwrap_or_default();
-    match ownership::controller_of(&pod.metadata) {
-        Some(r) if r.kind == "StatefulSet" && r.api_version.starts_with("apps/") => {
-            vec![ObjectRef::new(&r.name).within(&ns)]
-        }
-        Some(_) => Vec::new(),
-        None => sets
-            .state()
-            .iter()
-            .filter(|s| s.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|s| ownership::selects(&selector(s), pod.metadata.labels.as_ref()))
-            .map(|s| ObjectRef::from_obj(s.as_ref()))
-            .collect(),
-    }
 }
 
 fn selector(set: &StatefulSet) -> kapi_api::selectors::LabelSelector {
