@@ -154,11 +154,29 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if self.curl(&["/readyz"]).stdout == b"ok" {
+                self.await_default_account(deadline);
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server never became ready");
+    }
+
+    /// Waits for the `default` account of namespace `default`, as a user of a fresh cluster
+    /// does (upstream's ServiceAccount admission refuses pods with 403 until the controller has
+    /// made it). Skipped when the test picks its own controllers and so owns that timing.
+    fn await_default_account(&self, deadline: Instant) {
+        if self.extra.iter().any(|a| a.starts_with("--controllers")) {
+            return;
+        }
+        while Instant::now() < deadline {
+            let (code, _) = self.curl_json(&["/api/v1/namespaces/default/serviceaccounts/default"]);
+            if code == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the default service account never appeared");
     }
 
     /// The server's process id.

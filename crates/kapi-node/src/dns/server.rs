@@ -65,15 +65,34 @@ pub async fn serve(
     addr: SocketAddr,
     handler: Handler,
 ) -> Result<(Server<Handler>, SocketAddr), BindError> {
-    let err = |source| BindError { addr, source };
-    let udp = UdpSocket::bind(addr).await.map_err(err)?;
-    // TCP on the port UDP got (which matters when `addr` asks for any free port).
-    let bound = udp.local_addr().map_err(err)?;
-    let tcp = TcpListener::bind(bound).await.map_err(err)?;
+    let (udp, tcp, bound) = bind_pair(addr).await?;
     let mut server = Server::new(handler);
     server.register_socket(udp);
     server.register_listener(tcp, TCP_IDLE, 64);
     Ok((server, bound))
+}
+
+/// How often a free port is tried again when the one UDP got is taken for TCP.
+const PORT_ATTEMPTS: usize = 16;
+
+/// UDP and TCP sockets on one port. For port 0 the kernel picks a free UDP port, which a TCP
+/// socket (an outgoing connection, say) may already hold; then another port is tried.
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAddr), BindError> {
+    let err = |source| BindError { addr, source };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let udp = UdpSocket::bind(addr).await.map_err(err)?;
+        let bound = udp.local_addr().map_err(err)?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp, bound)),
+            Err(e)
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempts < PORT_ATTEMPTS => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
 }
 
 fn failed(request: &Request, code: ResponseCode) -> ResponseInfo {
