@@ -185,6 +185,12 @@ pub struct NodeArgs {
     /// The port the node serves cluster DNS on at its InternalIP (0: serve none).
     #[arg(long, default_value_t = 53)]
     pub cluster_dns_port: u16,
+    /// Addresses for LoadBalancer Services, one each (IPv4 CIDRs, ranges A-B or addresses,
+    /// comma-separated), held by the node with the Service's endpoints as MetalLB's layer-2
+    /// mode does. Without it, LoadBalancer Services get the nodes' own addresses. Give every
+    /// node and the server the same pool.
+    #[arg(long)]
+    pub service_lb_pool: Option<kapi_node::proxy::LbPool>,
 }
 
 /// Flags of `kapi kubeconfig`.

@@ -248,6 +248,79 @@ fn services_reach_pods_by_cluster_ip_node_port_load_balancer_and_the_api_server_
 }
 
 #[test]
+fn a_load_balancer_pool_gives_each_service_its_own_address_held_by_the_node_and_reused_when_freed()
+{
+    let c = Cluster::start_with_node(&["--service-lb-pool", "10.250.0.200-10.250.0.201"]);
+    web_pod(&c, "web", "web");
+    ready(&c, "web");
+    let lb = |name: &str| {
+        apply(
+            &c,
+            &format!("apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: LoadBalancer\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080}}]\n"),
+        );
+    };
+    let ingress = |name: &str| svc_field(&c, name, "{.status.loadBalancer.ingress[*].ip}");
+    // Both on port 80: with addresses of their own, Services do not compete for ports.
+    lb("lb-a");
+    eventually("lb-a's address", 20, || {
+        (ingress("lb-a") == "10.250.0.200").then_some(())
+    });
+    lb("lb-b");
+    eventually("lb-b's address", 20, || {
+        (ingress("lb-b") == "10.250.0.201").then_some(())
+    });
+    for ip in ["10.250.0.200", "10.250.0.201"] {
+        assert_eq!(
+            eventually(&format!("{ip}:80 answers"), 20, || body(
+                &c,
+                &format!("http://{ip}/")
+            )),
+            "web"
+        );
+    }
+    let held = || {
+        let out = c
+            .command("ip")
+            .args([
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "lo",
+                "label",
+                "lo:kapi-lb",
+            ])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    eventually("the node holds both addresses", 20, || {
+        let addrs = held();
+        (addrs.contains("10.250.0.200/32") && addrs.contains("10.250.0.201/32")).then_some(())
+    });
+
+    // The pool is spent: a third Service gets lb-a's address once lb-a is gone, and lb-b keeps
+    // its own.
+    lb("lb-c");
+    c.kubectl_ok(&["delete", "service", "lb-a"]);
+    eventually("lb-c gets the freed address", 20, || {
+        (ingress("lb-c") == "10.250.0.200").then_some(())
+    });
+    assert_eq!(ingress("lb-b"), "10.250.0.201");
+    assert_eq!(
+        eventually("lb-c answers", 20, || body(&c, "http://10.250.0.200/")),
+        "web"
+    );
+
+    // Without LoadBalancer Services the node lets go of the addresses.
+    c.kubectl_ok(&["delete", "service", "lb-b", "lb-c"]);
+    eventually("the node lets go of the pool addresses", 20, || {
+        (!held().contains("10.250.0.20")).then_some(())
+    });
+}
+
+#[test]
 fn client_ip_affinity_keeps_a_client_on_one_endpoint() {
     let c = Cluster::start_with_node(&[]);
     web_pod(&c, "a", "aff");

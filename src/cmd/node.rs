@@ -48,6 +48,7 @@ pub fn run(args: NodeCmdArgs) -> anyhow::Result<()> {
         config.cluster_domain = args.node.cluster_domain.clone();
         config.cluster_dns = args.node.cluster_dns.clone();
         config.cluster_dns_port = args.node.cluster_dns_port;
+        config.service_lb_pool = args.node.service_lb_pool.clone();
         config.kubelet_version = kapi_server::version::GIT_VERSION.to_string();
         eprintln!("kapi node {name} running (data in {})", data.display());
         tokio::select! {

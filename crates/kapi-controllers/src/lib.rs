@@ -21,7 +21,8 @@
 //! - `nodeipam`: gives every Node a podCIDR from the cluster CIDR.
 //! - `nodelifecycle`: marks silent nodes Unknown, taints unavailable nodes, evicts their pods.
 //! - `clusterdns`: the nodes (each serves cluster DNS) as the `kube-dns` Service's endpoints.
-//! - `servicelb`: the nodes' addresses as the ingress of LoadBalancer Services without a class.
+//! - `servicelb`: the ingress of LoadBalancer Services without a class: the nodes' addresses,
+//!   or one address each from `--service-lb-pool`.
 //! - `endpointslice`: EndpointSlices for every Service with a selector, from its pods'
 //!   addresses and readiness.
 //! - `endpoint`: the same as core/v1 Endpoints, for clients that still read them.
@@ -65,6 +66,7 @@
 //!     enabled: kapi_controllers::parse_controllers("*,-csrcleaner")?,
 //!     legacy_token_secrets: false,
 //!     node_monitor_grace_period: kapi_controllers::nodelifecycle::DEFAULT_GRACE,
+//!     service_lb_pool: None,
 //! };
 //! kapi_controllers::run(client, options).await
 //! # }
@@ -240,6 +242,8 @@ pub struct ControllerOptions {
     pub legacy_token_secrets: bool,
     /// How long a node may be silent before it is Unknown (`--node-monitor-grace-period`).
     pub node_monitor_grace_period: std::time::Duration,
+    /// The built-in load balancer's address pool; `None`: the nodes' own addresses.
+    pub service_lb_pool: Option<kapi_node::proxy::LbPool>,
 }
 
 impl ControllerOptions {
@@ -250,6 +254,7 @@ impl ControllerOptions {
             enabled: vec!["*".into()],
             legacy_token_secrets: false,
             node_monitor_grace_period: nodelifecycle::DEFAULT_GRACE,
+            service_lb_pool: None,
         }
     }
 

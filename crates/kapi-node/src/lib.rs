@@ -88,6 +88,9 @@ pub struct NodeConfig {
     pub cluster_dns: Vec<IpAddr>,
     /// The port the node serves cluster DNS on at its InternalIP; 0 serves none.
     pub cluster_dns_port: u16,
+    /// The load balancer's address pool, whose addresses this node holds when it announces
+    /// them; `None`: LoadBalancer Services get the nodes' own addresses.
+    pub service_lb_pool: Option<proxy::LbPool>,
 }
 
 impl NodeConfig {
@@ -108,6 +111,7 @@ impl NodeConfig {
             cluster_domain: dns::DEFAULT_CLUSTER_DOMAIN.into(),
             cluster_dns: vec![DEFAULT_CLUSTER_DNS],
             cluster_dns_port: 53,
+            service_lb_pool: None,
         }
     }
 }
@@ -316,7 +320,11 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
         }
     }
     if config.service_proxy && program_on_path("nft") {
-        tasks.spawn(proxy::run(client.clone(), config.name.clone()));
+        tasks.spawn(proxy::run(
+            client.clone(),
+            config.name.clone(),
+            config.service_lb_pool.clone(),
+        ));
     }
     if let Some((handle, owned)) = own_containerd {
         tasks.spawn(handle.supervise(owned));

@@ -107,6 +107,9 @@ pub struct Config {
     pub node: Option<NodeSettings>,
     /// How long a node may be silent before it is Unknown and tainted.
     pub node_monitor_grace_period: std::time::Duration,
+    /// The built-in load balancer's address pool (`--service-lb-pool`); `None`: the nodes'
+    /// own addresses.
+    pub service_lb_pool: Option<kapi_node::proxy::LbPool>,
 }
 
 /// How the embedded node runs (`kapi node`'s flags).
@@ -166,6 +169,7 @@ impl Config {
             advertise_address: None,
             node: None,
             node_monitor_grace_period: kapi_controllers::nodelifecycle::DEFAULT_GRACE,
+            service_lb_pool: None,
         }
     }
 
@@ -325,6 +329,7 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         enabled: controllers,
         legacy_token_secrets: server.config.legacy_token_secrets,
         node_monitor_grace_period: server.config.node_monitor_grace_period,
+        service_lb_pool: server.config.service_lb_pool.clone(),
     };
     let run_scheduler = options.is_enabled(kapi_controllers::SCHEDULER);
     start_controllers(&pki, &server_url, options).await?;
@@ -332,7 +337,8 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         start_scheduler(&pki, &server_url, &dir).await?;
     }
     if let Some(node) = server.config.node.clone() {
-        start_node(&pki, &server_url, &dir, advertise_ip, node).await?;
+        let lb_pool = server.config.service_lb_pool.clone();
+        start_node(&pki, &server_url, &dir, advertise_ip, node, lb_pool).await?;
     }
     Ok(Running {
         addr,
@@ -416,6 +422,7 @@ async fn start_node(
     dir: &std::path::Path,
     advertise_ip: std::net::IpAddr,
     settings: NodeSettings,
+    lb_pool: Option<kapi_node::proxy::LbPool>,
 ) -> Result<(), ServerError> {
     let name = settings
         .name
@@ -453,6 +460,7 @@ async fn start_node(
     config.cluster_domain = settings.cluster_domain;
     config.cluster_dns = settings.cluster_dns;
     config.cluster_dns_port = settings.cluster_dns_port;
+    config.service_lb_pool = lb_pool;
     config.control_plane = true;
     config.kubelet_version = version::GIT_VERSION.to_string();
     tokio::spawn(async move {

@@ -6,13 +6,15 @@
 //! regenerated and swapped in one `nft -f` transaction whenever Services or EndpointSlices
 //! change, and removed when the node stops.
 
+pub mod announce;
+pub mod pool;
 mod render;
 pub mod routes;
 
+pub use pool::LbPool;
 pub use render::render;
 pub use routes::{routes, ServicePort};
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +37,9 @@ pub enum ProxyError {
     /// `nft` refused the rules.
     #[error("nft refused the rules: {0}")]
     Refused(String),
+    /// `ip` could not read or change the node's addresses.
+    #[error("{0}")]
+    Ip(String),
 }
 
 /// Applies a script with `nft -f -`.
@@ -62,9 +67,10 @@ pub async fn apply(script: &str) -> Result<(), ProxyError> {
     }
 }
 
-/// Removes kapi's table (when the node stops).
+/// Removes kapi's table and the load-balancer addresses it held (when the node stops).
 pub async fn clear() {
     let _ = apply(&format!("table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")).await;
+    announce::release().await;
 }
 
 /// Turns on the bridge's netfilter hooks (as kubeadm's preflight and k3s require), so that
@@ -87,34 +93,47 @@ fn bridge_netfilter() -> bool {
 }
 
 /// Keeps the rules in step with Services and EndpointSlices until the task is dropped;
-/// `node_name` decides which endpoints are local.
-pub async fn run(client: kube::Client, node_name: String) {
+/// `node_name` decides which endpoints are local; with a load-balancer `pool`, the pool
+/// addresses this node announces are held on it too.
+pub async fn run(client: kube::Client, node_name: String, pool: Option<LbPool>) {
     let changed = Arc::new(Notify::new());
     let services: Store<Service> =
         crate::reflect::spawn(Api::all(client.clone()), changed.clone(), |_| {});
     let slices: Store<EndpointSlice> =
         crate::reflect::spawn(Api::all(client), changed.clone(), |_| {});
     let bridge_netfilter = bridge_netfilter();
-    let mut applied: BTreeMap<(), String> = BTreeMap::new();
+    let mut applied: Option<String> = None;
+    let mut held = None;
     loop {
         changed.notified().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let script = render(
-            &routes(&services.state(), &slices.state(), &node_name),
-            bridge_netfilter,
-        );
-        if applied.get(&()) == Some(&script) {
-            continue;
+        let (services, slices) = (services.state(), slices.state());
+        let script = render(&routes(&services, &slices, &node_name), bridge_netfilter);
+        let mut failed = false;
+        if applied.as_ref() != Some(&script) {
+            match apply(&script).await {
+                Ok(()) => applied = Some(script),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not program service addresses");
+                    failed = true;
+                }
+            }
         }
-        match apply(&script).await {
-            Ok(()) => {
-                applied.insert((), script);
+        if let Some(pool) = &pool {
+            let want = announce::announced(&services, &slices, &node_name, pool);
+            if held.as_ref() != Some(&want) {
+                match announce::hold(&want).await {
+                    Ok(()) => held = Some(want),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not hold load balancer addresses");
+                        failed = true;
+                    }
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not program service addresses");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                changed.notify_one();
-            }
+        }
+        if failed {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            changed.notify_one();
         }
     }
 }
