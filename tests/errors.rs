@@ -186,3 +186,30 @@ fn delete_options_with_an_unknown_or_doubled_propagation_policy_are_invalid() {
     assert_eq!(body["details"]["causes"][0]["field"], "propagationPolicy");
     c.kubectl_ok(&["get", "configmap", "kept"]);
 }
+
+#[test]
+fn health_endpoints_name_only_the_checks_kapi_makes() {
+    let c = Cluster::start();
+    // Named checks are for authenticated callers (upstream's public-info-viewer role grants
+    // anonymous users only the three roots).
+    let code_of = |path: &str| {
+        let out = c.curl(&[path, "-o", "/dev/null", "-w", "%{http_code}"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    for path in ["/healthz/ping", "/livez/ping", "/readyz/store"] {
+        assert_eq!(code_of(path), "200", "{path}");
+    }
+    for path in ["/healthz/etcd", "/readyz/anything", "/livez/ping/x"] {
+        assert_eq!(code_of(path), "404", "{path} is not a check kapi makes");
+    }
+    let verbose = c.curl_anonymous(&["/readyz?verbose"]).stdout;
+    assert_eq!(
+        String::from_utf8_lossy(&verbose),
+        "[+]ping ok\n[+]store ok\nreadyz check passed\n"
+    );
+    let excluded = c.curl_anonymous(&["/livez?verbose&exclude=store"]).stdout;
+    assert_eq!(
+        String::from_utf8_lossy(&excluded),
+        "[+]ping ok\nlivez check passed\n"
+    );
+}

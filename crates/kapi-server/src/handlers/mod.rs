@@ -250,22 +250,45 @@ async fn non_resource(
             || path.starts_with("/livez/")
             || path.starts_with("/readyz/") =>
         {
-            Ok(response::text(200, "ok"))
+            health_check(server, path).ok_or_else(ApiError::no_route)
         }
         _ => discovery::group_or_version(path).ok_or_else(ApiError::no_route),
     }
 }
 
-/// Health endpoints. `?verbose` lists the checks kapi really makes: it answers (`ping`), and its
-/// store has loaded (`store`, the embedded SQLite log; kapi has no etcd to report).
-fn health(server: &Server, path: &str, query: &Query) -> Response<Body> {
+/// The checks kapi really makes: it answers (`ping`), and its store has loaded (`store`, the
+/// embedded SQLite log; kapi has no etcd to report).
+fn health_checks(server: &Server) -> [(&'static str, bool); 2] {
     let store_ok = server.registry.store().revision() > 0;
-    let checks = [("ping", true), ("store", store_ok)];
+    [("ping", true), ("store", store_ok)]
+}
+
+/// One check by name (`/readyz/ping`); `None` for a check kapi does not make, which upstream
+/// answers with 404 too.
+fn health_check(server: &Server, path: &str) -> Option<Response<Body>> {
+    let (_, name) = path.trim_start_matches('/').split_once('/')?;
+    let (_, ok) = health_checks(server)
+        .into_iter()
+        .find(|(check, _)| *check == name)?;
+    Some(if ok {
+        response::text(200, "ok")
+    } else {
+        response::text(500, format!("internal server error: {name} check failed"))
+    })
+}
+
+/// Health endpoints. `?verbose` lists the checks; `?exclude=NAME` leaves one out, as upstream.
+fn health(server: &Server, path: &str, query: &Query) -> Response<Body> {
+    let excluded = query.all("exclude");
+    let checks: Vec<(&str, bool)> = health_checks(server)
+        .into_iter()
+        .filter(|(name, _)| !excluded.contains(name))
+        .collect();
     let ok = checks.iter().all(|(_, ok)| *ok);
     let code = if ok { 200 } else { 500 };
     if query.get("verbose").is_some() {
         let mut out = String::new();
-        for (name, ok) in checks {
+        for &(name, ok) in &checks {
             let (mark, word) = if ok { ('+', "ok") } else { ('-', "failed") };
             out.push_str(&format!("[{mark}]{name} {word}\n"));
         }

@@ -37,6 +37,19 @@ fn default(v: &mut Value, key: &str, value: Value) {
     }
 }
 
+/// A name from `metadata.generateName` and a fresh suffix, when the object has no name.
+pub fn generated_name(meta: &Value, suffix: impl FnOnce() -> String) -> Option<String> {
+    let named = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let prefix = meta
+        .get("generateName")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())?;
+    (!named).then(|| format!("{prefix}{}", suffix()))
+}
+
 /// Prepares a new object: identity, metadata the server owns, defaults, validation.
 pub fn prepare_create(
     def: &ResourceDef,
@@ -51,20 +64,8 @@ pub fn prepare_create(
     check_type(def, obj)?;
     {
         let meta = child(obj, "metadata");
-        let name = meta
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if name.is_empty() {
-            if let Some(prefix) = meta
-                .get("generateName")
-                .and_then(Value::as_str)
-                .filter(|p| !p.is_empty())
-            {
-                let suffix = generate_suffix(rand::random::<u32>);
-                meta["name"] = json!(format!("{prefix}{suffix}"));
-            }
+        if let Some(name) = generated_name(meta, || generate_suffix(rand::random::<u32>)) {
+            meta["name"] = json!(name);
         }
         if def.namespaced {
             let url_ns = ns.unwrap_or_default();

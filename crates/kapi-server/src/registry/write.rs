@@ -18,6 +18,43 @@ use super::{decode, store_error, strategy, Registry};
 /// How many times a write retries a conflict it did not ask for.
 const RETRIES: usize = 8;
 
+/// How many names a create with `generateName` tries before answering 409, as upstream's
+/// apiserver does since RetryGenerateName (1.32): one in 14 million names is taken at random
+/// from five characters, which a busy namespace does meet.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+/// Runs `create` with `obj`, and when the object asks for a generated name and the one drawn
+/// is taken, again with a new one.
+async fn with_generated_names<F, Fut>(
+    obj: Value,
+    mut suffix: impl FnMut() -> String,
+    mut create: F,
+) -> Result<Bytes, ApiError>
+where
+    F: FnMut(Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
+{
+    let Some(meta) = obj.get("metadata") else {
+        return create(obj).await;
+    };
+    if strategy::generated_name(meta, String::new).is_none() {
+        return create(obj).await;
+    }
+    let mut attempt = 1;
+    loop {
+        let mut named = obj.clone();
+        if let Some(name) = strategy::generated_name(meta, &mut suffix) {
+            named["metadata"]["name"] = json!(name);
+        }
+        match create(named).await {
+            Err(e) if e.reason == "AlreadyExists" && attempt < GENERATE_NAME_ATTEMPTS => {
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// A check on the final object, run just before it is stored (validating admission that needs
 /// the caller, such as RBAC escalation prevention).
 pub type Admit = std::sync::Arc<dyn Fn(&Value) -> Result<(), ApiError> + Send + Sync>;
@@ -308,7 +345,12 @@ impl Registry {
         obj: Value,
         opts: &WriteOptions,
     ) -> Result<Bytes, ApiError> {
-        self.create_with(def, ns, obj, opts, None).await
+        with_generated_names(
+            obj,
+            || kapi_api::meta::generate_suffix(rand::random::<u32>),
+            |obj| self.create_with(def, ns, obj, opts, None),
+        )
+        .await
     }
 
     /// Creates an object; its managedFields are `applied` (a server-side apply's) or else
@@ -876,4 +918,64 @@ fn apply_patch(
         ));
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn run(obj: Value, fail_first: usize) -> (Result<Bytes, ApiError>, Vec<String>) {
+        let tried = RefCell::new(Vec::new());
+        let mut n = 0;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(with_generated_names(
+            obj,
+            || {
+                n += 1;
+                format!("{n:05}")
+            },
+            |obj| {
+                let name = obj["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                tried.borrow_mut().push(name.clone());
+                let taken = tried.borrow().len() <= fail_first;
+                async move {
+                    if taken {
+                        Err(ApiError::already_exists("", "configmaps", &name))
+                    } else {
+                        Ok(Bytes::from(name))
+                    }
+                }
+            },
+        ));
+        (result, tried.into_inner())
+    }
+
+    #[test]
+    fn a_taken_generated_name_is_drawn_again() {
+        let obj = json!({"metadata": {"generateName": "job-"}});
+        let (result, tried) = run(obj, 2);
+        assert_eq!(tried, ["job-00001", "job-00002", "job-00003"]);
+        assert_eq!(result.unwrap(), Bytes::from("job-00003"));
+    }
+
+    #[test]
+    fn after_eight_taken_names_the_conflict_is_answered() {
+        let (result, tried) = run(json!({"metadata": {"generateName": "job-"}}), usize::MAX);
+        assert_eq!(tried.len(), GENERATE_NAME_ATTEMPTS);
+        assert_eq!(result.unwrap_err().code, 409);
+    }
+
+    #[test]
+    fn a_named_object_is_tried_once() {
+        let obj = json!({"metadata": {"name": "fixed", "generateName": "job-"}});
+        let (result, tried) = run(obj, 1);
+        assert_eq!(tried, ["fixed"]);
+        assert_eq!(result.unwrap_err().reason, "AlreadyExists");
+    }
 }
