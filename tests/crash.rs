@@ -116,3 +116,36 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
         .count();
     assert_eq!(replayed, 3, "the last three writes replay after a restart");
 }
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused_and_the_first_keeps_its_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Cluster::start();
+    c.kubectl_ok(&["create", "configmap", "before"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+        .args([
+            "server",
+            "--disable-node",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(c.data())
+        .output()
+        .expect("run a second server");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second server started: {stderr}");
+    assert!(
+        stderr.contains("is in use by another kapi server")
+            && stderr.contains(&c.pid().to_string()),
+        "{stderr}"
+    );
+    c.kubectl_ok(&["create", "configmap", "after"]);
+    assert!(c
+        .kubectl_ok(&["get", "configmaps", "-o", "name"])
+        .contains("configmap/before"));
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("mode").permissions().mode() & 0o777;
+    assert_eq!(mode(&c.data()), 0o700, "the data dir is its owner's alone");
+    assert_eq!(mode(&c.data().join("kapi.db")), 0o600);
+}

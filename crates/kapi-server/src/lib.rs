@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod bootstrap;
+pub mod data_dir;
 pub mod filters;
 pub mod handlers;
 pub mod listen;
@@ -73,6 +74,9 @@ pub enum ServerError {
     /// The controllers could not be configured or given a client.
     #[error(transparent)]
     Controllers(#[from] kapi_controllers::ControllerError),
+    /// The data dir could not be created or is in use.
+    #[error(transparent)]
+    DataDir(#[from] data_dir::DataDirError),
 }
 
 /// How to run the server.
@@ -207,16 +211,15 @@ pub struct Running {
     pub kubeconfig: PathBuf,
     /// Shared state.
     pub server: Arc<Server>,
+    /// The data dir, held until this is dropped.
+    pub data_dir_lock: data_dir::DataDirLock,
 }
 
 /// Creates or loads the data dir, binds, bootstraps and starts serving in the background.
 pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     let controllers = kapi_controllers::parse_controllers(&config.controllers)?;
     let dir = config.data_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    let data_dir_lock = data_dir::prepare(&dir)?;
     let listener = listen::bind(config.listen).map_err(|source| ServerError::Listen {
         addr: config.listen,
         source,
@@ -344,6 +347,7 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         addr,
         kubeconfig,
         server,
+        data_dir_lock,
     })
 }
 

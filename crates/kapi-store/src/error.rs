@@ -33,6 +33,14 @@ pub enum StoreError {
     /// A batch could not be made durable; none of its writes happened.
     #[error("storage commit failed: {0}")]
     CommitFailed(String),
+    /// The database file could not be created or its mode fixed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The writer task has stopped (the server is shutting down).
     #[error("storage is shutting down")]
     Closed,

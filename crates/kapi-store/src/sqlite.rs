@@ -48,6 +48,39 @@ pub(crate) struct SqliteBackend {
     garbage: BinaryHeap<Reverse<Revision>>,
 }
 
+/// Makes the database, its WAL and shared-memory index readable by their owner alone (they
+/// hold every Secret): a new database is created 0600, which SQLite gives its WAL and index
+/// too, and existing files are tightened.
+fn owner_only(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn kind_code(kind: EventKind) -> i64 {
     match kind {
         EventKind::Added => 0,
@@ -67,6 +100,7 @@ fn kind_from(code: i64) -> EventKind {
 impl SqliteBackend {
     /// Opens (creating if needed) the database file.
     pub fn open(path: &Path, history: usize) -> Result<Self, StoreError> {
+        owner_only(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -169,3 +169,33 @@ async fn concurrent_writers_share_commits_and_all_land() {
     let s = open(dir.path(), 1000);
     assert_eq!(s.list("/c/", None, 0, |_, _| true).0.len(), 800);
 }
+
+#[tokio::test]
+async fn the_database_and_its_wal_are_readable_by_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    {
+        let s = open(dir.path(), 100);
+        s.create("/secret", v("s3cr3t")).await.unwrap();
+        assert_eq!((mode("t.db"), mode("t.db-wal")), (0o600, 0o600));
+    }
+    // Files an older version left world-readable are tightened at the next open.
+    for name in ["t.db", "t.db-wal"] {
+        let path = dir.path().join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let _s = open(dir.path(), 100);
+    assert_eq!(mode("t.db"), 0o600);
+    if dir.path().join("t.db-wal").exists() {
+        assert_eq!(mode("t.db-wal"), 0o600);
+    }
+}

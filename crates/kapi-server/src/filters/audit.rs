@@ -7,6 +7,7 @@
 
 use kapi_api::meta::string_list as strings;
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::mpsc;
 
@@ -214,14 +215,21 @@ impl Auditor {
                 rules
             }
         };
+        // Audit events carry request bodies (Secrets among them) at RequestResponse level.
+        let io = |source| AuditError::Io {
+            path: log_path.display().to_string(),
+            source,
+        };
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(log_path)
-            .map_err(|source| AuditError::Io {
-                path: log_path.display().to_string(),
-                source,
-            })?;
+            .map_err(io)?;
+        if file.metadata().map_err(io)?.is_file() {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+        }
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         std::thread::Builder::new()
             .name("kapi-audit".into())
