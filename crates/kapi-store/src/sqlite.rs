@@ -125,7 +125,16 @@ impl SqliteBackend {
             })
             .optional()?
             .unwrap_or(0);
-        let window_start = (revision - self.history).max(0);
+        // The history may have been cut shorter than the count (by its byte bound): rows
+        // before `oldest` may be gone, so no event before it is replayed.
+        let oldest: Revision = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE name = 'oldest'", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        let window_start = (revision - self.history).max(oldest).max(0);
         let mut current: HashMap<String, (KeyValue, EventKind)> = HashMap::new();
         let mut events = Vec::new();
         let mut garbage = Vec::new();
@@ -171,8 +180,9 @@ impl SqliteBackend {
         })
     }
 
-    /// Commits a batch in one transaction (one fsync), collecting garbage that has aged out.
-    pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+    /// Commits a batch in one transaction (one fsync), collecting garbage that has aged out of
+    /// the history, which starts after `oldest` (or the count bound, if that is later).
+    pub fn commit(&mut self, changes: &[Change], oldest: Revision) -> Result<(), StoreError> {
         let Some(last) = changes.last() else {
             return Ok(());
         };
@@ -195,7 +205,12 @@ impl SqliteBackend {
                  ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                 params![last.revision],
             )?;
-            let cutoff = last.revision - self.history;
+            let cutoff = (last.revision - self.history).max(oldest);
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('oldest', ?1)
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                params![cutoff.max(0)],
+            )?;
             let mut remove = tx.prepare_cached("DELETE FROM log WHERE rev = ?1")?;
             while let Some(Reverse(rev)) = self.garbage.peek().copied() {
                 if rev > cutoff {

@@ -29,6 +29,10 @@ pub struct KeyValue {
 pub struct StoreOptions {
     /// How many recent events stay in memory and in the durable log for watches to resume from.
     pub event_history: usize,
+    /// The most bytes of object values those events may hold: a few updates of large objects
+    /// must not keep gigabytes of superseded versions (etcd bounds its history by its space
+    /// quota and compaction for the same reason).
+    pub event_history_bytes: usize,
     /// The most writes one commit may carry.
     pub max_batch: usize,
     /// Capacity of the live event channel; a watcher further behind than this is ended.
@@ -39,6 +43,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             event_history: 10_000,
+            event_history_bytes: 64 << 20,
             max_batch: 2_048,
             watch_buffer: 65_536,
         }
@@ -50,9 +55,34 @@ impl Default for StoreOptions {
 pub(crate) struct State {
     pub kvs: BTreeMap<String, KeyValue>,
     pub ring: VecDeque<Arc<Event>>,
+    /// The bytes of the values in `ring`.
+    pub ring_bytes: usize,
     pub revision: Revision,
     /// The oldest revision a watch may start after; older starts are compacted away.
     pub oldest: Revision,
+}
+
+impl State {
+    /// Appends an event to the history.
+    pub fn remember(&mut self, event: Arc<Event>, options: &StoreOptions) {
+        self.ring_bytes += event.value.len();
+        self.ring.push_back(event);
+        self.trim(options);
+    }
+
+    /// Drops the oldest events beyond the count or byte bound (always keeping the newest), and
+    /// moves `oldest` past them: watches from before it are compacted.
+    pub fn trim(&mut self, options: &StoreOptions) {
+        let count = options.event_history.max(1);
+        while self.ring.len() > 1
+            && (self.ring.len() > count || self.ring_bytes > options.event_history_bytes)
+        {
+            if let Some(old) = self.ring.pop_front() {
+                self.ring_bytes -= old.value.len();
+                self.oldest = old.revision;
+            }
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -101,15 +131,18 @@ impl Store {
                 })
             })
             .collect();
-        let oldest = loaded.oldest;
+        let ring_bytes = ring.iter().map(|e| e.value.len()).sum();
+        let mut state = State {
+            kvs,
+            ring,
+            ring_bytes,
+            revision: loaded.revision,
+            oldest: loaded.oldest,
+        };
+        state.trim(&options);
         let (events, _) = broadcast::channel(options.watch_buffer.max(16));
         let inner = Arc::new(Inner {
-            state: RwLock::new(State {
-                kvs,
-                ring,
-                revision: loaded.revision,
-                oldest,
-            }),
+            state: RwLock::new(state),
             events,
             options: options.clone(),
         });

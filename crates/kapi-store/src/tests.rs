@@ -199,3 +199,57 @@ async fn the_database_and_its_wal_are_readable_by_their_owner_alone() {
         assert_eq!(mode("t.db-wal"), 0o600);
     }
 }
+
+#[tokio::test]
+async fn history_of_large_values_is_bounded_by_bytes_in_memory_and_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        event_history: 10_000,
+        event_history_bytes: 64 << 10,
+        ..Default::default()
+    };
+    let big = |i: usize| {
+        let s = format!("{i:08}").repeat(1024); // 8 KiB
+        move |_| Bytes::from(s)
+    };
+    let (first, last);
+    {
+        let s = Store::open(&dir.path().join("t.db"), options.clone()).unwrap();
+        first = s.create("/big", big(0)).await.unwrap();
+        for i in 1..200 {
+            s.update("/big", None, big(i)).await.unwrap();
+        }
+        last = s.revision();
+        assert!(
+            matches!(s.watch("/", first), Err(StoreError::Compacted { .. })),
+            "200 versions of 8 KiB do not fit in 64 KiB of history"
+        );
+        // What is kept is contiguous up to the newest.
+        let mut w = s.watch("/", last - 5).unwrap();
+        for rev in last - 4..=last {
+            assert_eq!(w.next().await.unwrap().revision, rev);
+        }
+    }
+    let rows: i64 = rusqlite::Connection::open(dir.path().join("t.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM log", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        rows <= 12,
+        "superseded versions are deleted: {rows} rows left"
+    );
+    let s = Store::open(&dir.path().join("t.db"), options).unwrap();
+    assert_eq!(s.get("/big").unwrap().value[..8], *b"00000199");
+    assert!(matches!(
+        s.watch("/", first + 10),
+        Err(StoreError::Compacted { .. })
+    ));
+    let mut w = s.watch("/", last - 3).unwrap();
+    for rev in last - 2..=last {
+        assert_eq!(
+            w.next().await.unwrap().revision,
+            rev,
+            "resumes after a reopen"
+        );
+    }
+}

@@ -134,7 +134,8 @@ impl Writer {
             }
         }
         let commit_started = std::time::Instant::now();
-        let committed = self.backend.commit(&changes);
+        let oldest = self.inner.read().oldest;
+        let committed = self.backend.commit(&changes, oldest);
         tracing::debug!(
             writes = changes.len(),
             micros = commit_started.elapsed().as_micros() as u64,
@@ -148,7 +149,6 @@ impl Writer {
             }
             return;
         }
-        let history = self.inner.options.event_history.max(1);
         {
             let mut state = self.inner.write();
             for (change, prev) in changes.iter().zip(prevs) {
@@ -175,12 +175,7 @@ impl Writer {
                     prev_value: prev,
                     wire: Default::default(),
                 });
-                state.ring.push_back(event.clone());
-                while state.ring.len() > history {
-                    if let Some(old) = state.ring.pop_front() {
-                        state.oldest = old.revision;
-                    }
-                }
+                state.remember(event.clone(), &self.inner.options);
                 state.revision = change.revision;
                 let _ = self.inner.events.send(event);
             }
