@@ -41,6 +41,18 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The store is behind the revision it once acknowledged: committed writes were lost.
+    #[error("{db} is at revision {revision}, but writes up to revision {acknowledged} were acknowledged from it: committed data was lost (was the database or its -wal file deleted, truncated or replaced by an older copy?). Restore it from a backup; to start on purpose with what is left, delete {mark}")]
+    Behind {
+        /// The database.
+        db: std::path::PathBuf,
+        /// Its revision now.
+        revision: Revision,
+        /// The revision recorded as acknowledged.
+        acknowledged: Revision,
+        /// The mark's file.
+        mark: std::path::PathBuf,
+    },
     /// The writer task has stopped (the server is shutting down).
     #[error("storage is shutting down")]
     Closed,

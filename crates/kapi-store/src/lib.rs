@@ -19,6 +19,7 @@
 
 mod error;
 mod events;
+mod high_water;
 mod sqlite;
 mod store;
 mod writer;

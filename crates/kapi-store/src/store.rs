@@ -116,6 +116,8 @@ impl Store {
     pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let mut backend = SqliteBackend::open(path, options.event_history)?;
         let loaded = backend.load()?;
+        crate::high_water::check(path, loaded.revision)?;
+        let mark = crate::high_water::HighWater::new(path, loaded.revision);
         let kvs: BTreeMap<String, KeyValue> = loaded.kvs.into_iter().collect();
         let ring: VecDeque<Arc<Event>> = loaded
             .events
@@ -147,7 +149,7 @@ impl Store {
             options: options.clone(),
         });
         let (writes, rx) = mpsc::channel(options.max_batch * 4);
-        Writer::spawn(backend, inner.clone(), rx)?;
+        Writer::spawn(backend, inner.clone(), rx, mark)?;
         Ok(Self { inner, writes })
     }
 

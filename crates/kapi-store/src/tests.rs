@@ -253,3 +253,46 @@ async fn history_of_large_values_is_bounded_by_bytes_in_memory_and_on_disk() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_store_that_lost_acknowledged_writes_is_refused_until_told_to_start_anyway() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    {
+        let s = open(dir.path(), 100);
+        for i in 0..5 {
+            s.create(&format!("/k{i}"), v("x")).await.unwrap();
+        }
+    }
+    // The writer records the mark as it closes; wait for the thread to let go.
+    let mark = dir.path().join("t.db.rev");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&mark).is_ok_and(|m| m.trim() == "5") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&mark).unwrap().trim(), "5");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let err = Store::open(&db, StoreOptions::default())
+        .err()
+        .expect("refused");
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            StoreError::Behind {
+                revision: 0,
+                acknowledged: 5,
+                ..
+            }
+        ) && msg.contains("committed data was lost")
+            && msg.contains("t.db.rev"),
+        "{msg}"
+    );
+    std::fs::remove_file(&mark).unwrap();
+    let s = Store::open(&db, StoreOptions::default()).unwrap();
+    assert_eq!(s.revision(), 0, "started on purpose with what is left");
+}

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{Event, EventKind};
+use crate::high_water::HighWater;
 use crate::sqlite::{Change, SqliteBackend};
 use crate::store::{Inner, KeyValue};
 use crate::{Revision, StoreError};
@@ -37,6 +38,7 @@ pub(crate) struct Writer {
     backend: SqliteBackend,
     inner: Arc<Inner>,
     rx: mpsc::Receiver<Request>,
+    mark: HighWater,
 }
 
 /// What one key looks like within the batch being built.
@@ -50,8 +52,14 @@ impl Writer {
         backend: SqliteBackend,
         inner: Arc<Inner>,
         rx: mpsc::Receiver<Request>,
+        mark: HighWater,
     ) -> Result<(), StoreError> {
-        let mut writer = Writer { backend, inner, rx };
+        let mut writer = Writer {
+            backend,
+            inner,
+            rx,
+            mark,
+        };
         std::thread::Builder::new()
             .name("kapi-store-writer".into())
             .spawn(move || writer.run())
@@ -72,6 +80,8 @@ impl Writer {
             }
             self.commit_batch(&mut batch);
         }
+        let revision = self.inner.read().revision;
+        self.mark.flush(revision);
     }
 
     fn commit_batch(&mut self, batch: &mut Vec<Request>) {
@@ -179,6 +189,9 @@ impl Writer {
                 state.revision = change.revision;
                 let _ = self.inner.events.send(event);
             }
+        }
+        if let Some(last) = changes.last() {
+            self.mark.committed(last.revision);
         }
         for (reply, outcome) in outcomes {
             let _ = reply.send(outcome.map(|i| changes[i].revision));
