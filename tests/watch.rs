@@ -180,3 +180,49 @@ fn list_pages_with_limit_and_continue() {
     assert_eq!(names, ["p2", "p3", "p4"]);
     assert!(page2["metadata"].get("continue").is_none());
 }
+
+#[test]
+fn objects_a_namespace_deletion_removes_are_deleted_at_a_new_version_that_resumes_past_them() {
+    let c = Cluster::start();
+    c.kubectl_ok(&["create", "namespace", "gone"]);
+    c.kubectl_ok(&["create", "configmap", "c", "-n", "gone"]);
+    let created = c.kubectl_ok(&[
+        "get",
+        "configmap",
+        "c",
+        "-n",
+        "gone",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    c.kubectl_ok(&["delete", "namespace", "gone", "--wait=true"]);
+    create_cm(&c, "marker", "");
+    let watch_from = |rv: &str| {
+        let out = c.curl(&[&format!(
+            "/api/v1/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=1"
+        )]);
+        events(&out.stdout)
+    };
+    let evs = watch_from(&created);
+    let deleted = evs
+        .iter()
+        .find(|e| e["type"] == "DELETED" && e["object"]["metadata"]["name"] == "c")
+        .expect("the DELETED event of c");
+    let deleted_rv = deleted["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .to_string();
+    assert!(
+        deleted_rv.parse::<i64>().unwrap() > created.parse::<i64>().unwrap(),
+        "the DELETED event carries the deletion's version, not the object's last one ({deleted_rv} vs {created})"
+    );
+    // A client that saw the DELETED event resumes after it: not again, but what came later.
+    let later = watch_from(&deleted_rv);
+    assert!(
+        !later.iter().any(|e| e["object"]["metadata"]["name"] == "c"),
+        "{later:?}"
+    );
+    assert!(later
+        .iter()
+        .any(|e| e["type"] == "ADDED" && e["object"]["metadata"]["name"] == "marker"));
+}

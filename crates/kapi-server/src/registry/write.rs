@@ -721,17 +721,23 @@ impl Registry {
         Err(ApiError::conflict(def.group, def.resource, name))
     }
 
-    /// Removes an object whatever its finalizers say (namespace cleanup).
+    /// Removes an object whatever its finalizers say (namespace cleanup). The DELETED event
+    /// carries the deletion's revision as resourceVersion, as every other delete's does, so a
+    /// client resuming from it does not see the deletion again.
     pub async fn remove(&self, key: &str) -> Result<(), StoreError> {
         let Some(kv) = self.store.get(key) else {
             return Ok(());
         };
+        let encoded = serde_json::from_slice::<Value>(&kv.value)
+            .ok()
+            .and_then(|obj| encoder(obj).ok());
         let value = kv.value.clone();
-        match self
-            .store
-            .delete(key, Some(kv.mod_revision), move |_| value)
-            .await
-        {
+        let encode: Box<dyn FnOnce(Revision) -> Bytes + Send> = match encoded {
+            Some(encoded) => Box::new(encoded.into_parts().0),
+            // Bytes that no longer parse go as they are.
+            None => Box::new(move |_| value),
+        };
+        match self.store.delete(key, Some(kv.mod_revision), encode).await {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
