@@ -226,3 +226,23 @@ fn objects_a_namespace_deletion_removes_are_deleted_at_a_new_version_that_resume
         .iter()
         .any(|e| e["type"] == "ADDED" && e["object"]["metadata"]["name"] == "marker"));
 }
+
+#[test]
+fn a_list_at_a_version_the_store_has_not_reached_waits_then_times_out_as_upstream() {
+    let c = Cluster::start();
+    let (code, status) = c.curl_json(&[
+        "/api/v1/namespaces/default/configmaps?resourceVersion=999999999&resourceVersionMatch=NotOlderThan",
+    ]);
+    assert_eq!(code, 504, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Timeout: Too large resource version: 999999999, current: "),
+        "{status}"
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["reason"],
+        "ResourceVersionTooLarge"
+    );
+}

@@ -88,6 +88,8 @@ impl State {
 pub(crate) struct Inner {
     pub state: RwLock<State>,
     pub events: broadcast::Sender<Arc<Event>>,
+    /// The current revision, for callers waiting for one (sent after each applied batch).
+    pub revision: tokio::sync::watch::Sender<Revision>,
     pub options: StoreOptions,
 }
 
@@ -143,7 +145,9 @@ impl Store {
         };
         state.trim(&options);
         let (events, _) = broadcast::channel(options.watch_buffer.max(16));
+        let (revision, _) = tokio::sync::watch::channel(state.revision);
         let inner = Arc::new(Inner {
+            revision,
             state: RwLock::new(state),
             events,
             options: options.clone(),
@@ -156,6 +160,21 @@ impl Store {
     /// The current revision: every acknowledged write has a revision at or below it.
     pub fn revision(&self) -> Revision {
         self.inner.read().revision
+    }
+
+    /// Waits until the store has reached `revision`, for at most `timeout`; on timeout, the
+    /// revision it is at.
+    pub async fn wait_for_revision(
+        &self,
+        revision: Revision,
+        timeout: std::time::Duration,
+    ) -> Result<(), Revision> {
+        let mut rx = self.inner.revision.subscribe();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|r| *r >= revision)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(self.revision()),
+        }
     }
 
     /// The value of one key as of the current revision.

@@ -296,3 +296,25 @@ async fn a_store_that_lost_acknowledged_writes_is_refused_until_told_to_start_an
     let s = Store::open(&db, StoreOptions::default()).unwrap();
     assert_eq!(s.revision(), 0, "started on purpose with what is left");
 }
+
+#[tokio::test]
+async fn a_wait_for_a_revision_ends_with_the_write_that_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    let next = s.revision() + 1;
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.wait_for_revision(next, std::time::Duration::from_secs(30))
+                .await
+        })
+    };
+    s.create("/a", v("1")).await.unwrap();
+    assert_eq!(waiter.await.unwrap(), Ok(()));
+    assert_eq!(
+        s.wait_for_revision(next + 5, std::time::Duration::from_millis(50))
+            .await,
+        Err(next),
+        "a revision never written times out with the current one"
+    );
+}

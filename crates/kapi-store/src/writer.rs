@@ -191,6 +191,7 @@ impl Writer {
             }
         }
         if let Some(last) = changes.last() {
+            self.inner.revision.send_replace(last.revision);
             self.mark.committed(last.revision);
         }
         for (reply, outcome) in outcomes {

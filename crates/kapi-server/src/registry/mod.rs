@@ -203,23 +203,16 @@ impl Registry {
     /// upstream does ("Too large resource version").
     async fn wait_for_revision(&self, rv: Option<Revision>) -> Result<(), ApiError> {
         let Some(rv) = rv else { return Ok(()) };
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-        while self.store.revision() < rv {
-            if tokio::time::Instant::now() >= deadline {
-                let mut e = ApiError::internal("");
-                e.code = 504;
-                e.reason = "Timeout";
-                e.message = format!(
-                    "Timeout: Too large resource version: {rv}, current: {}",
-                    self.store.revision()
-                );
-                e.details = Some(
-                    serde_json::json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
-                );
-                return Err(e);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        Ok(())
+        let wait = std::time::Duration::from_secs(3);
+        self.store.wait_for_revision(rv, wait).await.map_err(|current| {
+            let mut e = ApiError::internal("");
+            e.code = 504;
+            e.reason = "Timeout";
+            e.message = format!("Timeout: Too large resource version: {rv}, current: {current}");
+            e.details = Some(
+                serde_json::json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+            );
+            e
+        })
     }
 }
