@@ -1,5 +1,6 @@
 //! Crash safety: SIGKILL the server in the middle of a stream of concurrent writes, restart
-//! it, and find every acknowledged write.
+//! it, and find every acknowledged write; a second server on the same data dir is refused; a
+//! full disk refuses writes but takes the deletes that make room.
 
 use crate::support::Cluster;
 
@@ -148,4 +149,65 @@ fn a_second_server_on_the_same_data_dir_is_refused_and_the_first_keeps_its_store
         |p: &std::path::Path| std::fs::metadata(p).expect("mode").permissions().mode() & 0o777;
     assert_eq!(mode(&c.data()), 0o700, "the data dir is its owner's alone");
     assert_eq!(mode(&c.data().join("kapi.db")), 0o600);
+}
+
+#[test]
+fn a_full_disk_refuses_writes_but_takes_deletes_and_recovers_when_they_free_space() {
+    let c = Cluster::start_on_small_disk(40);
+    let body = |name: &str| {
+        let data = "x".repeat(900 << 10);
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"d":"{data}"}}}}"#
+        )
+    };
+    let create = |name: &str| {
+        let path = crate::support::write_file(c.dir.path(), "body.json", &body(name));
+        c.curl_json(&[
+            "/api/v1/namespaces/default/configmaps",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &format!("@{}", path.display()),
+        ])
+    };
+    let mut created = Vec::new();
+    let refusal = loop {
+        assert!(created.len() < 80, "40 MiB never filled up");
+        let name = format!("big-{}", created.len());
+        let (code, status) = create(&name);
+        if code != 201 {
+            break (code, status);
+        }
+        created.push(name);
+    };
+    assert_eq!(refusal.0, 500, "{}", refusal.1);
+    assert!(
+        refusal.1["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("disk is full: only deletes are accepted"),
+        "{}",
+        refusal.1
+    );
+    let readyz = String::from_utf8_lossy(&c.curl(&["/readyz?verbose"]).stdout).to_string();
+    assert!(readyz.contains("[-]store-space failed"), "{readyz}");
+    assert_eq!(create("refused-too").0, 500, "writes stay refused");
+    // Deletes go through on the space held back, and free enough for writes again.
+    for name in &created[..created.len() / 2] {
+        let (code, status) = c.curl_json(&[
+            &format!("/api/v1/namespaces/default/configmaps/{name}"),
+            "-X",
+            "DELETE",
+        ]);
+        assert_eq!(code, 200, "deleting {name} on a full disk: {status}");
+    }
+    crate::support::eventually("writes accepted again", 30, || {
+        (create("after").0 == 201).then_some(())
+    });
+    assert_eq!(c.curl(&["/readyz"]).stdout, b"ok");
+    assert!(c
+        .kubectl_ok(&["get", "configmaps", "-o", "name"])
+        .contains("configmap/after"));
 }

@@ -205,9 +205,11 @@ fn health_endpoints_name_only_the_checks_kapi_makes() {
     let verbose = c.curl_anonymous(&["/readyz?verbose"]).stdout;
     assert_eq!(
         String::from_utf8_lossy(&verbose),
-        "[+]ping ok\n[+]store ok\nreadyz check passed\n"
+        "[+]ping ok\n[+]store ok\n[+]store-space ok\nreadyz check passed\n"
     );
-    let excluded = c.curl_anonymous(&["/livez?verbose&exclude=store"]).stdout;
+    let excluded = c
+        .curl_anonymous(&["/livez?verbose&exclude=store&exclude=store-space"])
+        .stdout;
     assert_eq!(
         String::from_utf8_lossy(&excluded),
         "[+]ping ok\nlivez check passed\n"

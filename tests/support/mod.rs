@@ -24,6 +24,8 @@ pub struct Cluster {
     /// The private network of a cluster that runs a node; `None`: a pure API server on
     /// loopback (`--disable-node`).
     pub netns: Option<netns::NetNs>,
+    /// The data dir is a tmpfs of its own, unmounted when the cluster goes.
+    small_disk: bool,
 }
 
 impl Cluster {
@@ -53,6 +55,40 @@ impl Cluster {
             nofile,
             log: Default::default(),
             netns: None,
+            small_disk: false,
+        };
+        c.launch("127.0.0.1:0");
+        c
+    }
+
+    /// Starts a server whose data dir is a filesystem of `mib` MiB (a tmpfs), to be filled up.
+    /// Needs root.
+    pub fn start_on_small_disk(mib: u64) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0700"),
+                "kapi-test",
+            ])
+            .arg(&data)
+            .status()
+            .expect("mount");
+        assert!(mounted.success(), "mounting a tmpfs needs root");
+        let mut c = Cluster {
+            dir,
+            url: String::new(),
+            port: 0,
+            child: None,
+            extra: Vec::new(),
+            nofile: None,
+            log: Default::default(),
+            netns: None,
+            small_disk: true,
         };
         c.launch("127.0.0.1:0");
         c
@@ -82,6 +118,7 @@ impl Cluster {
             nofile: None,
             log: Default::default(),
             netns: Some(ns),
+            small_disk: false,
         };
         c.launch("0.0.0.0:0");
         c
@@ -403,6 +440,9 @@ impl Drop for Cluster {
             }
         }
         self.kill();
+        if self.small_disk {
+            let _ = Command::new("umount").arg(self.data()).status();
+        }
     }
 }
 

@@ -53,6 +53,9 @@ pub enum StoreError {
         /// The mark's file.
         mark: std::path::PathBuf,
     },
+    /// The disk is full: only deletes are accepted until space is freed.
+    #[error("the store's disk is full: only deletes are accepted until space is freed")]
+    NoSpace,
     /// The writer task has stopped (the server is shutting down).
     #[error("storage is shutting down")]
     Closed,

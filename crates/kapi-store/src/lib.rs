@@ -20,6 +20,7 @@
 mod error;
 mod events;
 mod high_water;
+mod reserve;
 mod sqlite;
 mod store;
 mod writer;

@@ -102,8 +102,13 @@ impl SqliteBackend {
     pub fn open(path: &Path, history: usize) -> Result<Self, StoreError> {
         owner_only(path)?;
         let conn = Connection::open(path)?;
+        // Freed pages go back to the filesystem on request (see `reclaim`); this only takes
+        // effect for a database that has no tables yet.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The WAL shrinks back after a checkpoint instead of keeping its largest size.
+        conn.pragma_update(None, "journal_size_limit", 8 << 20)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS log (rev INTEGER PRIMARY KEY, kind INTEGER NOT NULL,
                  key TEXT NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL);
@@ -180,12 +185,93 @@ impl SqliteBackend {
         })
     }
 
+    /// Deletes every superseded row up to `cutoff` now, and starts the history after it (a
+    /// compaction, as etcd's, for when the disk is full).
+    pub fn collect(&mut self, cutoff: Revision) -> Result<(), StoreError> {
+        let mut removed = Vec::new();
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            {
+                let mut remove = tx.prepare_cached("DELETE FROM log WHERE rev = ?1")?;
+                while let Some(Reverse(rev)) = self.garbage.peek().copied() {
+                    if rev > cutoff {
+                        break;
+                    }
+                    self.garbage.pop();
+                    removed.push(rev);
+                    remove.execute(params![rev])?;
+                }
+                tx.execute(
+                    "INSERT INTO meta (name, value) VALUES ('oldest', ?1)
+                     ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    params![cutoff],
+                )?;
+            }
+            tx.commit()?;
+            Ok::<(), StoreError>(())
+        })();
+        if result.is_err() {
+            self.garbage.extend(removed.into_iter().map(Reverse));
+        }
+        result
+    }
+
+    /// Returns the pages of deleted rows to the filesystem and empties the WAL, so that space
+    /// freed by deletes is space on disk again.
+    pub fn reclaim(&mut self) -> Result<(), StoreError> {
+        // The pragma frees one page per step (a result row each): step it to the end.
+        let mut vacuum = self.conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut freed = vacuum.raw_query();
+        while freed.next()?.is_some() {}
+        drop(freed);
+        drop(vacuum);
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Commits a batch in one transaction (one fsync), collecting garbage that has aged out of
     /// the history, which starts after `oldest` (or the count bound, if that is later).
     pub fn commit(&mut self, changes: &[Change], oldest: Revision) -> Result<(), StoreError> {
+        self.try_commit(changes, oldest).map_err(|e| match e {
+            StoreError::Backend(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DiskFull =>
+            {
+                StoreError::NoSpace
+            }
+            other => other,
+        })
+    }
+
+    fn try_commit(&mut self, changes: &[Change], oldest: Revision) -> Result<(), StoreError> {
         let Some(last) = changes.last() else {
             return Ok(());
         };
+        let mut removed = Vec::new();
+        let result = self.write_batch(changes, oldest, last.revision, &mut removed);
+        if result.is_err() {
+            // Those rows are still there: collect them at a later commit.
+            self.garbage.extend(removed.into_iter().map(Reverse));
+            return result;
+        }
+        for c in changes {
+            if let Some(old) = c.superseded {
+                self.garbage.push(Reverse(old));
+            }
+            if c.kind == EventKind::Deleted {
+                self.garbage.push(Reverse(c.revision));
+            }
+        }
+        Ok(())
+    }
+
+    fn write_batch(
+        &mut self,
+        changes: &[Change],
+        oldest: Revision,
+        last: Revision,
+        removed: &mut Vec<Revision>,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
             let mut append = tx.prepare_cached(
@@ -203,9 +289,9 @@ impl SqliteBackend {
             tx.execute(
                 "INSERT INTO meta (name, value) VALUES ('revision', ?1)
                  ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                params![last.revision],
+                params![last],
             )?;
-            let cutoff = (last.revision - self.history).max(oldest);
+            let cutoff = (last - self.history).max(oldest);
             tx.execute(
                 "INSERT INTO meta (name, value) VALUES ('oldest', ?1)
                  ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -216,19 +302,12 @@ impl SqliteBackend {
                 if rev > cutoff {
                     break;
                 }
-                remove.execute(params![rev])?;
                 self.garbage.pop();
+                removed.push(rev);
+                remove.execute(params![rev])?;
             }
         }
         tx.commit()?;
-        for c in changes {
-            if let Some(old) = c.superseded {
-                self.garbage.push(Reverse(old));
-            }
-            if c.kind == EventKind::Deleted {
-                self.garbage.push(Reverse(c.revision));
-            }
-        }
         Ok(())
     }
 }

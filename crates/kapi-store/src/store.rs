@@ -90,10 +90,19 @@ pub(crate) struct Inner {
     pub events: broadcast::Sender<Arc<Event>>,
     /// The current revision, for callers waiting for one (sent after each applied batch).
     pub revision: tokio::sync::watch::Sender<Revision>,
+    /// The disk is full: only deletes are accepted.
+    pub no_space: std::sync::atomic::AtomicBool,
     pub options: StoreOptions,
 }
 
 impl Inner {
+    pub fn out_of_space(&self) -> bool {
+        self.no_space.load(std::sync::atomic::Ordering::Acquire)
+    }
+    pub fn set_out_of_space(&self, full: bool) {
+        self.no_space
+            .store(full, std::sync::atomic::Ordering::Release);
+    }
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state
             .read()
@@ -148,13 +157,20 @@ impl Store {
         let (revision, _) = tokio::sync::watch::channel(state.revision);
         let inner = Arc::new(Inner {
             revision,
+            no_space: std::sync::atomic::AtomicBool::new(false),
             state: RwLock::new(state),
             events,
             options: options.clone(),
         });
         let (writes, rx) = mpsc::channel(options.max_batch * 4);
-        Writer::spawn(backend, inner.clone(), rx, mark)?;
+        let reserve = crate::reserve::Reserve::new(path);
+        Writer::spawn(backend, inner.clone(), rx, mark, reserve)?;
         Ok(Self { inner, writes })
+    }
+
+    /// Whether the disk is full, so that only deletes are accepted.
+    pub fn out_of_space(&self) -> bool {
+        self.inner.out_of_space()
     }
 
     /// The current revision: every acknowledged write has a revision at or below it.

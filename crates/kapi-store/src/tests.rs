@@ -318,3 +318,47 @@ async fn a_wait_for_a_revision_ends_with_the_write_that_reaches_it() {
         "a revision never written times out with the current one"
     );
 }
+
+#[tokio::test]
+async fn compaction_and_reclaim_give_the_space_of_deleted_values_back_to_the_filesystem() {
+    use crate::sqlite::{Change, SqliteBackend};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let mut backend = SqliteBackend::open(&db, 10_000).unwrap();
+    backend.load().unwrap();
+    let value = Bytes::from(vec![7u8; 100 << 10]);
+    let mut rev = 0;
+    for i in 0..100 {
+        rev += 1;
+        let change = Change {
+            kind: crate::EventKind::Added,
+            key: format!("/k{i}"),
+            value: value.clone(),
+            create_revision: rev,
+            revision: rev,
+            superseded: None,
+        };
+        backend.commit(&[change], 0).unwrap();
+    }
+    for i in 0..100 {
+        rev += 1;
+        let change = Change {
+            kind: crate::EventKind::Deleted,
+            key: format!("/k{i}"),
+            value: value.clone(),
+            create_revision: i + 1,
+            revision: rev,
+            superseded: Some(i + 1),
+        };
+        backend.commit(&[change], 0).unwrap();
+    }
+    backend.reclaim().unwrap();
+    let before = std::fs::metadata(&db).unwrap().len();
+    backend.collect(rev).unwrap();
+    backend.reclaim().unwrap();
+    let after = std::fs::metadata(&db).unwrap().len();
+    assert!(
+        after < before / 10,
+        "20 MB of deleted values are given back: {before} -> {after} bytes"
+    );
+}

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{Event, EventKind};
 use crate::high_water::HighWater;
+use crate::reserve::Reserve;
 use crate::sqlite::{Change, SqliteBackend};
 use crate::store::{Inner, KeyValue};
 use crate::{Revision, StoreError};
@@ -39,7 +40,12 @@ pub(crate) struct Writer {
     inner: Arc<Inner>,
     rx: mpsc::Receiver<Request>,
     mark: HighWater,
+    reserve: Reserve,
+    last_restore: std::time::Instant,
 }
+
+/// How often a full store tries to take its reserve back while writes are refused.
+const RESTORE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What one key looks like within the batch being built.
 #[derive(Clone)]
@@ -53,12 +59,15 @@ impl Writer {
         inner: Arc<Inner>,
         rx: mpsc::Receiver<Request>,
         mark: HighWater,
+        reserve: Reserve,
     ) -> Result<(), StoreError> {
         let mut writer = Writer {
             backend,
             inner,
             rx,
             mark,
+            reserve,
+            last_restore: std::time::Instant::now(),
         };
         std::thread::Builder::new()
             .name("kapi-store-writer".into())
@@ -84,6 +93,30 @@ impl Writer {
         self.mark.flush(revision);
     }
 
+    /// After deletes on a full disk: compact the history to now (watches from before it get
+    /// 410 and list again, as after an etcd compaction), so the rows of deleted and replaced
+    /// objects can go, give their pages back to the filesystem, and accept every write again
+    /// once the reserve could be taken back.
+    fn recover_space(&mut self) {
+        let revision = {
+            let mut state = self.inner.write();
+            state.ring.clear();
+            state.ring_bytes = 0;
+            state.oldest = state.revision;
+            state.revision
+        };
+        if let Err(e) = self.backend.collect(revision) {
+            tracing::warn!(error = %e, "could not compact the history on a full disk");
+        }
+        if let Err(e) = self.backend.reclaim() {
+            tracing::warn!(error = %e, "could not return freed pages to the filesystem");
+        }
+        if self.reserve.restore() {
+            tracing::info!("the store has disk space again; writes are accepted");
+            self.inner.set_out_of_space(false);
+        }
+    }
+
     fn commit_batch(&mut self, batch: &mut Vec<Request>) {
         let mut next = self.inner.read().revision;
         let mut slots: HashMap<String, Slot> = HashMap::new();
@@ -91,7 +124,20 @@ impl Writer {
         let mut prevs = Vec::with_capacity(batch.len());
         // (reply, outcome index into changes or error)
         let mut outcomes: Vec<(Reply, Result<usize, StoreError>)> = Vec::with_capacity(batch.len());
+        // Space freed outside kapi counts too: try to take the reserve back now and then.
+        if self.inner.out_of_space() && self.last_restore.elapsed() >= RESTORE_EVERY {
+            self.last_restore = std::time::Instant::now();
+            if self.reserve.restore() {
+                tracing::info!("the store has disk space again; writes are accepted");
+                self.inner.set_out_of_space(false);
+            }
+        }
+        let no_space = self.inner.out_of_space();
         for req in batch.drain(..) {
+            if no_space && !matches!(req.op, Op::Delete(_)) {
+                outcomes.push((req.reply, Err(StoreError::NoSpace)));
+                continue;
+            }
             let slot = slots.entry(req.key.clone()).or_insert_with(|| Slot {
                 current: self.inner.read().kvs.get(&req.key).cloned(),
             });
@@ -145,7 +191,22 @@ impl Writer {
         }
         let commit_started = std::time::Instant::now();
         let oldest = self.inner.read().oldest;
-        let committed = self.backend.commit(&changes, oldest);
+        let mut committed = self.backend.commit(&changes, oldest);
+        if matches!(committed, Err(StoreError::NoSpace)) {
+            let released = self.reserve.release();
+            if !no_space {
+                tracing::error!(
+                    "the store's disk is full: only deletes are accepted until space is freed"
+                );
+                self.inner.set_out_of_space(true);
+            }
+            // The reserve is for deletes: a batch of deletes only goes again on it.
+            if released && changes.iter().all(|c| c.kind == EventKind::Deleted) {
+                committed = self.backend.commit(&changes, oldest);
+            }
+        } else if committed.is_ok() && no_space {
+            self.recover_space();
+        }
         tracing::debug!(
             writes = changes.len(),
             micros = commit_started.elapsed().as_micros() as u64,

@@ -256,11 +256,16 @@ async fn non_resource(
     }
 }
 
-/// The checks kapi really makes: it answers (`ping`), and its store has loaded (`store`, the
-/// embedded SQLite log; kapi has no etcd to report).
-fn health_checks(server: &Server) -> [(&'static str, bool); 2] {
-    let store_ok = server.registry.store().revision() > 0;
-    [("ping", true), ("store", store_ok)]
+/// The checks kapi really makes: it answers (`ping`), its store has loaded (`store`, the
+/// embedded SQLite log; kapi has no etcd to report), and its disk has room for writes
+/// (`store-space`; when full, only deletes are accepted).
+fn health_checks(server: &Server) -> [(&'static str, bool); 3] {
+    let store = server.registry.store();
+    [
+        ("ping", true),
+        ("store", store.revision() > 0),
+        ("store-space", !store.out_of_space()),
+    ]
 }
 
 /// One check by name (`/readyz/ping`); `None` for a check kapi does not make, which upstream
