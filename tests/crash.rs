@@ -211,3 +211,95 @@ fn a_full_disk_refuses_writes_but_takes_deletes_and_recovers_when_they_free_spac
         .kubectl_ok(&["get", "configmaps", "-o", "name"])
         .contains("configmap/after"));
 }
+
+#[test]
+fn a_corrupt_stored_object_is_reported_by_key_and_deleted_only_with_the_unsafe_option_and_verb() {
+    let mut c = Cluster::start();
+    c.kubectl_ok(&["create", "configmap", "good"]);
+    c.kubectl_ok(&["create", "configmap", "bad"]);
+    c.kubectl_ok(&["create", "serviceaccount", "editor"]);
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "editor",
+        "--clusterrole=edit",
+        "--serviceaccount=default:editor",
+    ]);
+    c.kill();
+    // Damage the stored bytes as a disk or a careless hand would.
+    let damaged = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             db = sqlite3.connect(sys.argv[1])\n\
+             n = db.execute(\"UPDATE log SET value = CAST('{\\\"broken' AS BLOB) WHERE rev = (SELECT max(rev) FROM log WHERE key = '/registry/core/configmaps/default/bad')\").rowcount\n\
+             db.commit()\n\
+             assert n == 1, n\n",
+        )
+        .arg(c.data().join("kapi.db"))
+        .output()
+        .expect("python3");
+    assert!(
+        damaged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&damaged.stderr)
+    );
+    c.restart();
+
+    let (code, status) = c.curl_json(&["/api/v1/namespaces/default/configmaps"]);
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (500, Some("StorageReadError")),
+        "{status}"
+    );
+    assert_eq!(
+        status["message"],
+        "failed to read one or more configmaps from the storage"
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["field"],
+        "/registry/core/configmaps/default/bad"
+    );
+    let (code, status) = c.curl_json(&["/api/v1/namespaces/default/configmaps/bad"]);
+    assert_eq!(code, 500);
+    assert!(
+        status["message"].as_str().unwrap_or_default().contains(
+            "StorageError: corrupt object, Code: 1, Key: /registry/core/configmaps/default/bad"
+        ),
+        "{status}"
+    );
+    assert_eq!(
+        c.curl_json(&["/api/v1/namespaces/default/configmaps/good"])
+            .0,
+        200
+    );
+    let (code, _) = c.curl_json(&["/api/v1/namespaces/default/configmaps/bad", "-X", "DELETE"]);
+    assert_eq!(code, 500, "an ordinary delete needs to read the object");
+
+    let unsafe_delete = [
+        "/api/v1/namespaces/default/configmaps/bad",
+        "-X",
+        "DELETE",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"ignoreStoreReadErrorWithClusterBreakingPotential":true}"#,
+    ];
+    let token = c.kubectl_ok(&["create", "token", "editor"]);
+    let (code, status) = c.curl_token(token.trim(), &unsafe_delete);
+    assert_eq!(
+        code, 403,
+        "edit may delete but not delete-ignore-read-errors: {status}"
+    );
+    assert!(status["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("cannot delete-ignore-read-errors resource \"configmaps\""));
+    let (code, status) = c.curl_json(&unsafe_delete);
+    assert_eq!(code, 200, "{status}");
+    let names = c.kubectl_ok(&["get", "configmaps", "-o", "name"]);
+    assert!(
+        names.contains("configmap/good") && !names.contains("configmap/bad"),
+        "{names}"
+    );
+}

@@ -282,6 +282,38 @@ impl ApiError {
         e
     }
 
+    /// 500 for one stored object that cannot be read, in upstream's StorageError wording.
+    pub fn corrupt_object(key: &str, why: &str) -> Self {
+        Self::internal(format!(
+            "StorageError: corrupt object, Code: 1, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: {why}"
+        ))
+    }
+
+    /// 500 StorageReadError for a list that met stored objects it cannot read: each key as a
+    /// cause (at most 100, then one saying the list is cut), so an admin can find and delete
+    /// them.
+    pub fn store_read_error(resource: &str, prefix: &str, corrupt: &[(String, String)]) -> Self {
+        let mut e = Self::new(
+            500,
+            "StorageReadError",
+            format!("failed to read one or more {resource} from the storage"),
+        );
+        let mut causes: Vec<Value> = corrupt
+            .iter()
+            .take(100)
+            .map(|(key, why)| {
+                json!({"reason": "UnexpectedServerResponse", "message": why, "field": key})
+            })
+            .collect();
+        if corrupt.len() > 100 {
+            causes.push(
+                json!({"reason": "TooMany", "message": "too many errors, the list is truncated"}),
+            );
+        }
+        e.details = Some(json!({"name": prefix, "kind": resource, "causes": causes}));
+        e
+    }
+
     /// 500 InternalError.
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Self::new(

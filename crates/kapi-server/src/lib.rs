@@ -252,7 +252,13 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     config.advertise = Some(SocketAddr::new(advertise_ip, addr.port()));
     let pki = Pki::load_or_create(&dir, &[advertise_ip.to_string(), local_ip.to_string()])?;
     let tls = pki.server_tls_config()?;
-    let store = kapi_store::Store::open(&dir.join("kapi.db"), Default::default())?;
+    let store = kapi_store::Store::open(
+        &dir.join("kapi.db"),
+        kapi_store::StoreOptions {
+            validate: Some(registry::validate_stored),
+            ..Default::default()
+        },
+    )?;
     let registry = Arc::new(Registry::new(store));
     bootstrap::run(&registry, &advertise_ip.to_string(), addr.port())
         .await

@@ -37,6 +37,10 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Capacity of the live event channel; a watcher further behind than this is ended.
     pub watch_buffer: usize,
+    /// Checks each stored value when the store is opened; values it refuses are reported
+    /// as corrupt (see [`Store::corruption`]) until they are deleted. The store itself never
+    /// reads values, so what "corrupt" means is the caller's.
+    pub validate: Option<fn(&[u8]) -> Result<(), String>>,
 }
 
 impl Default for StoreOptions {
@@ -46,6 +50,7 @@ impl Default for StoreOptions {
             event_history_bytes: 64 << 20,
             max_batch: 2_048,
             watch_buffer: 65_536,
+            validate: None,
         }
     }
 }
@@ -57,6 +62,8 @@ pub(crate) struct State {
     pub ring: VecDeque<Arc<Event>>,
     /// The bytes of the values in `ring`.
     pub ring_bytes: usize,
+    /// Keys whose values the validator refused at open, with why; a write to one removes it.
+    pub corrupt: BTreeMap<String, String>,
     pub revision: Revision,
     /// The oldest revision a watch may start after; older starts are compacted away.
     pub oldest: Revision,
@@ -145,7 +152,18 @@ impl Store {
             })
             .collect();
         let ring_bytes = ring.iter().map(|e| e.value.len()).sum();
+        let corrupt: BTreeMap<String, String> = match options.validate {
+            Some(validate) => kvs
+                .iter()
+                .filter_map(|(k, kv)| validate(&kv.value).err().map(|e| (k.clone(), e)))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        for key in corrupt.keys() {
+            tracing::error!(key = %key, "a stored object is corrupt; it can only be deleted");
+        }
         let mut state = State {
+            corrupt,
             kvs,
             ring,
             ring_bytes,
@@ -191,6 +209,30 @@ impl Store {
             Ok(Ok(_)) => Ok(()),
             _ => Err(self.revision()),
         }
+    }
+
+    /// Why the value of `key` is corrupt, if it is.
+    pub fn corruption(&self, key: &str) -> Option<String> {
+        let state = self.inner.read();
+        if state.corrupt.is_empty() {
+            return None;
+        }
+        state.corrupt.get(key).cloned()
+    }
+
+    /// Up to `at_most` corrupt keys under `prefix`, with why.
+    pub fn corrupt_under(&self, prefix: &str, at_most: usize) -> Vec<(String, String)> {
+        let state = self.inner.read();
+        if state.corrupt.is_empty() {
+            return Vec::new();
+        }
+        state
+            .corrupt
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(at_most)
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect()
     }
 
     /// The value of one key as of the current revision.

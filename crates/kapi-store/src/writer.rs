@@ -223,6 +223,9 @@ impl Writer {
         {
             let mut state = self.inner.write();
             for (change, prev) in changes.iter().zip(prevs) {
+                if !state.corrupt.is_empty() {
+                    state.corrupt.remove(&change.key);
+                }
                 match change.kind {
                     EventKind::Deleted => {
                         state.kvs.remove(&change.key);

@@ -370,6 +370,28 @@ pub async fn serve(
                     .get("dryRun")
                     .and_then(Value::as_array)
                     .is_some_and(|d| !d.is_empty());
+            let unsafe_delete = options.get("ignoreStoreReadErrorWithClusterBreakingPotential")
+                == Some(&Value::Bool(true));
+            if unsafe_delete && registry.is_corrupt(def, ns, &info.name) {
+                // Deleting what cannot be read skips finalizers and garbage collection, so it
+                // takes a verb of its own, as upstream's unsafe deletion does.
+                let mut check = info.clone();
+                check.verb = "delete-ignore-read-errors".into();
+                server.authz.authorize(user, &check)?;
+                if !dry_run {
+                    registry.delete_corrupt(def, ns, &info.name).await?;
+                }
+                return Ok(response::json_value(
+                    200,
+                    &json!({
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "details": {"name": info.name, "group": def.group, "kind": def.resource},
+                    }),
+                ));
+            }
             match registry
                 .delete(def, ns, &info.name, &options, dry_run)
                 .await?

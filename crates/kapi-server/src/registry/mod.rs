@@ -52,6 +52,18 @@ pub fn store_error(def: &ResourceDef, name: &str, err: StoreError) -> ApiError {
     }
 }
 
+/// The store's check at open: every stored value is a JSON object (anything else was damaged
+/// outside kapi, and is reported and served as corrupt).
+pub fn validate_stored(bytes: &[u8]) -> Result<(), String> {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Err(e) => Err(format!("data from the storage is not valid JSON: {e}")),
+        Ok(_) if bytes.first() != Some(&b'{') => {
+            Err("data from the storage is not a JSON object".to_string())
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Parses stored bytes; stored objects are always valid JSON, so failure is an internal error.
 pub fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("stored object: {e}")))
@@ -123,10 +135,25 @@ impl Registry {
 
     /// One object's stored bytes.
     pub fn get(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> Result<Bytes, ApiError> {
+        let key = def.key(ns, name);
+        self.readable(&key)?;
         self.store
-            .get(&def.key(ns, name))
+            .get(&key)
             .map(|kv| kv.value)
             .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))
+    }
+
+    /// Refuses a key whose stored value is corrupt, as upstream's StorageError does.
+    fn readable(&self, key: &str) -> Result<(), ApiError> {
+        match self.store.corruption(key) {
+            Some(why) => Err(ApiError::corrupt_object(key, &why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether an object's stored value is corrupt.
+    pub fn is_corrupt(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> bool {
+        self.store.corruption(&def.key(ns, name)).is_some()
     }
 
     /// One object, decoded, with its revision.
@@ -136,9 +163,11 @@ impl Registry {
         ns: Option<&str>,
         name: &str,
     ) -> Result<(Value, Revision), ApiError> {
+        let key = def.key(ns, name);
+        self.readable(&key)?;
         let kv = self
             .store
-            .get(&def.key(ns, name))
+            .get(&key)
             .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))?;
         Ok((decode(&kv.value)?, kv.mod_revision))
     }
@@ -160,6 +189,10 @@ impl Registry {
     ) -> Result<ListPage, ApiError> {
         self.wait_for_revision(opts.resource_version).await?;
         let prefix = Self::prefix(def, ns);
+        let corrupt = self.store.corrupt_under(&prefix, 101);
+        if !corrupt.is_empty() {
+            return Err(ApiError::store_read_error(def.resource, &prefix, &corrupt));
+        }
         let (items, revision, more) = self.store.list(
             &prefix,
             opts.continue_after.as_deref(),

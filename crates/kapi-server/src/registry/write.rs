@@ -650,6 +650,9 @@ impl Registry {
     ) -> Result<DeleteOutcome, ApiError> {
         let key = def.key(ns, name);
         super::propagation::validate(options)?;
+        if let Some(why) = self.store.corruption(&key) {
+            return Err(ApiError::corrupt_object(&key, &why));
+        }
         for _ in 0..RETRIES {
             let kv = self
                 .store
@@ -719,6 +722,30 @@ impl Registry {
             }
         }
         Err(ApiError::conflict(def.group, def.resource, name))
+    }
+
+    /// Deletes an object whose stored value cannot be read, skipping everything that would
+    /// need it (preconditions, finalizers, garbage collection). Watchers see it DELETED as an
+    /// object of its kind with only its name, namespace and the deletion's version, which is
+    /// all a client cache needs to drop it.
+    pub async fn delete_corrupt(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let mut meta = json!({"name": name});
+        if let Some(ns) = ns.filter(|_| def.namespaced) {
+            meta["namespace"] = json!(ns);
+        }
+        let stub = json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": meta});
+        let (encode, _) = encoder(stub)?.into_parts();
+        tracing::warn!(key = %def.key(ns, name), "a corrupt object is deleted without being read");
+        self.store
+            .delete(&def.key(ns, name), None, encode)
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(def, name, e))
     }
 
     /// Removes an object whatever its finalizers say (namespace cleanup). The DELETED event
