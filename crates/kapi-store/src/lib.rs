@@ -27,7 +27,7 @@ mod writer;
 
 pub use error::StoreError;
 pub use events::{Event, EventKind, WatchStream};
-pub use store::{KeyValue, Store, StoreOptions};
+pub use store::{KeyValue, Store, StoreOptions, Validator};
 
 /// A store revision: one global, strictly increasing counter; 0 means "no revision yet".
 pub type Revision = i64;

@@ -24,6 +24,9 @@ pub struct KeyValue {
     pub mod_revision: Revision,
 }
 
+/// A check of one stored value: why it is unusable, if it is.
+pub type Validator = fn(&[u8]) -> Result<(), String>;
+
 /// Tuning knobs; the defaults suit a single-node server.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -40,7 +43,7 @@ pub struct StoreOptions {
     /// Checks each stored value when the store is opened; values it refuses are reported
     /// as corrupt (see [`Store::corruption`]) until they are deleted. The store itself never
     /// reads values, so what "corrupt" means is the caller's.
-    pub validate: Option<fn(&[u8]) -> Result<(), String>>,
+    pub validate: Option<Validator>,
 }
 
 impl Default for StoreOptions {
