@@ -1,0 +1,83 @@
+//! Requests in a version other than the one a resource is stored in (`autoscaling/v1`
+//! HorizontalPodAutoscalers, stored as `autoscaling/v2`).
+//!
+//! Both versions share one storage key, so reads go to the store as they are and only the
+//! objects change shape on the way out; writes are converted to the stored version first, so
+//! validation, defaulting and field management all see the stored version. Tables print from
+//! the stored version, as upstream's printers work on the internal version.
+
+use bytes::Bytes;
+use kapi_api::conversion::{self, ConversionError};
+use kapi_api::patch;
+use kapi_api::resources::{self, ResourceDef};
+use kapi_api::status::ApiError;
+use serde_json::Value;
+
+use super::negotiate::Shape;
+use crate::registry::{self, PatchType};
+
+/// Whether `def` is served by conversion from another version.
+pub fn is_view(def: &'static ResourceDef) -> bool {
+    !std::ptr::eq(resources::storage(def), def)
+}
+
+/// Stored bytes as a client of `def` sees them.
+pub fn shown(def: &'static ResourceDef, shape: Shape, bytes: Bytes) -> Result<Bytes, ApiError> {
+    if !is_view(def) || shape == Shape::Table {
+        return Ok(bytes);
+    }
+    let obj = conversion::convert(registry::decode(&bytes)?, def).map_err(ApiError::internal)?;
+    serde_json::to_vec(&obj)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
+}
+
+/// A client's object of `def` in the stored version, with the row that stores it.
+pub fn to_storage(
+    def: &'static ResourceDef,
+    obj: Value,
+) -> Result<(&'static ResourceDef, Value), ApiError> {
+    let stored = resources::storage(def);
+    if std::ptr::eq(stored, def) {
+        return Ok((def, obj));
+    }
+    let obj = conversion::convert(obj, stored).map_err(invalid)?;
+    Ok((stored, obj))
+}
+
+fn invalid(e: ConversionError) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
+/// A patch written against `def`'s version applied to the stored object `current`: the result,
+/// in the stored version, for an update guarded by the current resourceVersion. Server-side
+/// apply needs field ownership in the client's version and is not offered through a view.
+pub fn patched(
+    def: &'static ResourceDef,
+    current: Value,
+    patch_type: PatchType,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let current = conversion::convert(current, def).map_err(ApiError::internal)?;
+    let out = match patch_type {
+        PatchType::Json => patch::apply_json_patch(&current, body),
+        PatchType::Merge => patch::apply_merge_patch(&current, body),
+        PatchType::Strategic => {
+            let p: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            patch::apply_strategic_merge_patch(&current, &p, def.group, def.kind)
+        }
+        PatchType::Apply { .. } => {
+            return Err(ApiError::unsupported_media_type(
+                "application/apply-patch+yaml",
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                ],
+            ))
+        }
+    }
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    to_storage(def, out).map(|(_, v)| v)
+}
