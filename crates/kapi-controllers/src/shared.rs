@@ -40,6 +40,8 @@ pub struct Context {
     pub legacy_token_secrets: bool,
     /// How long a node may be silent before it is Unknown.
     pub node_monitor_grace_period: std::time::Duration,
+    /// How often each HorizontalPodAutoscaler is reconciled.
+    pub hpa_sync_period: std::time::Duration,
     /// Consecutive failures per object, for backoff. Key: controller/namespace/name.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -72,6 +74,7 @@ impl Context {
             ca,
             legacy_token_secrets: options.legacy_token_secrets,
             node_monitor_grace_period: options.node_monitor_grace_period,
+            hpa_sync_period: options.hpa_sync_period,
             failures: Mutex::new(HashMap::new()),
         })
     }

@@ -107,6 +107,8 @@ pub struct Config {
     pub node: Option<NodeSettings>,
     /// How long a node may be silent before it is Unknown and tainted.
     pub node_monitor_grace_period: std::time::Duration,
+    /// How often each HorizontalPodAutoscaler is reconciled.
+    pub hpa_sync_period: std::time::Duration,
 }
 
 /// How the embedded node runs (`kapi node`'s flags).
@@ -166,6 +168,7 @@ impl Config {
             advertise_address: None,
             node: None,
             node_monitor_grace_period: kapi_controllers::nodelifecycle::DEFAULT_GRACE,
+            hpa_sync_period: kapi_controllers::hpa::DEFAULT_SYNC_PERIOD,
         }
     }
 
@@ -325,6 +328,7 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         enabled: controllers,
         legacy_token_secrets: server.config.legacy_token_secrets,
         node_monitor_grace_period: server.config.node_monitor_grace_period,
+        hpa_sync_period: server.config.hpa_sync_period,
     };
     let run_scheduler = options.is_enabled(kapi_controllers::SCHEDULER);
     start_controllers(&pki, &server_url, options).await?;
