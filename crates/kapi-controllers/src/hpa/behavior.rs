@@ -416,11 +416,13 @@ mod tests {
 
     #[test]
     fn scale_up_window_takes_the_lowest_recent_recommendation() {
-        let mut spec = HorizontalPodAutoscalerBehavior::default();
-        spec.scale_up = Some(HPAScalingRules {
-            stabilization_window_seconds: Some(60),
+        let spec = HorizontalPodAutoscalerBehavior {
+            scale_up: Some(HPAScalingRules {
+                stabilization_window_seconds: Some(60),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         let b = Behavior::from_spec(Some(&spec));
         let mut h = History::default();
         h.seed(2, secs(0));
@@ -457,17 +459,18 @@ mod tests {
             value,
             period_seconds: 60,
         };
-        let mut spec = HorizontalPodAutoscalerBehavior::default();
-        spec.scale_down = Some(HPAScalingRules {
-            stabilization_window_seconds: Some(0),
-            select_policy: Some("Min".into()),
-            policies: Some(vec![pol(false, 1), pol(true, 50)]),
-            ..Default::default()
-        });
-        spec.scale_up = Some(HPAScalingRules {
-            select_policy: Some("Disabled".into()),
-            ..Default::default()
-        });
+        let spec = HorizontalPodAutoscalerBehavior {
+            scale_down: Some(HPAScalingRules {
+                stabilization_window_seconds: Some(0),
+                select_policy: Some("Min".into()),
+                policies: Some(vec![pol(false, 1), pol(true, 50)]),
+                ..Default::default()
+            }),
+            scale_up: Some(HPAScalingRules {
+                select_policy: Some("Disabled".into()),
+                ..Default::default()
+            }),
+        };
         let b = Behavior::from_spec(Some(&spec));
         let mut h = History::default();
         // Down from 10: Pods allows 9, Percent 5; Min picks the smaller change, 9.
@@ -482,11 +485,13 @@ mod tests {
         // Up is disabled.
         assert_eq!(h.normalize(&b, 9, 15, 1, 20, secs(31)).replicas, 9);
         // minReplicas floors a scale-down the rate would allow.
-        let mut spec = HorizontalPodAutoscalerBehavior::default();
-        spec.scale_down = Some(HPAScalingRules {
-            stabilization_window_seconds: Some(0),
+        let spec = HorizontalPodAutoscalerBehavior {
+            scale_down: Some(HPAScalingRules {
+                stabilization_window_seconds: Some(0),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         let b = Behavior::from_spec(Some(&spec));
         let n = History::default().normalize(&b, 10, 1, 3, 20, secs(0));
         assert_eq!(

@@ -32,6 +32,7 @@ use k8s_openapi::chrono::{DateTime, Utc};
 use kapi_node::events::{EventType, Recorder};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
@@ -52,6 +53,8 @@ struct State {
     /// The warnings of the last sync: a failure repeated every sync is posted once, not
     /// every 15 s.
     last_warnings: Vec<(String, String)>,
+    /// When the last sync ran and for which generation.
+    last_sync: Option<(std::time::Instant, Option<i64>)>,
 }
 
 struct Ctx {
@@ -61,7 +64,8 @@ struct Ctx {
     states: Mutex<HashMap<String, State>>,
 }
 
-/// Reconciles every HPA once per sync period and on every change to it.
+/// Reconciles every HPA once per sync period and when its spec changes. Its own status
+/// writes do not start a sync early (upstream, too, waits out the period after one).
 pub fn run(ctx: Arc<Context>) -> Task {
     let client = ctx.client.clone();
     let ctx = Arc::new(Ctx {
@@ -69,14 +73,20 @@ pub fn run(ctx: Arc<Context>) -> Task {
         shared: ctx,
         states: Mutex::new(HashMap::new()),
     });
+    let controller = Controller::new(
+        Api::<HorizontalPodAutoscaler>::all(client),
+        watcher::Config::default(),
+    );
+    let known = controller.store();
     Box::pin(
-        Controller::new(
-            Api::<HorizontalPodAutoscaler>::all(client),
-            watcher::Config::default(),
-        )
-        .with_config(controller::Config::default().debounce(Duration::from_millis(50)))
-        .run(reconcile, error_policy, ctx)
-        .for_each(|r| log_result(CONTROLLER, r)),
+        controller
+            .with_config(controller::Config::default().debounce(Duration::from_millis(50)))
+            .run(
+                move |hpa, ctx| reconcile(hpa, ctx, known.clone()),
+                error_policy,
+                ctx,
+            )
+            .for_each(|r| log_result(CONTROLLER, r)),
     )
 }
 
@@ -166,6 +176,7 @@ impl Sync {
 async fn reconcile(
     cached: Arc<HorizontalPodAutoscaler>,
     ctx: Arc<Ctx>,
+    known: Store<HorizontalPodAutoscaler>,
 ) -> Result<Action, ReconcileError> {
     let ns = cached.namespace().unwrap_or_default();
     let hpas = Api::<HorizontalPodAutoscaler>::namespaced(ctx.shared.client.clone(), &ns);
@@ -177,6 +188,30 @@ async fn reconcile(
     };
     if hpa.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
+    }
+    let hkey = key(&hpa);
+    let period = ctx.shared.hpa_sync_period;
+    let generation = hpa.metadata.generation;
+    let now = std::time::Instant::now();
+    let early = with_state(&ctx, &hkey, |s| {
+        let wait = s
+            .last_sync
+            .filter(|(_, g)| *g == generation)
+            .and_then(|(at, _)| period.checked_sub(now.duration_since(at)));
+        if wait.is_none() {
+            s.last_sync = Some((now, generation));
+        }
+        wait
+    })
+    .flatten();
+    if let Some(wait) = early {
+        // Woken by our own status write (or an unchanged object): keep the period.
+        return Ok(Action::requeue(wait));
+    }
+    if let Ok(mut states) = ctx.states.lock() {
+        let known: std::collections::HashSet<String> =
+            known.state().iter().map(|h| key(h)).collect();
+        states.retain(|k, _| k == &hkey || known.contains(k));
     }
     let result = autoscale(&hpa, &hpas, &ctx).await;
     ctx.shared.succeeded(CONTROLLER, &hpa);
@@ -535,10 +570,9 @@ async fn compute(
                 }
             }
             Err((reason, message, err)) => {
-                statuses.push(MetricStatus {
-                    type_: String::new(),
-                    ..Default::default()
-                });
+                // Upstream leaves a failed metric's slot empty, keeping statuses aligned
+                // with specs (printers pair them by position).
+                statuses.push(MetricStatus::default());
                 if first.is_none() {
                     first = Some((reason, message, err));
                 }
@@ -546,9 +580,6 @@ async fn compute(
             }
         }
     }
-    // Upstream keeps a slot per spec, leaving failed ones empty; an empty status of no type
-    // would not validate, so those are dropped.
-    statuses.retain(|s| !s.type_.is_empty());
     let error = first.as_ref().map(|(_, _, e)| {
         format!(
             "invalid metrics ({invalid} invalid out of {}), first error is: {e}",
