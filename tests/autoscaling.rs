@@ -121,6 +121,27 @@ fn kubectl_autoscale_is_served_in_v1_and_v2_and_reports_missing_metrics() {
     let events = c.kubectl_ok(&["get", "events", "-o", "jsonpath={.items[*].reason}"]);
     assert!(events.contains("FailedGetResourceMetric"), "{events}");
 
+    // Lists and watches in v1 convert every object.
+    let list: Value = serde_json::from_str(&c.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers",
+    ]))
+    .unwrap();
+    assert_eq!(list["items"][0]["apiVersion"], "autoscaling/v1");
+    assert_eq!(
+        list["items"][0]["spec"]["targetCPUUtilizationPercentage"],
+        80
+    );
+    let watch = c.kubectl_ok(&["get", "--raw", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers?watch=true&timeoutSeconds=1"]);
+    let first: Value = serde_json::from_str(watch.lines().next().unwrap_or_default()).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["apiVersion"], "autoscaling/v1");
+    assert_eq!(
+        first["object"]["spec"]["targetCPUUtilizationPercentage"],
+        80
+    );
+
     // A v1 edit lands in the stored v2 object.
     c.kubectl_ok(&[
         "patch",

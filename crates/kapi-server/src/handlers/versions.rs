@@ -81,3 +81,54 @@ pub fn patched(
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     to_storage(def, out).map(|(_, v)| v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn v1() -> &'static ResourceDef {
+        resources::find("autoscaling", "v1", "horizontalpodautoscalers").unwrap()
+    }
+
+    fn stored() -> Value {
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "resourceVersion": "7"},
+            "spec": {"maxReplicas": 3, "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 50}}}]}})
+    }
+
+    #[test]
+    fn only_the_non_stored_version_is_a_view() {
+        assert!(is_view(v1()));
+        assert!(!is_view(resources::storage(v1())));
+        assert!(!is_view(
+            resources::find("apps", "v1", "deployments").unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_v1_patch_applies_to_the_v1_form_and_lands_in_v2() {
+        let body = br#"{"spec":{"targetCPUUtilizationPercentage":70}}"#;
+        let out = patched(v1(), stored(), PatchType::Merge, body).unwrap();
+        assert_eq!(out["apiVersion"], "autoscaling/v2");
+        assert_eq!(
+            out["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+            70
+        );
+        assert_eq!(
+            out["metadata"]["resourceVersion"], "7",
+            "the update stays guarded"
+        );
+        let err = patched(v1(), stored(), PatchType::Apply { force: false }, b"{}").unwrap_err();
+        assert_eq!(err.code, 415);
+    }
+
+    #[test]
+    fn tables_print_from_the_stored_version() {
+        let bytes = Bytes::from(stored().to_string());
+        assert_eq!(shown(v1(), Shape::Table, bytes.clone()).unwrap(), bytes);
+        let v: Value = serde_json::from_slice(&shown(v1(), Shape::Object, bytes).unwrap()).unwrap();
+        assert_eq!(v["spec"]["targetCPUUtilizationPercentage"], 50);
+    }
+}
