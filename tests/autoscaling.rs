@@ -164,6 +164,20 @@ fn kubectl_autoscale_is_served_in_v1_and_v2_and_reports_missing_metrics() {
         60
     );
     assert_eq!(v2["spec"]["metrics"].as_array().map(Vec::len), Some(1));
+
+    // Validation runs on the stored version, whichever version was written.
+    let err = c.kubectl_err(&[
+        "patch",
+        "horizontalpodautoscalers.v1.autoscaling",
+        "web",
+        "--type=merge",
+        "-p",
+        "{\"spec\":{\"maxReplicas\":0}}",
+    ]);
+    assert!(
+        err.contains("spec.maxReplicas: Invalid value: 0: must be greater than 0"),
+        "{err}"
+    );
 }
 
 #[test]

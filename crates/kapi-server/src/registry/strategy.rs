@@ -509,6 +509,7 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     }
     match (def.group, def.resource) {
         ("", "pods") => validate_pod_spec(obj.get("spec"), "spec", &mut causes),
+        ("autoscaling", "horizontalpodautoscalers") => super::hpa::validate(obj, &mut causes),
         ("apps", "deployments")
         | ("apps", "replicasets")
         | ("apps", "statefulsets")
