@@ -165,6 +165,32 @@ fn kubectl_autoscale_is_served_in_v1_and_v2_and_reports_missing_metrics() {
     );
     assert_eq!(v2["spec"]["metrics"].as_array().map(Vec::len), Some(1));
 
+    // Server-side apply of a v1 manifest, and a second apply that changes the target.
+    let manifest = |cpu: u32| {
+        format!("apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {{name: api}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  maxReplicas: 2\n  targetCPUUtilizationPercentage: {cpu}\n")
+    };
+    for cpu in [70, 75] {
+        let out = c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&manifest(cpu)));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v2: Value = serde_json::from_str(&c.kubectl_ok(&[
+        "get",
+        "horizontalpodautoscalers.v2.autoscaling",
+        "api",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        75
+    );
+    assert_eq!(v2["spec"]["metrics"].as_array().map(Vec::len), Some(1));
+
     // Validation runs on the stored version, whichever version was written.
     let err = c.kubectl_err(&[
         "patch",

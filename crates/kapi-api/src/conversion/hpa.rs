@@ -15,9 +15,6 @@ const CURRENT_METRICS: &str = "autoscaling.alpha.kubernetes.io/current-metrics";
 const CONDITIONS: &str = "autoscaling.alpha.kubernetes.io/conditions";
 const BEHAVIOR: &str = "autoscaling.alpha.kubernetes.io/behavior";
 
-/// v2's default when an HPA names no metric: 80% average CPU utilization.
-const DEFAULT_CPU_UTILIZATION: i64 = 80;
-
 fn is_cpu_utilization(metric: &Value) -> bool {
     metric.get("type").and_then(Value::as_str) == Some("Resource")
         && metric.pointer("/resource/name").and_then(Value::as_str) == Some("cpu")
@@ -165,12 +162,17 @@ pub(super) fn v1_to_v2(mut obj: Value) -> Result<Value, ConversionError> {
         }
         None => Vec::new(),
     };
-    match spec.get("targetCPUUtilizationPercentage") {
-        Some(u) if !u.is_null() => metrics.insert(0, cpu_metric(u.clone())),
-        _ if metrics.is_empty() => metrics.push(cpu_metric(json!(DEFAULT_CPU_UTILIZATION))),
-        _ => {}
+    if let Some(u) = spec
+        .get("targetCPUUtilizationPercentage")
+        .filter(|u| !u.is_null())
+    {
+        metrics.insert(0, cpu_metric(u.clone()));
     }
-    v2_spec.insert("metrics".into(), Value::Array(metrics));
+    // None stays none: v2's defaulting (80% CPU) belongs to the server's write path, and a
+    // partial object (an apply configuration) must not claim a metric it did not name.
+    if !metrics.is_empty() {
+        v2_spec.insert("metrics".into(), Value::Array(metrics));
+    }
     if let Some(b) = behavior {
         v2_spec.insert("behavior".into(), b);
     }
@@ -267,11 +269,11 @@ mod tests {
     }
 
     #[test]
-    fn v1_without_a_target_gets_v2s_default_cpu_metric() {
+    fn v1_without_a_target_names_no_metric() {
         let v1 = json!({"apiVersion": "autoscaling/v1", "metadata": {"name": "x"},
             "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "x"}, "maxReplicas": 3}});
         let v2 = v1_to_v2(v1).unwrap();
-        assert_eq!(v2["spec"]["metrics"], json!([cpu_metric(json!(80))]));
+        assert!(v2["spec"].get("metrics").is_none());
         assert!(v2.get("status").is_none());
     }
 }

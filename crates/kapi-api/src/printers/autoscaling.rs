@@ -58,7 +58,7 @@ fn quantity(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// One metric as `current/target`; `source` is the spec's source field (`resource`, `pods`, ...).
+/// One metric as `current/target`, as upstream formats each source type.
 fn metric(spec: &Value, status: Option<&Value>) -> String {
     let type_ = str_at(spec, &["type"]);
     let field = match type_ {

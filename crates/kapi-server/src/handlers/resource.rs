@@ -366,6 +366,23 @@ pub async fn serve(
                 ));
             }
             let opts = write_opts()?;
+            if versions::is_view(def) && matches!(patch_type, PatchType::Apply { .. }) {
+                let config = versions::apply_configuration(def, &bytes)?;
+                let (applied, created) = registry
+                    .patch(
+                        resources::storage(def),
+                        ns,
+                        &info.name,
+                        sub,
+                        patch_type,
+                        &config,
+                        &opts,
+                    )
+                    .await?;
+                let code = if created { 201 } else { 200 };
+                return single_status(def, shape, shown(def, shape, applied)?, code, query)
+                    .map(|r| with_warnings(r, &opts));
+            }
             if versions::is_view(def) {
                 let stored = resources::storage(def);
                 let (current, _) = registry.get_value(stored, ns, &info.name)?;
