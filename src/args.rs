@@ -147,6 +147,10 @@ pub struct ServerArgs {
     /// unreachable, e.g. 40s (kube-controller-manager's flag).
     #[arg(long, default_value = "40s", value_parser = parse_seconds)]
     pub node_monitor_grace_period: std::time::Duration,
+    /// How often each HorizontalPodAutoscaler is reconciled, e.g. 15s (kube-controller-manager's
+    /// flag).
+    #[arg(long, default_value = "15s", value_parser = parse_seconds)]
+    pub horizontal_pod_autoscaler_sync_period: std::time::Duration,
     /// The node's flags.
     #[command(flatten)]
     pub node: NodeArgs,

@@ -6,6 +6,7 @@ mod support;
 mod admission; // service-account admission of pods
 mod apply; // server-side apply: ownership, conflicts, force, pruning, CSA migration, status
 mod auth; // tokens, RBAC, reviews, impersonation, escalation
+mod autoscaling; // HorizontalPodAutoscalers: kubectl autoscale, v1 and v2, scaling on CPU from metrics.k8s.io
 mod clients; // kube-rs and the Python kubernetes package
 mod controllers; // default accounts, root CA, token Secrets, CSR signing, leader Lease, --controllers
 mod crash; // SIGKILL during a stream of writes loses no acknowledged write

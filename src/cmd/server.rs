@@ -28,6 +28,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         config.advertise_address = args.advertise_address;
         config.node_monitor_grace_period = args.node_monitor_grace_period;
         config.service_lb_pool = args.node.service_lb_pool.clone();
+        config.hpa_sync_period = args.horizontal_pod_autoscaler_sync_period;
         config.node = (!args.disable_node).then(|| kapi_server::NodeSettings {
             name: args.node.node_name.clone(),
             runtime_endpoint: args.node.container_runtime_endpoint.clone(),

@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod bounded;
+pub mod conversion;
 pub mod meta;
 pub mod patch;
 pub mod printers;

@@ -193,6 +193,9 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("apps", "v1", "deployments", "deployment", "Deployment", true, RW, &["deploy"], ALL, &[status("Deployment", "apps", "v1"), scale()], true),
     res!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, RW, &["rs"], ALL, &[status("ReplicaSet", "apps", "v1"), scale()], true),
     res!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, RW, &["sts"], ALL, &[status("StatefulSet", "apps", "v1"), scale()], true),
+    // autoscaling/v2 (preferred, the stored version) and autoscaling/v1: one resource in two versions
+    res!("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, RW, &["hpa"], ALL, &[status("HorizontalPodAutoscaler", "autoscaling", "v2")], true),
+    res!("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, RW, &["hpa"], ALL, &[status("HorizontalPodAutoscaler", "autoscaling", "v1")], true),
     // batch/v1
     res!("batch", "v1", "cronjobs", "cronjob", "CronJob", true, RW, &["cj"], ALL, &[status("CronJob", "batch", "v1")], true),
     res!("batch", "v1", "jobs", "job", "Job", true, RW, NONE, ALL, &[status("Job", "batch", "v1")], true),
@@ -238,6 +241,15 @@ pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static Reso
         .find(|r| r.group == group && r.version == version && r.kind == kind)
 }
 
+/// The row whose version stores `def`'s objects: `def` itself, or for a resource served in
+/// several versions the first (preferred) one, as upstream stores one version of each resource.
+pub fn storage(def: &'static ResourceDef) -> &'static ResourceDef {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == def.group && r.resource == def.resource)
+        .unwrap_or(def)
+}
+
 /// Every served group-version, in discovery order; core (`""`) first.
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&'static str, &'static str)> = Vec::new();
@@ -272,6 +284,9 @@ mod tests {
                     "{} twice",
                     a.resource
                 );
+                if a.group == b.group && a.resource == b.resource {
+                    continue; // one resource in two versions shares its storage
+                }
                 assert_ne!(
                     a.key_prefix(),
                     b.key_prefix(),

@@ -48,6 +48,10 @@
 //! - `ttl-after-finished`: deletes finished Jobs `ttlSecondsAfterFinished` after they finished.
 //! - `cronjob`: starts a Job at each time of a CronJob's schedule, with its concurrency policy,
 //!   starting deadline and history limits.
+//! - `horizontalpodautoscaling`: scales Deployments, ReplicaSets, StatefulSets and
+//!   ReplicationControllers through their scale subresource to keep their pods' CPU or memory
+//!   (from `metrics.k8s.io`) at each HorizontalPodAutoscaler's target, within its bounds and
+//!   `behavior`.
 //! - `garbagecollector`: deletes objects whose owners are all gone, and carries out `orphan`
 //!   and `foregroundDeletion` finalizers, across every resource the server serves.
 //!
@@ -67,6 +71,7 @@
 //!     legacy_token_secrets: false,
 //!     node_monitor_grace_period: kapi_controllers::nodelifecycle::DEFAULT_GRACE,
 //!     service_lb_pool: None,
+//!     hpa_sync_period: kapi_controllers::hpa::DEFAULT_SYNC_PERIOD,
 //! };
 //! kapi_controllers::run(client, options).await
 //! # }
@@ -82,6 +87,7 @@ pub mod deployment;
 pub mod endpointslice;
 pub mod garbagecollector;
 pub mod history;
+pub mod hpa;
 pub mod job;
 pub mod leader;
 pub mod nodeipam;
@@ -146,6 +152,8 @@ pub const JOB: &str = "job";
 pub const TTL_AFTER_FINISHED: &str = "ttl-after-finished";
 /// The CronJob controller's name.
 pub const CRONJOB: &str = "cronjob";
+/// The HorizontalPodAutoscaler controller's name.
+pub const HORIZONTAL_POD_AUTOSCALING: &str = "horizontalpodautoscaling";
 /// The garbage collector's name.
 pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
@@ -188,6 +196,10 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
     (JOB, &["job-controller"]),
     (TTL_AFTER_FINISHED, &["ttl-after-finished-controller"]),
     (CRONJOB, &["cronjob-controller"]),
+    (
+        HORIZONTAL_POD_AUTOSCALING,
+        &["horizontal-pod-autoscaler-controller"],
+    ),
     (GARBAGE_COLLECTOR, &["garbage-collector-controller"]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
@@ -244,6 +256,9 @@ pub struct ControllerOptions {
     pub node_monitor_grace_period: std::time::Duration,
     /// The built-in load balancer's address pool; `None`: the nodes' own addresses.
     pub service_lb_pool: Option<kapi_node::proxy::LbPool>,
+    /// How often each HorizontalPodAutoscaler is reconciled
+    /// (`--horizontal-pod-autoscaler-sync-period`).
+    pub hpa_sync_period: std::time::Duration,
 }
 
 impl ControllerOptions {
@@ -255,6 +270,7 @@ impl ControllerOptions {
             legacy_token_secrets: false,
             node_monitor_grace_period: nodelifecycle::DEFAULT_GRACE,
             service_lb_pool: None,
+            hpa_sync_period: hpa::DEFAULT_SYNC_PERIOD,
         }
     }
 
@@ -355,6 +371,7 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (JOB, job::run),
             (TTL_AFTER_FINISHED, ttlafterfinished::run),
             (CRONJOB, cronjob::run),
+            (HORIZONTAL_POD_AUTOSCALING, hpa::run),
             (GARBAGE_COLLECTOR, garbagecollector::run),
         ];
         for (name, start) in started {
@@ -440,6 +457,13 @@ mod tests {
         assert_eq!(o.enabled, ["job", "ttl-after-finished", "-cronjob"]);
         assert!(o.is_enabled(JOB) && o.is_enabled(TTL_AFTER_FINISHED));
         assert!(!o.is_enabled(CRONJOB));
+    }
+
+    #[test]
+    fn the_autoscaler_takes_upstreams_newer_name_too() {
+        let o = options("*,-horizontal-pod-autoscaler-controller");
+        assert_eq!(o.enabled, ["*", "-horizontalpodautoscaling"]);
+        assert!(!o.is_enabled(HORIZONTAL_POD_AUTOSCALING));
     }
 
     #[test]

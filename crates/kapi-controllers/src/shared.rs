@@ -42,6 +42,8 @@ pub struct Context {
     pub node_monitor_grace_period: std::time::Duration,
     /// The built-in load balancer's address pool.
     pub service_lb_pool: Option<kapi_node::proxy::LbPool>,
+    /// How often each HorizontalPodAutoscaler is reconciled.
+    pub hpa_sync_period: std::time::Duration,
     /// Consecutive failures per object, for backoff. Key: controller/namespace/name.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -75,6 +77,7 @@ impl Context {
             legacy_token_secrets: options.legacy_token_secrets,
             node_monitor_grace_period: options.node_monitor_grace_period,
             service_lb_pool: options.service_lb_pool.clone(),
+            hpa_sync_period: options.hpa_sync_period,
             failures: Mutex::new(HashMap::new()),
         })
     }

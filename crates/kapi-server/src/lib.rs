@@ -114,6 +114,8 @@ pub struct Config {
     /// The built-in load balancer's address pool (`--service-lb-pool`); `None`: the nodes'
     /// own addresses.
     pub service_lb_pool: Option<kapi_node::proxy::LbPool>,
+    /// How often each HorizontalPodAutoscaler is reconciled.
+    pub hpa_sync_period: std::time::Duration,
 }
 
 /// How the embedded node runs (`kapi node`'s flags).
@@ -174,6 +176,7 @@ impl Config {
             node: None,
             node_monitor_grace_period: kapi_controllers::nodelifecycle::DEFAULT_GRACE,
             service_lb_pool: None,
+            hpa_sync_period: kapi_controllers::hpa::DEFAULT_SYNC_PERIOD,
         }
     }
 
@@ -339,6 +342,7 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         legacy_token_secrets: server.config.legacy_token_secrets,
         node_monitor_grace_period: server.config.node_monitor_grace_period,
         service_lb_pool: server.config.service_lb_pool.clone(),
+        hpa_sync_period: server.config.hpa_sync_period,
     };
     let run_scheduler = options.is_enabled(kapi_controllers::SCHEDULER);
     start_controllers(&pki, &server_url, options).await?;

@@ -64,7 +64,13 @@ pub fn serve(
         .timeout_seconds
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_TIMEOUT);
-    let framer = Framer { def, shape, opts };
+    let view = crate::handlers::versions::is_view(def);
+    let framer = Framer {
+        def,
+        shape,
+        opts,
+        view,
+    };
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -123,6 +129,8 @@ struct Framer {
     def: &'static ResourceDef,
     shape: Shape,
     opts: ListOptions,
+    /// `def` is served by conversion: every object is converted, none shares framing.
+    view: bool,
 }
 
 impl Framer {
@@ -138,6 +146,19 @@ impl Framer {
 
     fn frame(&self, kind: &str, bytes: &[u8], parsed: Option<&Value>) -> Bytes {
         match self.shape {
+            Shape::Object if self.view => {
+                match crate::handlers::versions::shown(
+                    self.def,
+                    self.shape,
+                    Bytes::copy_from_slice(bytes),
+                ) {
+                    Ok(converted) => self.raw(kind, &converted),
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "watch: object not converted");
+                        self.raw(kind, bytes)
+                    }
+                }
+            }
             Shape::Object => self.raw(kind, bytes),
             Shape::Table | Shape::Metadata => {
                 let owned;
@@ -180,7 +201,7 @@ impl Framer {
         // Every watcher that passes the event on unchanged sends the same line: frame it once
         // per event and share it.
         let unchanged = || match self.shape {
-            Shape::Object => ev.wire.get_or_init(|| self.raw(name, value)).clone(),
+            Shape::Object if !self.view => ev.wire.get_or_init(|| self.raw(name, value)).clone(),
             _ => self.frame(name, value, None),
         };
         if !self.opts.filters() {

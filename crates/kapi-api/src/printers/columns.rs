@@ -550,3 +550,13 @@ pub(super) const PRIORITY_LEVELS: &[Column] = &[
     ),
     AGE,
 ];
+
+pub(super) const HORIZONTAL_POD_AUTOSCALERS: &[Column] = &[
+    NAME,
+    col("Reference", "string", HPA_SPEC_SCALE_TARGET_REF, 0),
+    col("Targets", "string", HPA_SPEC_METRICS, 0),
+    col("MinPods", "string", HPA_SPEC_MIN_REPLICAS, 0),
+    col("MaxPods", "string", HPA_SPEC_MAX_REPLICAS, 0),
+    col("Replicas", "string", HPA_STATUS_CURRENT_REPLICAS, 0),
+    AGE,
+];

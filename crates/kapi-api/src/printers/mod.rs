@@ -20,6 +20,7 @@
 //! assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
 //! ```
 
+mod autoscaling;
 mod cluster;
 mod columns;
 mod core_group;
@@ -142,6 +143,7 @@ enum Printer {
     PriorityLevels,
     WebhookConfigurations,
     RuntimeClasses,
+    HorizontalPodAutoscalers,
 }
 
 fn printer(group: &str, resource: &str) -> Printer {
@@ -188,6 +190,7 @@ fn printer(group: &str, resource: &str) -> Printer {
             "mutatingwebhookconfigurations" | "validatingwebhookconfigurations",
         ) => WebhookConfigurations,
         ("node.k8s.io", "runtimeclasses") => RuntimeClasses,
+        ("autoscaling", "horizontalpodautoscalers") => HorizontalPodAutoscalers,
         // Roles, ClusterRoles, LimitRanges and everything else: upstream has no printer.
         _ => Default,
     }
@@ -237,6 +240,7 @@ pub fn columns(group: &str, resource: &str) -> &'static [Column] {
         PriorityLevels => columns::PRIORITY_LEVELS,
         WebhookConfigurations => columns::WEBHOOK_CONFIGURATIONS,
         RuntimeClasses => columns::RUNTIME_CLASSES,
+        HorizontalPodAutoscalers => columns::HORIZONTAL_POD_AUTOSCALERS,
     }
 }
 
@@ -283,6 +287,7 @@ pub fn cells(group: &str, resource: &str, obj: &Value, now: DateTime<Utc>) -> Ve
         PriorityLevels => cluster::priority_level(obj, now),
         WebhookConfigurations => cluster::webhook_configuration(obj, now),
         RuntimeClasses => cluster::runtime_class(obj, now),
+        HorizontalPodAutoscalers => autoscaling::horizontal_pod_autoscaler(obj, now),
     }
 }
 

@@ -671,7 +671,7 @@ const NAMESPACED_CONTENT: &[(&str, &[&str])] = &[
 /// `system:kapi:controller-manager`: the union of what kapi's controllers do — service
 /// accounts and their token Secrets, the root CA ConfigMap, namespace deletion, endpoints and
 /// EndpointSlices, Deployments → ReplicaSets → Pods, Jobs and CronJobs, StatefulSets and
-/// DaemonSets, garbage collection, signing API-client CSRs, events and leader election. It may
+/// DaemonSets, horizontal autoscaling, garbage collection, signing API-client CSRs, events and leader election. It may
 /// not create RBAC objects, impersonate, exec into pods or mint tokens; and since it holds no
 /// `*` rule and no `bind` or `escalate`, escalation prevention stops it from rewriting bindings
 /// into more power.
@@ -826,6 +826,25 @@ fn controller_manager() -> Vec<PolicyRule> {
             &["authorization.k8s.io"],
             &["subjectaccessreviews"],
         ),
+        // horizontal pod autoscaler: reads HPAs, its targets' scale and their pods' metrics,
+        // writes the scale and the HPA's status
+        rule(READ, &["autoscaling"], &["horizontalpodautoscalers"]),
+        rule(
+            &["update"],
+            &["autoscaling"],
+            &["horizontalpodautoscalers/status"],
+        ),
+        rule(&["get", "update"], &[""], &["replicationcontrollers/scale"]),
+        rule(
+            &["get", "update"],
+            &["apps"],
+            &[
+                "deployments/scale",
+                "replicasets/scale",
+                "statefulsets/scale",
+            ],
+        ),
+        rule(&["get", "list"], &["metrics.k8s.io"], &["pods"]),
     ]);
     rules
 }

@@ -8,6 +8,7 @@ mod openapi;
 pub mod pod_stream;
 mod resource;
 mod reviews;
+pub(crate) mod versions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

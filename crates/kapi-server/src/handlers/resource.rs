@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::body;
 use super::negotiate::{shape, Query, Shape};
+use super::versions::{self, shown};
 use crate::registry::{self, list_options, DeleteOutcome, PatchType, WriteOptions};
 use crate::request_info::RequestInfo;
 use crate::response::{self, Body};
@@ -169,13 +170,20 @@ pub async fn serve(
             if let Some(rv) = query.get("resourceVersion").filter(|rv| !rv.is_empty()) {
                 list_options::resource_version(rv)?;
             }
-            let bytes = registry.get(def, ns, &info.name)?;
+            let bytes = shown(def, shape, registry.get(def, ns, &info.name)?)?;
             single(def, shape, bytes, query)
         }
         ("list", _) => {
             let opts = list_options::parse(&query.0, def)?;
             opts.check_initial_events(false)?;
-            let page = registry.list(def, ns, &opts).await?;
+            let mut page = registry.list(def, ns, &opts).await?;
+            if versions::is_view(def) {
+                page.items = page
+                    .items
+                    .into_iter()
+                    .map(|b| shown(def, shape, b))
+                    .collect::<Result<_, _>>()?;
+            }
             list(def, shape, page, query, accept_encoding.as_ref())
         }
         ("watch", _) => {
@@ -225,7 +233,8 @@ pub async fn serve(
                 crate::admission::certificates::record_requester(user, &mut obj);
             }
             let opts = write_opts()?;
-            let created = registry.create(def, ns, obj, &opts).await?;
+            let (stored, obj) = versions::to_storage(def, obj)?;
+            let created = shown(def, shape, registry.create(stored, ns, obj, &opts).await?)?;
             single_status(def, shape, created, 201, query).map(|r| with_warnings(r, &opts))
         }
         ("create", "binding") => {
@@ -284,10 +293,11 @@ pub async fn serve(
             let bytes = body::read(req.into_body()).await?;
             let obj = body::decode_object(&content_type, &bytes)?;
             let opts = write_opts()?;
+            let (stored, obj) = versions::to_storage(def, obj)?;
             let updated = registry
-                .update(def, ns, &info.name, sub, obj, &opts)
+                .update(stored, ns, &info.name, sub, obj, &opts)
                 .await?;
-            single(def, shape, updated, query).map(|r| with_warnings(r, &opts))
+            single(def, shape, shown(def, shape, updated)?, query).map(|r| with_warnings(r, &opts))
         }
         ("patch", sub) => {
             let patch_type = match body::media_type(&content_type) {
@@ -356,6 +366,33 @@ pub async fn serve(
                 ));
             }
             let opts = write_opts()?;
+            if versions::is_view(def) && matches!(patch_type, PatchType::Apply { .. }) {
+                let config = versions::apply_configuration(def, &bytes)?;
+                let (applied, created) = registry
+                    .patch(
+                        resources::storage(def),
+                        ns,
+                        &info.name,
+                        sub,
+                        patch_type,
+                        &config,
+                        &opts,
+                    )
+                    .await?;
+                let code = if created { 201 } else { 200 };
+                return single_status(def, shape, shown(def, shape, applied)?, code, query)
+                    .map(|r| with_warnings(r, &opts));
+            }
+            if versions::is_view(def) {
+                let stored = resources::storage(def);
+                let (current, _) = registry.get_value(stored, ns, &info.name)?;
+                let obj = versions::patched(def, current, patch_type, &bytes)?;
+                let updated = registry
+                    .update(stored, ns, &info.name, sub, obj, &opts)
+                    .await?;
+                return single(def, shape, shown(def, shape, updated)?, query)
+                    .map(|r| with_warnings(r, &opts));
+            }
             let (patched, created) = registry
                 .patch(def, ns, &info.name, sub, patch_type, &bytes, &opts)
                 .await?;
@@ -397,6 +434,7 @@ pub async fn serve(
                 .await?
             {
                 DeleteOutcome::Pending(obj) => {
+                    let obj = shown(def, shape, obj)?;
                     // As upstream: 202 only when the client asked for cascading deletion with
                     // the old `orphanDependents: false`; every other pending delete is a 200.
                     let code = if options.get("orphanDependents") == Some(&Value::Bool(false)) {
@@ -406,10 +444,12 @@ pub async fn serve(
                     };
                     single_status(def, shape, obj, code, query)
                 }
-                DeleteOutcome::Terminating(obj) => single_status(def, shape, obj, 200, query),
+                DeleteOutcome::Terminating(obj) => {
+                    single_status(def, shape, shown(def, shape, obj)?, 200, query)
+                }
                 DeleteOutcome::Deleted(obj) => {
                     if returns_deleted_object(def) {
-                        single(def, shape, obj, query)
+                        single(def, shape, shown(def, shape, obj)?, query)
                     } else {
                         let v = registry::decode(&obj)?;
                         Ok(response::json_value(
@@ -455,7 +495,9 @@ pub async fn serve(
                 {
                     Ok(DeleteOutcome::Deleted(b))
                     | Ok(DeleteOutcome::Pending(b))
-                    | Ok(DeleteOutcome::Terminating(b)) => deleted.push(b),
+                    | Ok(DeleteOutcome::Terminating(b)) => {
+                        deleted.push(shown(def, Shape::Object, b)?)
+                    }
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
                 }

@@ -6,6 +6,7 @@
 //! verbatim and a list or watch copies bytes without re-encoding.
 
 mod allocator;
+mod hpa;
 pub mod list_options;
 pub mod namespaces;
 pub mod pods;

@@ -387,6 +387,7 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             default(tspec, "restartPolicy", json!("Never"));
             default_pod_spec(tspec);
         }
+        ("autoscaling", "horizontalpodautoscalers") => default_hpa_spec(child(obj, "spec")),
         ("batch", "cronjobs") => {
             let spec = child(obj, "spec");
             default(spec, "concurrencyPolicy", json!("Allow"));
@@ -396,6 +397,39 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// autoscaling/v2 defaults: one replica at least, 80% average CPU utilization when no metric
+/// is named, and each scaling direction's missing rules: scale up at once by up to 4 pods or
+/// 100% per 15 s, whichever is more; scale down by up to 100% per 15 s. The scale-down
+/// stabilization window stays unset; the controller applies its own default (300 s) to it.
+fn default_hpa_spec(spec: &mut Value) {
+    default(spec, "minReplicas", json!(1));
+    if spec
+        .get("metrics")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        spec["metrics"] = json!([{"type": "Resource", "resource": {"name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": 80}}}]);
+    }
+    let behavior = child(spec, "behavior");
+    let up = child(behavior, "scaleUp");
+    default(up, "stabilizationWindowSeconds", json!(0));
+    default(up, "selectPolicy", json!("Max"));
+    default(
+        up,
+        "policies",
+        json!([{"type": "Pods", "value": 4, "periodSeconds": 15},
+               {"type": "Percent", "value": 100, "periodSeconds": 15}]),
+    );
+    let down = child(behavior, "scaleDown");
+    default(down, "selectPolicy", json!("Max"));
+    default(
+        down,
+        "policies",
+        json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]),
+    );
 }
 
 /// Upstream's Job strategy: unless `manualSelector` is true, the selector is the Job's own
@@ -476,6 +510,7 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     }
     match (def.group, def.resource) {
         ("", "pods") => validate_pod_spec(obj.get("spec"), "spec", &mut causes),
+        ("autoscaling", "horizontalpodautoscalers") => super::hpa::validate(obj, &mut causes),
         ("apps", "deployments")
         | ("apps", "replicasets")
         | ("apps", "statefulsets")

@@ -1,0 +1,62 @@
+//! Conversion between the versions of a resource served in more than one version.
+//!
+//! Such a resource is stored in one version (upstream's storage version, the first row of the
+//! resource in [`crate::resources::RESOURCES`]); a request in another version reads objects
+//! converted from it and has what it writes converted to it. Only HorizontalPodAutoscalers
+//! need this today (`autoscaling/v2` stored, `autoscaling/v1` converted).
+//!
+//! ```
+//! use kapi_api::{conversion, resources};
+//! let v1 = resources::find("autoscaling", "v1", "horizontalpodautoscalers").unwrap();
+//! let stored = serde_json::json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+//!     "metadata": {"name": "web"}, "spec": {"maxReplicas": 3, "metrics": [{"type": "Resource",
+//!     "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]}});
+//! let out = conversion::convert(stored, v1).unwrap();
+//! assert_eq!(out["spec"]["targetCPUUtilizationPercentage"], 50);
+//! ```
+
+mod hpa;
+
+use serde_json::Value;
+
+use crate::resources::ResourceDef;
+
+/// Why an object could not be converted; the message is meant for the API client.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConversionError {
+    /// No conversion exists between the object's version and the one asked for.
+    #[error("no conversion from {from} to {to} for {resource}")]
+    Unsupported {
+        /// The object's apiVersion.
+        from: String,
+        /// The apiVersion asked for.
+        to: String,
+        /// The resource.
+        resource: String,
+    },
+    /// A field or annotation holding part of the other version could not be read.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `obj` in the version of `to`; unchanged if it already is in that version.
+pub fn convert(obj: Value, to: &ResourceDef) -> Result<Value, ConversionError> {
+    let from = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let target = to.api_version();
+    if from == target {
+        return Ok(obj);
+    }
+    match (to.group, to.resource, from.as_str(), to.version) {
+        ("autoscaling", "horizontalpodautoscalers", "autoscaling/v2", "v1") => hpa::v2_to_v1(obj),
+        ("autoscaling", "horizontalpodautoscalers", "autoscaling/v1", "v2") => hpa::v1_to_v2(obj),
+        _ => Err(ConversionError::Unsupported {
+            from,
+            to: target,
+            resource: to.group_resource(),
+        }),
+    }
+}
