@@ -109,8 +109,9 @@ spec:
         ports: [{containerPort: 80}]
       - name: sidecar
         image: registry.example/sidecar:1
----
-apiVersion: v1
+"#;
+
+const SERVICE: &str = r#"apiVersion: v1
 kind: Service
 metadata:
   name: web
@@ -123,6 +124,10 @@ spec:
 fn web(namespace: &str, replicas: usize) -> String {
     WEB.replace("NS", namespace)
         .replace("REPLICAS", &replicas.to_string())
+}
+
+fn service(namespace: &str) -> String {
+    SERVICE.replace("NS", namespace)
 }
 
 fn apply(c: &Cluster, manifest: &str) {
@@ -192,7 +197,10 @@ fn a_deployment_on_simulated_nodes_becomes_available_and_goes_with_its_pods() {
     let c = Cluster::start();
     let _nodes = SimulatedNodes::start(&c, 3, "sim");
     let nodes = ready_nodes(&c, "sim", 3);
-    apply(&c, &web("default", 30));
+    apply(
+        &c,
+        &format!("{}---\n{}", web("default", 30), service("default")),
+    );
     c.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
     let d = get_json(&c, &["get", "deployment", "web"]);
     assert_eq!(d["status"]["availableReplicas"], 30, "{}", d["status"]);
@@ -279,10 +287,24 @@ fn deleting_a_namespace_with_1000_pods_on_simulated_nodes_completes() {
         let (_, d) = c.curl_json(&["/apis/apps/v1/namespaces/crowd/deployments/web"]);
         (d["status"]["availableReplicas"] == 1000).then_some(())
     });
-    eventually("the Service's EndpointSlices", 120, || {
-        let out = c.kubectl_ok(&["get", "endpointslices", "-n", "crowd", "--no-headers"]);
-        (!out.trim().is_empty()).then_some(())
-    });
+    // The Service comes once the pods run: its slices are then computed once rather than
+    // after every one of the 1,000 pods' status changes (which a debug build pays dearly for).
+    apply(&c, &service("crowd"));
+    eventually(
+        "1,000 endpoints in the Service's EndpointSlices",
+        300,
+        || {
+            let (_, slices) =
+                c.curl_json(&["/apis/discovery.k8s.io/v1/namespaces/crowd/endpointslices"]);
+            let endpoints: usize = slices["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["endpoints"].as_array().map_or(0, Vec::len))
+                .sum();
+            (endpoints == 1000).then_some(())
+        },
+    );
 
     c.kubectl_ok(&["delete", "namespace", "crowd", "--wait=false"]);
     eventually("the namespace to be gone", 600, || {
@@ -297,4 +319,15 @@ fn deleting_a_namespace_with_1000_pods_on_simulated_nodes_completes() {
         Some(0),
         "{slices}"
     );
+}
+
+#[test]
+fn simulated_nodes_refuse_to_start_without_a_kubeconfig() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kapi"))
+        .args(["node", "--runtime=simulated", "--count", "2"])
+        .output()
+        .expect("run kapi node");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs --kubeconfig"), "{stderr}");
 }
