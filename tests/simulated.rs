@@ -1,8 +1,9 @@
 //! `kapi node --runtime=simulated`: kwok-style nodes beside a pure API server
 //! (`--disable-node`), run as a separate process with the admin kubeconfig as a user runs
 //! them. The nodes must look like kubelet's to kubectl and the controllers, their pods must go
-//! Running and Ready with addresses from each node's podCIDR, and deletions (of a Deployment, of
-//! a namespace with 1,000 pods) must complete because the nodes finish their pods' deletion.
+//! Running and Ready with addresses from each node's podCIDR, a Job's pods must complete, and
+//! deletions (of a Deployment, of a namespace with 1,000 pods) must complete because the nodes
+//! finish their pods' deletion.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -330,4 +331,46 @@ fn simulated_nodes_refuse_to_start_without_a_kubeconfig() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs --kubeconfig"), "{stderr}");
+}
+
+#[test]
+fn a_jobs_pods_on_simulated_nodes_complete_and_the_job_with_them() {
+    let c = Cluster::start();
+    let _nodes = SimulatedNodes::start(&c, 2, "sim");
+    let nodes = ready_nodes(&c, "sim", 2);
+    apply(
+        &c,
+        r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: batch
+  namespace: default
+spec:
+  completions: 4
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: work
+        image: registry.example/work:1
+"#,
+    );
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/batch",
+        "--timeout=120s",
+    ]);
+    let job = get_json(&c, &["get", "job", "batch"]);
+    assert_eq!(job["status"]["succeeded"], 4, "{}", job["status"]);
+    let pods = items(&get_json(&c, &["get", "pods", "-l", "job-name=batch"]));
+    assert_eq!(pods.len(), 4);
+    for p in &pods {
+        assert!(nodes.contains_key(p["spec"]["nodeName"].as_str().unwrap_or("")));
+        assert_eq!(p["status"]["phase"], "Succeeded");
+        let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
+        assert_eq!(t["exitCode"], 0, "{}", p["status"]);
+        assert_eq!(t["reason"], "Completed");
+    }
 }

@@ -1,6 +1,7 @@
 //! The status kubelet would report for a pod whose containers all started and are ready, and
-//! the test for whether a pod already shows it (so a pod is written once, not on every event).
-//! A simulated pod never fails a probe or exits: kwok's default stages are the model.
+//! the test for whether a pod already shows it (so a pod is written once, not on every event);
+//! then, for a Job's pod, the status of containers that exited 0. A simulated pod never fails a
+//! probe, and only Jobs' pods exit: kwok's default stages (ready, complete) are the model.
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
@@ -44,6 +45,82 @@ pub fn terminal(pod: &Pod) -> bool {
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
     )
+}
+
+/// Whether a Job controls the pod: such a pod runs to completion (kwok's `pod-complete` stage),
+/// any other runs until deleted.
+pub fn runs_to_completion(pod: &Pod) -> bool {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.kind == "Job" && o.api_version == "batch/v1")
+}
+
+/// The status of a running pod (see [`running_status`]) once every container has exited 0, as
+/// kubelet reports it: phase Succeeded, Ready and ContainersReady False with reason
+/// PodCompleted, the sandbox gone, each container terminated Completed. Addresses stay.
+pub fn completed_status(pod: &Pod, now: &str) -> Value {
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let previous = pod.status.as_ref();
+    let time = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.map(|t| {
+            t.0.to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_else(|| now.to_string())
+    };
+    let start = time(previous.and_then(|s| s.start_time.as_ref()));
+    let kept = |kind: &str| {
+        let since = time(
+            previous
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == kind && c.status == "True"))
+                .and_then(|c| c.last_transition_time.as_ref()),
+        );
+        json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": since})
+    };
+    let ended = |kind: &str, reason: Option<&str>| {
+        let mut c = json!({"type": kind, "status": "False", "lastProbeTime": null, "lastTransitionTime": now});
+        if let Some(r) = reason {
+            c["reason"] = json!(r);
+        }
+        c
+    };
+    let containers: Vec<Value> = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let id = container_id(uid, &c.name);
+            json!({
+                "name": c.name,
+                "image": c.image.clone().unwrap_or_default(),
+                "imageID": "",
+                "containerID": id,
+                "restartCount": 0,
+                "ready": false,
+                "started": false,
+                "state": {"terminated": {
+                    "exitCode": 0, "reason": "Completed",
+                    "startedAt": start, "finishedAt": now, "containerID": id,
+                }},
+                "lastState": {},
+            })
+        })
+        .collect();
+    json!({
+        "phase": "Succeeded",
+        "conditions": [
+            ended("PodReadyToStartContainers", None),
+            kept("Initialized"),
+            ended("Ready", Some("PodCompleted")),
+            ended("ContainersReady", Some("PodCompleted")),
+            kept("PodScheduled"),
+        ],
+        "containerStatuses": containers,
+    })
 }
 
 /// A stable container ID, so that rewriting a status names the same containers.
@@ -226,6 +303,33 @@ mod tests {
         // A container added to the status' expectations (another spec) unsettles it.
         p.spec.as_mut().unwrap().containers.push(Default::default());
         assert!(!settled(&p));
+    }
+
+    #[test]
+    fn a_jobs_pod_completes_with_every_container_exited_zero() {
+        let mut p = pod();
+        assert!(!runs_to_completion(&p));
+        p.metadata.owner_references = Some(vec![serde_json::from_value(json!({
+            "apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "j-1", "controller": true,
+        }))
+        .unwrap()]);
+        assert!(runs_to_completion(&p));
+        let mut v = serde_json::to_value(&p).unwrap();
+        v["status"] = running_status(&p, &at());
+        let running: Pod = serde_json::from_value(v).unwrap();
+        let s = completed_status(&running, "2026-01-03T00:00:00Z");
+        assert_eq!(s["phase"], "Succeeded");
+        assert_eq!(s["conditions"][2]["status"], "False");
+        assert_eq!(s["conditions"][2]["reason"], "PodCompleted");
+        assert_eq!(
+            s["conditions"][1]["lastTransitionTime"],
+            "2026-01-02T00:00:00Z"
+        );
+        let t = &s["containerStatuses"][0]["state"]["terminated"];
+        assert_eq!(t["exitCode"], 0);
+        assert_eq!(t["reason"], "Completed");
+        assert_eq!(t["startedAt"], "2026-01-02T00:00:00Z");
+        assert_eq!(t["finishedAt"], "2026-01-03T00:00:00Z");
     }
 
     #[test]

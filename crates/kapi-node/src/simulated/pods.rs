@@ -1,7 +1,8 @@
 //! Pods bound to simulated nodes: ONE watch for all of them (bound pods only, kept to the
 //! simulated nodes by name), no cache of pods, and a fixed pool of workers draining a
 //! [`WorkQueue`]. A new pod gets an address and kubelet's running status in one write; a pod
-//! that already shows it is left alone; a pod being deleted is finished at once with kubelet's
+//! that already shows it is left alone, unless a Job owns it: then it completes (exit 0) in a
+//! second write, as kwok's stages do; a pod being deleted is finished at once with kubelet's
 //! final delete (grace 0, on the pod's uid), as a kubelet does once its containers have
 //! stopped. The task reading the watch owns the address book, so assignment needs no lock.
 
@@ -28,6 +29,8 @@ use crate::registration::MANAGER;
 pub enum Work {
     /// Write its running status.
     Report(Box<Pod>, Placement),
+    /// Write its completed status (a Job's pod that runs).
+    Complete(Box<Pod>),
     /// Finish its deletion.
     Finish {
         /// The namespace.
@@ -128,7 +131,17 @@ fn observe(ctx: &Context, addresses: &mut PodAddresses, pod: Pod) {
         );
         return;
     }
-    if pod_status::terminal(&pod) || pod_status::settled(&pod) {
+    if pod_status::terminal(&pod) {
+        return;
+    }
+    if pod_status::settled(&pod) {
+        if pod_status::runs_to_completion(&pod) {
+            // Its containers exit: the sandbox goes, and with it the address.
+            if let Some(uid) = &pod.metadata.uid {
+                addresses.release(uid);
+            }
+            ctx.queue.push(key(&pod), Work::Complete(Box::new(pod)));
+        }
         return;
     }
     let uid = pod.metadata.uid.clone().unwrap_or_default();
@@ -193,27 +206,18 @@ async fn work(ctx: Arc<Context>) {
 async fn apply(client: &kube::Client, item: Work) -> Result<(), Work> {
     match item {
         Work::Report(pod, at) => {
-            let api: Api<Pod> = Api::namespaced(
-                client.clone(),
-                pod.metadata.namespace.as_deref().unwrap_or("default"),
-            );
-            let name = pod.metadata.name.clone().unwrap_or_default();
-            let patch = json!({"status": pod_status::running_status(&pod, &at)});
-            let params = PatchParams {
-                field_manager: Some(MANAGER.into()),
-                ..Default::default()
-            };
-            match api
-                .patch_status(&name, &params, &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => Ok(()),
-                // Gone already, or going (its deletion arrives as an event of its own).
-                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
-                Err(e) => {
-                    tracing::debug!(pod = %name, error = %e, "writing the simulated pod's status failed; retrying");
-                    Err(Work::Report(pod, at))
-                }
+            let status = pod_status::running_status(&pod, &at);
+            match write_status(client, &pod, status).await {
+                Ok(()) => Ok(()),
+                Err(()) => Err(Work::Report(pod, at)),
+            }
+        }
+        Work::Complete(pod) => {
+            let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let status = pod_status::completed_status(&pod, &now);
+            match write_status(client, &pod, status).await {
+                Ok(()) => Ok(()),
+                Err(()) => Err(Work::Complete(pod)),
             }
         }
         Work::Finish {
@@ -243,6 +247,36 @@ async fn apply(client: &kube::Client, item: Work) -> Result<(), Work> {
                     })
                 }
             }
+        }
+    }
+}
+
+/// Merges `status` into the pod's; `Err` when it should be tried again.
+async fn write_status(
+    client: &kube::Client,
+    pod: &Pod,
+    status: serde_json::Value,
+) -> Result<(), ()> {
+    let api: Api<Pod> = Api::namespaced(
+        client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    let patch = json!({"status": status});
+    match api
+        .patch_status(&name, &params, &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Gone already, or going (its deletion arrives as an event of its own).
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => {
+            tracing::debug!(pod = %name, error = %e, "writing the simulated pod's status failed; retrying");
+            Err(())
         }
     }
 }
