@@ -50,9 +50,36 @@ pub struct NodeCmdArgs {
     /// The cluster CA certificate the server's certificate must chain to.
     #[arg(long)]
     pub certificate_authority: Option<PathBuf>,
+    /// `cri` runs pods through a container runtime; `simulated` registers `--count` nodes whose
+    /// pods go Running and Ready without running anything (as kwok), to measure the control
+    /// plane at scale. The simulated nodes act for many nodes at once, so they need
+    /// `--kubeconfig` with rights over nodes, leases and pods/status, e.g. the server's
+    /// admin.kubeconfig.
+    #[arg(long, value_enum, default_value = "cri")]
+    pub runtime: NodeRuntime,
+    /// How many simulated nodes (`--runtime=simulated`).
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    /// Simulated nodes are named PREFIX-0, PREFIX-1, ... (default: --node-name, else
+    /// `kapi-sim-node`).
+    #[arg(long)]
+    pub name_prefix: Option<String>,
+    /// Pods each simulated node accepts, as kubelet's flag (above 253 the pods beyond a node's
+    /// /24 podCIDR get stand-in addresses).
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
     /// The node's flags.
     #[command(flatten)]
     pub node: NodeArgs,
+}
+
+/// What runs the pods of `kapi node`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NodeRuntime {
+    /// A CRI runtime (containerd).
+    Cri,
+    /// Nothing: pods are reported running (kwok-style simulated nodes).
+    Simulated,
 }
 
 /// Flags of `kapi token`.

@@ -20,5 +20,6 @@ mod openapi; // OpenAPI v3 for explain and apply; fieldValidation Strict, Warn a
 mod proxy; // kapi proxy and kapi kubeconfig
 mod services;
 mod sets; // StatefulSets and DaemonSets: ordered pods, claims, partitions, daemons per node, kubectl rollout // EndpointSlices, the service proxy (ClusterIP, NodePort, LoadBalancer, affinity), API server proxy, allocation
+mod simulated; // kwok-style simulated nodes: Ready nodes, running pods, deployments and namespaces of 1,000 pods deleted
 mod watch; // watch streams: resume, bookmarks, initial events
 mod workloads; // Deployments, ReplicaSets, rollouts with kubectl, garbage collection and cascading deletes

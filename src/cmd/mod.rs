@@ -5,6 +5,7 @@ mod kubeconfig;
 mod node;
 pub mod proxy;
 mod server;
+mod simulated;
 mod token;
 
 use crate::args::{Cli, Command};

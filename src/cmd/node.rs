@@ -4,10 +4,13 @@
 use anyhow::{bail, Context};
 use base64::Engine;
 
-use crate::args::NodeCmdArgs;
+use crate::args::{NodeCmdArgs, NodeRuntime};
 
 /// Joins (when needed) and runs the node until interrupted.
 pub fn run(args: NodeCmdArgs) -> anyhow::Result<()> {
+    if args.runtime == NodeRuntime::Simulated {
+        return crate::cmd::simulated::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,7 +18,8 @@
 //! prepares its volumes, asks the runtime for a sandbox (network namespace and IP through CNI,
 //! see [`cni`]), pulls images and starts containers ([`pods::cri_config`]), and reports status
 //! ([`pods::status`]). [`kubelet_api`] serves the streams; [`proxy`] the Service addresses;
-//! [`dns`] the cluster's names.
+//! [`dns`] the cluster's names. [`simulated`] stands in for many nodes whose pods run nothing,
+//! for measuring the control plane at scale.
 
 pub mod cni;
 pub mod containerd;
@@ -33,6 +34,7 @@ pub mod proxy;
 pub mod reflect;
 pub mod registration;
 pub mod registries;
+pub mod simulated;
 pub mod stats;
 pub mod upgrade;
 

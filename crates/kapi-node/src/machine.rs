@@ -16,6 +16,8 @@ pub struct Capacity {
     pub memory_kib: u64,
     /// Bytes of the file system holding the node's data.
     pub ephemeral_storage: u64,
+    /// Pods the node accepts (kubelet's `--max-pods`).
+    pub pods: u32,
 }
 
 /// Reads the machine's capacity; `data_dir` decides which file system counts as ephemeral
@@ -33,6 +35,7 @@ pub fn capacity(data_dir: &Path) -> Capacity {
         cpu,
         memory_kib,
         ephemeral_storage,
+        pods: MAX_PODS,
     }
 }
 

@@ -11,7 +11,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::{json, Value};
 
-use crate::machine::{Capacity, SystemInfo, MAX_PODS};
+use crate::machine::{Capacity, SystemInfo};
 
 /// How often the Lease is renewed (kubelet: a quarter of its 40 s duration).
 pub const LEASE_RENEW: Duration = Duration::from_secs(10);
@@ -100,7 +100,7 @@ pub fn resources(c: &Capacity) -> Value {
     json!({
         "cpu": c.cpu.to_string(),
         "memory": format!("{}Ki", c.memory_kib),
-        "pods": MAX_PODS.to_string(),
+        "pods": c.pods.to_string(),
         "ephemeral-storage": c.ephemeral_storage.to_string(),
         "hugepages-1Gi": "0",
         "hugepages-2Mi": "0",
@@ -181,18 +181,27 @@ pub fn status(facts: &NodeFacts, readiness: &Readiness, now: &str, previous: &[V
 /// Creates the Node if it does not exist (an existing one keeps its spec, taints included),
 /// and merges kubelet's labels into it.
 pub async fn register(client: &kube::Client, facts: &NodeFacts) -> Result<Node, kube::Error> {
+    register_labelled(client, &facts.name, &labels(facts)).await
+}
+
+/// As [`register`], with the labels given (the simulated nodes add their own to kubelet's).
+pub async fn register_labelled(
+    client: &kube::Client,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Node, kube::Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let body: Node = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": facts.name, "labels": labels(facts)},
+        "metadata": {"name": name, "labels": labels},
     }))
     .map_err(kube::Error::SerdeError)?;
     match nodes.create(&PostParams::default(), &body).await {
         Ok(node) => Ok(node),
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            let patch = json!({"metadata": {"labels": labels(facts)}});
+            let patch = json!({"metadata": {"labels": labels}});
             nodes
-                .patch(&facts.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
         }
         Err(e) => Err(e),
@@ -267,6 +276,7 @@ mod tests {
                 cpu: 2,
                 memory_kib: 1024,
                 ephemeral_storage: 4096,
+                pods: crate::machine::MAX_PODS,
             },
             system: crate::machine::system_info(),
             kubelet_version: "v1.34.0".into(),
