@@ -27,7 +27,9 @@ pub struct ApiError {
     /// The message kubectl prints.
     pub message: String,
     /// `details`: name, group, kind, causes, retryAfterSeconds.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
+    /// `metadata.continue`: where a list whose token expired can go on, inconsistently.
+    pub continue_token: Option<String>,
 }
 
 fn details(name: &str, group: &str, kind: &str) -> Value {
@@ -58,6 +60,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -104,7 +107,7 @@ impl ApiError {
                 "{subject}: User \"{user}\" cannot {verb} resource \"{full}\" in API group \"{group}\" {scope}"
             ),
         );
-        e.details = Some(details(name, group, resource));
+        e.details = Some(Box::new(details(name, group, resource)));
         e
     }
 
@@ -127,7 +130,7 @@ impl ApiError {
                 group_resource(group, resource)
             ),
         );
-        e.details = Some(details(name, group, resource));
+        e.details = Some(Box::new(details(name, group, resource)));
         e
     }
 
@@ -138,7 +141,7 @@ impl ApiError {
             "NotFound",
             format!("{} \"{name}\" not found", group_resource(group, resource)),
         );
-        e.details = Some(details(name, group, resource));
+        e.details = Some(Box::new(details(name, group, resource)));
         e
     }
 
@@ -161,7 +164,7 @@ impl ApiError {
                 group_resource(group, resource)
             ),
         );
-        e.details = Some(details("", group, resource));
+        e.details = Some(Box::new(details("", group, resource)));
         e
     }
 
@@ -184,7 +187,7 @@ impl ApiError {
                 group_resource(group, resource)
             ),
         );
-        e.details = Some(details(name, group, resource));
+        e.details = Some(Box::new(details(name, group, resource)));
         e
     }
 
@@ -208,7 +211,7 @@ impl ApiError {
                 group_resource(group, resource)
             ),
         );
-        e.details = Some(details(name, group, resource));
+        e.details = Some(Box::new(details(name, group, resource)));
         e
     }
 
@@ -267,7 +270,8 @@ impl ApiError {
             code: 422,
             reason: "Invalid",
             message: format!("{kind_name} \"{name}\" is invalid: {summary}"),
-            details: Some(d),
+            details: Some(Box::new(d)),
+            continue_token: None,
         }
     }
 
@@ -278,7 +282,7 @@ impl ApiError {
             "TooManyRequests",
             "Too many requests, please try again later.",
         );
-        e.details = Some(json!({"retryAfterSeconds": 1}));
+        e.details = Some(Box::new(json!({"retryAfterSeconds": 1})));
         e
     }
 
@@ -310,7 +314,21 @@ impl ApiError {
                 json!({"reason": "TooMany", "message": "too many errors, the list is truncated"}),
             );
         }
-        e.details = Some(json!({"name": prefix, "kind": resource, "causes": causes}));
+        e.details = Some(Box::new(
+            json!({"name": prefix, "kind": resource, "causes": causes}),
+        ));
+        e
+    }
+
+    /// 410 for a continue token whose list can no longer be served consistently, with a
+    /// token that goes on from the same key at the current state.
+    pub fn continue_expired(inconsistent: String) -> Self {
+        let mut e = Self::new(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+        );
+        e.continue_token = Some(inconsistent);
         e
     }
 
@@ -355,7 +373,10 @@ impl ApiError {
             "reason": self.reason,
         });
         if let Some(d) = &self.details {
-            v["details"] = d.clone();
+            v["details"] = Value::clone(d);
+        }
+        if let Some(token) = &self.continue_token {
+            v["metadata"]["continue"] = json!(token);
         }
         v["code"] = json!(self.code);
         v

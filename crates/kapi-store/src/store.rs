@@ -278,6 +278,86 @@ impl Store {
         (out, state.revision, more)
     }
 
+    /// Like [`Store::list`], but as of the past revision `at` (a page of a list that started
+    /// then, or a read at an exact version): the current keys with the changes after `at`
+    /// undone from the event history. Fails with [`StoreError::Compacted`] when the history no
+    /// longer reaches back to `at` (or does not hold what a change replaced, as for changes
+    /// replayed from disk at start).
+    pub fn list_at(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        at: Revision,
+        mut filter: impl FnMut(&str, &KeyValue) -> bool,
+    ) -> Result<(Vec<(String, KeyValue)>, bool), StoreError> {
+        let state = self.inner.read();
+        if at < state.oldest {
+            return Err(StoreError::Compacted {
+                requested: at,
+                oldest: state.oldest,
+            });
+        }
+        let after = |k: &str| k.starts_with(prefix) && start_after.is_none_or(|s| k > s);
+        // The value each key changed since `at` had then (None: it did not exist), from the
+        // first change after `at`.
+        let mut then: BTreeMap<&str, Option<KeyValue>> = BTreeMap::new();
+        for ev in state.ring.iter().filter(|e| e.revision > at) {
+            if !after(&ev.key) || then.contains_key(&*ev.key) {
+                continue;
+            }
+            let before = match (ev.kind, &ev.prev_value) {
+                (crate::EventKind::Added, _) => None,
+                (_, Some(prev)) => Some(KeyValue {
+                    value: prev.clone(),
+                    create_revision: 0,
+                    mod_revision: 0,
+                }),
+                (_, None) => {
+                    return Err(StoreError::Compacted {
+                        requested: at,
+                        oldest: ev.revision,
+                    })
+                }
+            };
+            then.insert(&ev.key, before);
+        }
+        let lower = match start_after {
+            Some(k) if k >= prefix => Bound::Excluded(k.to_string()),
+            _ => Bound::Included(prefix.to_string()),
+        };
+        // Both sides are in key order: merge them lazily, so a page costs its own length.
+        let mut now = state
+            .kvs
+            .range((lower, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| !then.contains_key(k.as_str()))
+            .map(|(k, kv)| (k.as_str(), kv))
+            .peekable();
+        let mut restored = then
+            .iter()
+            .filter_map(|(k, kv)| kv.as_ref().map(|kv| (*k, kv)))
+            .peekable();
+        let merged = std::iter::from_fn(|| match (now.peek(), restored.peek()) {
+            (Some(a), Some(b)) if b.0 < a.0 => restored.next(),
+            (Some(_), _) => now.next(),
+            (None, _) => restored.next(),
+        });
+        let mut out = Vec::new();
+        let mut more = false;
+        for (k, kv) in merged {
+            if !filter(k, kv) {
+                continue;
+            }
+            if limit > 0 && out.len() == limit {
+                more = true;
+                break;
+            }
+            out.push((k.to_string(), kv.clone()));
+        }
+        Ok((out, more))
+    }
+
     /// How many keys are under `prefix` now, counting no further than `at_most` (callers that
     /// only need to know "at least this many" pay for no more).
     pub fn count(&self, prefix: &str, at_most: usize) -> usize {

@@ -362,3 +362,48 @@ async fn compaction_and_reclaim_give_the_space_of_deleted_values_back_to_the_fil
         "20 MB of deleted values are given back: {before} -> {after} bytes"
     );
 }
+
+#[tokio::test]
+async fn a_list_at_a_past_revision_sees_the_keys_as_they_were_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    for k in ["a", "b", "c", "d"] {
+        s.create(&format!("/p/{k}"), v(&format!("{k}0")))
+            .await
+            .unwrap();
+    }
+    let at = s.revision();
+    s.update("/p/b", None, v("b1")).await.unwrap();
+    s.delete("/p/c", None, v("c0")).await.unwrap();
+    s.create("/p/bb", v("new")).await.unwrap();
+    s.update("/p/b", None, v("b2")).await.unwrap();
+    let page = |start: Option<&str>, limit| {
+        let (items, more) = s.list_at("/p/", start, limit, at, |_, _| true).unwrap();
+        let got: Vec<(String, String)> = items
+            .into_iter()
+            .map(|(k, kv)| (k, String::from_utf8(kv.value.to_vec()).unwrap()))
+            .collect();
+        (got, more)
+    };
+    let pair = |k: &str, v: &str| (format!("/p/{k}"), v.to_string());
+    assert_eq!(
+        page(None, 2),
+        (vec![pair("a", "a0"), pair("b", "b0")], true)
+    );
+    assert_eq!(
+        page(Some("/p/b"), 2),
+        (vec![pair("c", "c0"), pair("d", "d0")], false),
+        "the deleted key is back and the one created later is not there"
+    );
+    drop(s);
+    // Changes replayed from disk do not know what they replaced: such a past is refused.
+    let s = open(dir.path(), 100);
+    assert!(matches!(
+        s.list_at("/p/", None, 0, at, |_, _| true),
+        Err(StoreError::Compacted { .. })
+    ));
+    let (items, _) = s
+        .list_at("/p/", None, 0, s.revision(), |_, _| true)
+        .unwrap();
+    assert_eq!(items.len(), 4, "the present is always there");
+}

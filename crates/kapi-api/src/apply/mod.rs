@@ -240,7 +240,8 @@ impl From<ApplyError> for ApiError {
                     code: 409,
                     reason: "Conflict",
                     message: e.to_status_message(),
-                    details: Some(json!({ "causes": causes })),
+                    details: Some(Box::new(json!({ "causes": causes }))),
+                    continue_token: None,
                 }
             }
             ApplyError::InvalidObjectType(_) | ApplyError::ManagedFieldsNotNil => {
@@ -252,6 +253,7 @@ impl From<ApplyError> for ApiError {
                 reason: "",
                 message: e.to_status_message(),
                 details: None,
+                continue_token: None,
             },
         }
     }

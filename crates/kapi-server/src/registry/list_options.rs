@@ -28,6 +28,9 @@ pub struct ListOptions {
     pub limit: usize,
     /// The key to continue after, from a `continue` token.
     pub continue_after: Option<String>,
+    /// The revision the list a `continue` token goes on was read at (0: the current state,
+    /// as in the token a 410 hands out).
+    pub continue_revision: Option<Revision>,
     /// `resourceVersion`, parsed; `None` when unset or empty.
     pub resource_version: Option<Revision>,
     /// `resourceVersionMatch`.
@@ -68,9 +71,12 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
             .map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?
             .max(0) as usize,
     };
-    let continue_after = match get("continue") {
-        None | Some("") => None,
-        Some(token) => Some(decode_continue(token)?),
+    let (continue_after, continue_revision) = match get("continue") {
+        None | Some("") => (None, None),
+        Some(token) => {
+            let (start, rv) = decode_continue(token)?;
+            (Some(start), Some(rv))
+        }
     };
     let resource_version = match get("resourceVersion") {
         None | Some("") => None,
@@ -107,6 +113,7 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
         fields,
         limit,
         continue_after,
+        continue_revision,
         resource_version,
         rv_match,
         timeout_seconds,
@@ -314,7 +321,7 @@ pub fn encode_continue(key: &str, revision: Revision) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
 }
 
-fn decode_continue(token: &str) -> Result<String, ApiError> {
+fn decode_continue(token: &str) -> Result<(String, Revision), ApiError> {
     let bad = || {
         ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
     };
@@ -322,8 +329,11 @@ fn decode_continue(token: &str) -> Result<String, ApiError> {
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    v.get("start")
+    let start = v
+        .get("start")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(bad)
+        .ok_or_else(bad)?;
+    let rv = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
+    Ok((start, rv))
 }

@@ -194,19 +194,45 @@ impl Registry {
         if !corrupt.is_empty() {
             return Err(ApiError::store_read_error(def.resource, &prefix, &corrupt));
         }
-        let (items, revision, more) = self.store.list(
-            &prefix,
-            opts.continue_after.as_deref(),
-            opts.limit,
-            |key, kv| opts.matches_stored(key, &kv.value),
-        );
-        if let (list_options::RvMatch::Exact, Some(rv)) = (opts.rv_match, opts.resource_version) {
-            if rv != revision {
-                return Err(ApiError::expired(format!(
-                    "too old resource version: {rv} ({revision})"
-                )));
+        // A page of a list goes on at the revision its first page was read at, and a list at
+        // an exact version is read there, as etcd's MVCC reads are.
+        let pinned = match (opts.continue_revision, opts.rv_match, opts.resource_version) {
+            (Some(rv), _, _) if rv > 0 => Some(rv),
+            (None, list_options::RvMatch::Exact, Some(rv)) => Some(rv),
+            _ => None,
+        };
+        let current = self.store.revision();
+        let (items, revision, more) = match pinned {
+            Some(at) if at < current => {
+                let read = self.store.list_at(
+                    &prefix,
+                    opts.continue_after.as_deref(),
+                    opts.limit,
+                    at,
+                    |key, kv| opts.matches_stored(key, &kv.value),
+                );
+                match read {
+                    Ok((items, more)) => (items, at, more),
+                    Err(kapi_store::StoreError::Compacted { oldest, .. }) => {
+                        return Err(match (&opts.continue_after, opts.continue_revision) {
+                            (Some(start), Some(_)) => {
+                                ApiError::continue_expired(list_options::encode_continue(start, 0))
+                            }
+                            _ => ApiError::expired(format!(
+                                "too old resource version: {at} ({oldest})"
+                            )),
+                        });
+                    }
+                    Err(e) => return Err(store_error(def, "", e)),
+                }
             }
-        }
+            _ => self.store.list(
+                &prefix,
+                opts.continue_after.as_deref(),
+                opts.limit,
+                |key, kv| opts.matches_stored(key, &kv.value),
+            ),
+        };
         let continue_token = if more {
             items
                 .last()
@@ -243,9 +269,9 @@ impl Registry {
             e.code = 504;
             e.reason = "Timeout";
             e.message = format!("Timeout: Too large resource version: {rv}, current: {current}");
-            e.details = Some(
+            e.details = Some(Box::new(
                 serde_json::json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
-            );
+            ));
             e
         })
     }
