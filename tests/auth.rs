@@ -457,3 +457,137 @@ fn csr_records_its_requester_and_approval_needs_the_signer_verb() {
     assert_eq!(status["message"], "certificatesigningrequests.certificates.k8s.io \"kim\" is forbidden: user not permitted to approve requests with signerName \"kubernetes.io/kube-apiserver-client\"");
     c.kubectl_ok(&["certificate", "approve", "kim"]);
 }
+
+#[test]
+fn a_node_writes_only_its_own_node_lease_and_the_pods_bound_to_it() {
+    let c = Cluster::start();
+    let kubeconfig = std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+        .args([
+            "kubeconfig",
+            "user",
+            "system:node:n1",
+            "--group",
+            "system:nodes",
+        ])
+        .arg("--kubeconfig")
+        .arg(c.kubeconfig())
+        .output()
+        .expect("kapi kubeconfig");
+    assert!(
+        kubeconfig.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kubeconfig.stderr)
+    );
+    let n1 = write_file(
+        c.dir.path(),
+        "n1.kubeconfig",
+        &String::from_utf8_lossy(&kubeconfig.stdout),
+    );
+    let as_n1 = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&n1)
+            .args(args)
+            .output()
+            .expect("kubectl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    for node in ["n1", "n2"] {
+        c.kubectl_stdin(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                "apiVersion: v1\nkind: Node\nmetadata: {{name: {node}}}\n"
+            )),
+        );
+        c.kubectl_stdin(
+            &["apply", "-f", "-"],
+            Some(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: on-{node}}}\nspec:\n  nodeName: {node}\n  containers: [{{name: c, image: busybox}}]\n")),
+        );
+    }
+    // kubectl reads pods/status before patching it, which upstream's system:node role does not
+    // allow (kubelet patches without reading); grant the read, NodeRestriction still decides.
+    c.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "status-reader",
+        "--verb=get",
+        "--resource=pods/status",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "n1-status-reader",
+        "--clusterrole=status-reader",
+        "--user=system:node:n1",
+    ]);
+    let status = r#"{"status":{"message":"seen"}}"#;
+    // The binding reaches the authorizer's index asynchronously.
+    eventually("a node writes the status of its own pod", 10, || {
+        as_n1(&[
+            "patch",
+            "pod",
+            "on-n1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ])
+        .0
+        .then_some(())
+    });
+    let (ok, err) = as_n1(&[
+        "patch",
+        "pod",
+        "on-n2",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "node \"n1\" can only update pod status for pods with spec.nodeName set to itself"
+        ),
+        "{err}"
+    );
+    let (ok, err) = as_n1(&["delete", "pod", "on-n2", "--grace-period=0", "--force"]);
+    assert!(
+        !ok && err.contains("can only delete pods with spec.nodeName set to itself"),
+        "{err}"
+    );
+    let labels = r#"{"metadata":{"labels":{"x":"y"}}}"#;
+    let (ok, err) = as_n1(&["patch", "node", "n1", "--type=merge", "-p", labels]);
+    assert!(ok, "a node writes its own Node: {err}");
+    let (ok, err) = as_n1(&["patch", "node", "n2", "--type=merge", "-p", labels]);
+    assert!(
+        !ok && err.contains("node \"n1\" is not allowed to modify node \"n2\""),
+        "{err}"
+    );
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: n2, namespace: kube-node-lease}\n"),
+    );
+    let (ok, err) = as_n1(&[
+        "patch",
+        "lease",
+        "n2",
+        "-n",
+        "kube-node-lease",
+        "--type=merge",
+        "-p",
+        labels,
+    ]);
+    assert!(
+        !ok && err.contains("can only access node lease with the same name as the requesting node"),
+        "{err}"
+    );
+    assert!(
+        c.kubectl_ok(&["get", "pod", "on-n2", "-o", "jsonpath={.status.message}"])
+            .is_empty(),
+        "the other node's pod is untouched"
+    );
+}

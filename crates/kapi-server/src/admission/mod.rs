@@ -3,5 +3,6 @@
 
 pub mod certificates;
 pub mod default_tolerations;
+pub mod node_restriction;
 pub mod rbac_escalation;
 pub mod service_account;

@@ -97,6 +97,35 @@ pub async fn serve(
             .unwrap_or_else(|| default_manager(&user_agent));
         check_field_manager(&info.verb, &field_manager)?;
         let field_validation = WriteOptions::parse_field_validation(query.get("fieldValidation"))?;
+        let node = crate::filters::node_authz::node_name(user).map(str::to_string);
+        let restricted = matches!(
+            (def.group, def.resource),
+            ("", "pods") | ("", "nodes") | ("coordination.k8s.io", "leases")
+        );
+        if let (Some(node), true) = (node, restricted) {
+            let (verb, subresource) = (info.verb.clone(), info.subresource.clone());
+            let admit: crate::registry::Admit = std::sync::Arc::new(move |obj: &Value| {
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                crate::admission::node_restriction::check(
+                    &node,
+                    def,
+                    &verb,
+                    &subresource,
+                    name,
+                    crate::admission::node_restriction::Write::Store(obj),
+                )
+            });
+            return Ok(WriteOptions {
+                dry_run,
+                field_manager,
+                admit: Some(admit),
+                field_validation,
+                warnings: Default::default(),
+            });
+        }
         let admit: Option<crate::registry::Admit> = (def.group == "rbac.authorization.k8s.io")
             .then(|| {
                 let (authz, registry, user) =
@@ -400,6 +429,19 @@ pub async fn serve(
                 .map(|r| with_warnings(r, &opts))
         }
         ("delete", "") => {
+            if let Some(node) = crate::filters::node_authz::node_name(user) {
+                if def.group.is_empty() && matches!(def.resource, "pods" | "nodes") {
+                    let (stored, _) = registry.get_value(def, ns, &info.name)?;
+                    crate::admission::node_restriction::check(
+                        node,
+                        def,
+                        "delete",
+                        "",
+                        &info.name,
+                        crate::admission::node_restriction::Write::Remove(&stored),
+                    )?;
+                }
+            }
             let bytes = body::read(req.into_body()).await?;
             let options = delete_options(&content_type, &bytes, query)?;
             let dry_run = write_opts()?.dry_run
