@@ -562,6 +562,13 @@ fn a_node_writes_only_its_own_node_lease_and_the_pods_bound_to_it() {
     let labels = r#"{"metadata":{"labels":{"x":"y"}}}"#;
     let (ok, err) = as_n1(&["patch", "node", "n1", "--type=merge", "-p", labels]);
     assert!(ok, "a node writes its own Node: {err}");
+    let (ok, err) = as_n1(&["label", "node", "n1", "node-role.kubernetes.io/worker="]);
+    assert!(
+        !ok && err.contains(
+            "node \"n1\" is not allowed to modify labels: node-role.kubernetes.io/worker"
+        ),
+        "a node may not give itself a role: {err}"
+    );
     let (ok, err) = as_n1(&["patch", "node", "n2", "--type=merge", "-p", labels]);
     assert!(
         !ok && err.contains("node \"n1\" is not allowed to modify node \"n2\""),

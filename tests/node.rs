@@ -59,12 +59,16 @@ fn a_pod_runs_from_a_real_image_with_logs_exec_volumes_and_graceful_deletion() {
         .unwrap_or("");
     assert!(runtime.starts_with("containerd://"), "{runtime}");
     assert_eq!(node["metadata"]["labels"]["kubernetes.io/os"], "linux");
-    assert!(node["metadata"]["labels"]
-        .get("node-role.kubernetes.io/control-plane")
-        .is_some());
+    let name = node["metadata"]["name"].as_str().unwrap().to_string();
+    // The server labels its own node, as kubeadm does (a kubelet may not give itself a role).
+    eventually("the control-plane label", 10, || {
+        let labels = c.kubectl_ok(&["get", "node", &name, "-o", "jsonpath={.metadata.labels}"]);
+        labels
+            .contains("node-role.kubernetes.io/control-plane")
+            .then_some(())
+    });
     assert_eq!(node["status"]["capacity"]["pods"], "110");
     assert_eq!(node["spec"]["podCIDR"], "10.244.0.0/24");
-    let name = node["metadata"]["name"].as_str().unwrap().to_string();
     c.kubectl_ok(&["get", "lease", &name, "-n", "kube-node-lease"]);
 
     c.kubectl_ok(&[

@@ -74,8 +74,6 @@ pub struct NodeConfig {
     pub pause_image: String,
     /// The InternalIP to report (default: the default route's source address).
     pub node_ip: Option<IpAddr>,
-    /// Label the node as the control plane's.
-    pub control_plane: bool,
     /// The kubelet API port.
     pub kubelet_port: u16,
     /// The kubelet API's TLS material.
@@ -105,7 +103,6 @@ impl NodeConfig {
             registry_config: None,
             pause_image: DEFAULT_PAUSE_IMAGE.into(),
             node_ip: None,
-            control_plane: false,
             kubelet_port: 10250,
             tls,
             kubelet_version: "v1.34.0".into(),
@@ -184,7 +181,6 @@ pub async fn run(client: kube::Client, config: NodeConfig) -> Result<(), NodeErr
         hostname: machine::hostname(),
         ip: config.node_ip.unwrap_or_else(machine::primary_ip),
         kubelet_port: config.kubelet_port,
-        control_plane: config.control_plane,
         capacity: capacity.clone(),
         system: machine::system_info(),
         kubelet_version: config.kubelet_version.clone(),

@@ -33,8 +33,6 @@ pub struct NodeFacts {
     pub ip: IpAddr,
     /// The kubelet API port.
     pub kubelet_port: u16,
-    /// Whether this node runs the control plane (labelled so).
-    pub control_plane: bool,
     /// Machine resources.
     pub capacity: Capacity,
     /// System facts.
@@ -73,7 +71,7 @@ impl Readiness {
 
 /// Labels kubelet sets on its Node.
 pub fn labels(facts: &NodeFacts) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::from([
+    BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), facts.hostname.clone()),
         ("kubernetes.io/os".to_string(), "linux".to_string()),
         (
@@ -85,14 +83,7 @@ pub fn labels(facts: &NodeFacts) -> BTreeMap<String, String> {
             "beta.kubernetes.io/arch".to_string(),
             facts.system.architecture.to_string(),
         ),
-    ]);
-    if facts.control_plane {
-        labels.insert(
-            "node-role.kubernetes.io/control-plane".into(),
-            String::new(),
-        );
-    }
-    labels
+    ])
 }
 
 /// The resources the node offers (capacity and allocatable are the same: kapi reserves none).
@@ -271,7 +262,6 @@ mod tests {
             hostname: "n1".into(),
             ip: "10.0.0.5".parse().unwrap(),
             kubelet_port: 10250,
-            control_plane: true,
             capacity: Capacity {
                 cpu: 2,
                 memory_kib: 1024,
@@ -299,7 +289,8 @@ mod tests {
         );
         assert_eq!(s["conditions"][3]["type"], "Ready");
         assert_eq!(s["conditions"][3]["reason"], "KubeletReady");
-        assert!(labels(&facts()).contains_key("node-role.kubernetes.io/control-plane"));
+        // A kubelet may not give itself a role (NodeRestriction); the server labels its own node.
+        assert!(!labels(&facts()).contains_key("node-role.kubernetes.io/control-plane"));
     }
 
     #[test]

@@ -134,3 +134,47 @@ fn kube_dns() -> Value {
         }
     })
 }
+
+/// The label that marks the server's own node, as kubeadm's mark-control-plane phase sets it
+/// with the admin's rights (a kubelet may not give itself a role).
+pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
+
+/// Labels the node `name` (the one this server runs) as the control plane's once it has
+/// registered, and again if it is ever registered afresh without the label.
+pub async fn mark_control_plane(registry: std::sync::Arc<Registry>, name: String) {
+    let Ok(def) = find("", "nodes") else { return };
+    let prefix = Registry::prefix(def, None);
+    let mut after = registry.store().revision();
+    loop {
+        if let Ok((node, _)) = registry.get_value(def, None, &name) {
+            if node
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(CONTROL_PLANE_LABEL))
+                .is_none()
+            {
+                let patch = json!({"metadata": {"labels": {CONTROL_PLANE_LABEL: ""}}});
+                let opts = WriteOptions {
+                    field_manager: "kapi-server".into(),
+                    ..Default::default()
+                };
+                let body = patch.to_string();
+                if let Err(e) = registry
+                    .patch(
+                        def,
+                        None,
+                        &name,
+                        "",
+                        crate::registry::PatchType::Merge,
+                        body.as_bytes(),
+                        &opts,
+                    )
+                    .await
+                {
+                    tracing::warn!(node = %name, error = %e, "could not label the control-plane node");
+                }
+            }
+        }
+        crate::registry::next_change(&registry, &prefix, after).await;
+        after = registry.store().revision();
+    }
+}

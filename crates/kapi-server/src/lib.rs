@@ -351,7 +351,8 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     }
     if let Some(node) = server.config.node.clone() {
         let lb_pool = server.config.service_lb_pool.clone();
-        start_node(&pki, &server_url, &dir, advertise_ip, node, lb_pool).await?;
+        let name = start_node(&pki, &server_url, &dir, advertise_ip, node, lb_pool).await?;
+        tokio::spawn(bootstrap::mark_control_plane(server.registry.clone(), name));
     }
     Ok(Running {
         addr,
@@ -437,7 +438,7 @@ async fn start_node(
     advertise_ip: std::net::IpAddr,
     settings: NodeSettings,
     lb_pool: Option<kapi_node::proxy::LbPool>,
-) -> Result<(), ServerError> {
+) -> Result<String, ServerError> {
     let name = settings
         .name
         .clone()
@@ -465,7 +466,7 @@ async fn start_node(
         cert_pem: serving.cert_pem,
         key_pem: serving.key_pem,
     };
-    let mut config = kapi_node::NodeConfig::new(name, dir.to_path_buf(), tls);
+    let mut config = kapi_node::NodeConfig::new(name.clone(), dir.to_path_buf(), tls);
     config.runtime_endpoint = settings.runtime_endpoint;
     config.registry_config = settings.registry_config;
     config.pause_image = settings.pause_image;
@@ -475,14 +476,13 @@ async fn start_node(
     config.cluster_dns = settings.cluster_dns;
     config.cluster_dns_port = settings.cluster_dns_port;
     config.service_lb_pool = lb_pool;
-    config.control_plane = true;
     config.kubelet_version = version::GIT_VERSION.to_string();
     tokio::spawn(async move {
         if let Err(e) = kapi_node::run(client, config).await {
             tracing::error!(error = %e, "the node stopped");
         }
     });
-    Ok(())
+    Ok(name)
 }
 
 /// Writes a file holding credentials, readable by its owner only.

@@ -36,7 +36,6 @@ pub fn facts(name: &str, index: usize, kubelet_version: &str, max_pods: u32) -> 
         hostname: name.to_string(),
         ip: addresses::node_ip(index),
         kubelet_port: 10250,
-        control_plane: false,
         capacity: Capacity {
             cpu: 32,
             memory_kib: 256 * 1024 * 1024,

@@ -104,11 +104,16 @@ pub async fn serve(
         );
         if let (Some(node), true) = (node, restricted) {
             let (verb, subresource) = (info.verb.clone(), info.subresource.clone());
+            let (registry, ns) = (server.registry.clone(), ns.map(str::to_string));
             let admit: crate::registry::Admit = std::sync::Arc::new(move |obj: &Value| {
                 let name = obj
                     .pointer("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
+                let stored = registry
+                    .get_value(def, ns.as_deref(), name)
+                    .ok()
+                    .map(|(v, _)| v);
                 crate::admission::node_restriction::check(
                     &node,
                     def,
@@ -116,6 +121,7 @@ pub async fn serve(
                     &subresource,
                     name,
                     crate::admission::node_restriction::Write::Store(obj),
+                    stored.as_ref(),
                 )
             });
             return Ok(WriteOptions {
@@ -439,6 +445,7 @@ pub async fn serve(
                         "",
                         &info.name,
                         crate::admission::node_restriction::Write::Remove(&stored),
+                        None,
                     )?;
                 }
             }
