@@ -110,9 +110,10 @@ pub async fn serve(
                     .pointer("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let stored = registry
-                    .get_value(def, ns.as_deref(), name)
-                    .ok()
+                // A create is judged on its own (an existing object makes it a 409 later).
+                let stored = (verb != "create")
+                    .then(|| registry.get_value(def, ns.as_deref(), name).ok())
+                    .flatten()
                     .map(|(v, _)| v);
                 crate::admission::node_restriction::check(
                     &node,
