@@ -9,6 +9,25 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
+use super::filters::Usage;
+
+/// A node's pods as a decision sees them, with their total kept up to date.
+#[derive(Default)]
+pub struct NodePods {
+    /// Bound (or assumed) pods that have not finished.
+    pub pods: Vec<Arc<Pod>>,
+    /// What they request.
+    pub usage: Usage,
+}
+
+impl NodePods {
+    /// Counts one more pod on the node.
+    pub fn push(&mut self, pod: Arc<Pod>) {
+        self.usage.add(&pod);
+        self.pods.push(pod);
+    }
+}
+
 /// Pods placed by a decision but not yet seen bound, by uid.
 #[derive(Default)]
 pub struct Assumed {
@@ -42,8 +61,8 @@ impl Assumed {
     }
 
     /// The pods each node holds: the cache's bound, unfinished pods and the assumed ones.
-    pub fn by_node(&self, cached: &[Arc<Pod>]) -> BTreeMap<String, Vec<Arc<Pod>>> {
-        let mut bound: BTreeMap<String, Vec<Arc<Pod>>> = BTreeMap::new();
+    pub fn by_node(&self, cached: &[Arc<Pod>]) -> BTreeMap<String, NodePods> {
+        let mut bound: BTreeMap<String, NodePods> = BTreeMap::new();
         for p in cached {
             if let Some(n) = node_of(p) {
                 if !super::finished(p) {
@@ -122,6 +141,7 @@ mod tests {
         assert!(!assumed.contains("a") && assumed.contains("b") && !assumed.contains("c"));
         // Bound in the cache, it counts once.
         let by_node = assumed.by_node(&[pod("a", Some("n1")), pod("b", None)]);
-        assert_eq!(by_node["n1"].len(), 2);
+        assert_eq!(by_node["n1"].pods.len(), 2);
+        assert_eq!(by_node["n1"].usage.requested["cpu"], 2000);
     }
 }

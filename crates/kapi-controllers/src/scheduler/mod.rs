@@ -24,8 +24,8 @@ use serde_json::json;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::leader::LeaderElector;
-use assumed::Assumed;
-use filters::{NodeInfo, Unfit};
+use assumed::{Assumed, NodePods};
+use filters::{NodeInfo, Unfit, Usage};
 
 /// The scheduler's name in `spec.schedulerName` and in events.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
@@ -235,7 +235,7 @@ impl Binding {
 pub fn place(
     pod: &Pod,
     nodes: &[Arc<Node>],
-    bound: &BTreeMap<String, Vec<Arc<Pod>>>,
+    bound: &BTreeMap<String, NodePods>,
 ) -> Result<String, String> {
     if nodes.is_empty() {
         return Err("no nodes available to schedule pods".into());
@@ -245,11 +245,12 @@ pub fn place(
     let mut preemption_helps = 0;
     for node in nodes {
         let name = node.metadata.name.clone().unwrap_or_default();
-        let pods: Vec<&Pod> = bound
-            .get(&name)
-            .map(|v| v.iter().map(|p| p.as_ref()).collect())
-            .unwrap_or_default();
-        let info = NodeInfo { node, pods };
+        let empty = Usage::default();
+        let (pods, usage) = match bound.get(&name) {
+            Some(b) => (b.pods.iter().map(AsRef::as_ref).collect(), &b.usage),
+            None => (Vec::new(), &empty),
+        };
+        let info = NodeInfo { node, pods, usage };
         let unfit = filters::check(pod, &info);
         if unfit.is_empty() {
             let s = score::score(pod, &info);
