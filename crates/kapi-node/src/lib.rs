@@ -37,6 +37,7 @@ pub mod registries;
 pub mod simulated;
 pub mod stats;
 pub mod upgrade;
+pub mod workqueue;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

@@ -2,34 +2,31 @@
 //! pods it selects, with their readiness, as kube-controller-manager's controller writes them
 //! ([`desired`] says what they hold). The service proxy, cluster DNS and `kubectl` read them.
 //!
-//! It works level-triggered over three watch caches (Services, pods, and the slices it
-//! manages): any change wakes one pass that compares every selected Service's wanted slices
-//! with the stored ones and writes only the differences. A pod relabelled out of a Service is
-//! therefore dropped without remembering old labels, and a restart resumes from what is
-//! stored. Creates are idempotent because slice names are derived, not generated.
+//! It works per Service, as upstream's controller does ([`queued`]): a pod change queues the
+//! Services whose selector matched the pod before or after it ([`triggers`]), a Service or
+//! slice change queues that Service, and a sync of one Service compares its wanted slices with
+//! the cached ones and writes only the differences. A relist queues every Service, so a restart
+//! or a broken watch resumes from what is stored. Creates are idempotent because slice names
+//! are derived, not generated.
 
 pub mod desired;
 pub mod endpoints;
+mod queued;
+pub mod triggers;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::Api;
-use tokio::sync::Notify;
 
 use crate::shared::{is_namespace_terminating, is_status, Context, Task};
 use desired::{MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
-
-/// Changes arriving within this window are handled in one pass.
-const BATCH: Duration = Duration::from_millis(50);
-/// How long to wait before retrying after a failed write.
-const RETRY: Duration = Duration::from_secs(1);
+use queued::Caches;
 
 /// Keeps the slices of every selected Service in step with its pods.
 pub fn run(ctx: Arc<Context>) -> Task {
@@ -37,7 +34,7 @@ pub fn run(ctx: Arc<Context>) -> Task {
 }
 
 /// The endpoints controller: the core/v1 Endpoints of every selected Service, by the same
-/// level-triggered passes over their own caches.
+/// per-Service syncs over its own caches.
 pub fn run_endpoints(ctx: Arc<Context>) -> Task {
     Box::pin(sync_endpoints_forever(ctx.client.clone()))
 }
@@ -46,186 +43,114 @@ pub fn run_endpoints(ctx: Arc<Context>) -> Task {
 const LEADER_ANNOTATION: &str = "control-plane.alpha.kubernetes.io/leader";
 
 async fn sync_endpoints_forever(client: kube::Client) {
-    let changed = Arc::new(Notify::new());
-    let services: Store<Service> =
-        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_service);
-    let pods: Store<Pod> =
-        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_pod);
-    let stored: Store<Endpoints> =
-        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), |e| {
-            e.metadata.managed_fields = None;
-        });
-    for store_ready in [
-        services.wait_until_ready().await.is_ok(),
-        pods.wait_until_ready().await.is_ok(),
-        stored.wait_until_ready().await.is_ok(),
-    ] {
-        if !store_ready {
-            return;
-        }
-    }
-    loop {
-        changed.notified().await;
-        tokio::time::sleep(BATCH).await;
-        if !sync_endpoints_once(&client, &services.state(), &pods.state(), &stored.state()).await {
-            let again = changed.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(RETRY).await;
-                again.notify_one();
-            });
-        }
-    }
+    let trim_own: fn(&mut Endpoints) = |e| e.metadata.managed_fields = None;
+    let sync = |caches: Arc<Caches<Endpoints>>, ns: String, name: String| {
+        let client = client.clone();
+        async move { sync_endpoints(&client, &caches, &ns, &name).await }
+    };
+    queued::run(
+        client.clone(),
+        watcher::Config::default(),
+        trim_own,
+        |e| Some(triggers::key_of(&e.metadata)),
+        sync,
+    )
+    .await;
 }
 
-/// One pass: Endpoints for every selected Service, and none left for Services that are gone.
-async fn sync_endpoints_once(
+/// The Endpoints of one Service; an Endpoints whose Service is gone is deleted, unless it is
+/// a leader-election lock.
+async fn sync_endpoints(
     client: &kube::Client,
-    services: &[Arc<Service>],
-    pods: &[Arc<Pod>],
-    stored: &[Arc<Endpoints>],
+    caches: &Caches<Endpoints>,
+    ns: &str,
+    name: &str,
 ) -> bool {
-    let mut pods_by_ns: HashMap<&str, Vec<&Pod>> = HashMap::new();
-    for pod in pods {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-        pods_by_ns.entry(ns).or_default().push(pod);
-    }
-    let key = |m: &kube::api::ObjectMeta| {
-        (
-            m.namespace.clone().unwrap_or_default(),
-            m.name.clone().unwrap_or_default(),
-        )
-    };
-    let have: HashMap<(String, String), &Endpoints> = stored
-        .iter()
-        .map(|e| (key(&e.metadata), e.as_ref()))
-        .collect();
-    let mut ok = true;
-    let mut seen = HashSet::new();
-    for svc in services {
-        let k = key(&svc.metadata);
-        seen.insert(k.clone());
-        if !desired::is_managed(svc) {
-            continue;
-        }
-        let in_ns = pods_by_ns
-            .get(k.0.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let want = endpoints::endpoints(svc, in_ns);
-        let api = Api::<Endpoints>::namespaced(client.clone(), &k.0);
-        let result = match have.get(&k) {
-            Some(current) if endpoints::same(current, &want) => continue,
-            Some(current) => {
-                let mut next = want;
-                next.metadata.resource_version = current.metadata.resource_version.clone();
-                next.metadata.annotations = current.metadata.annotations.clone();
-                api.replace(&k.1, &PostParams::default(), &next)
-                    .await
-                    .map(|_| ())
-            }
-            None => api.create(&PostParams::default(), &want).await.map(|_| ()),
-        };
-        ok &= settled(result, &k.0, &k.1, "write Endpoints");
-    }
-    for (k, e) in &have {
-        let lock = e
+    let api = Api::<Endpoints>::namespaced(client.clone(), ns);
+    let current = caches.own.get(&ObjectRef::new(name).within(ns));
+    let Some(svc) = caches.service(ns, name) else {
+        let Some(current) = current else { return true };
+        let lock = current
             .metadata
             .annotations
             .as_ref()
             .is_some_and(|a| a.contains_key(LEADER_ANNOTATION));
-        if seen.contains(k) || lock {
-            continue;
+        if lock {
+            return true;
         }
-        let api = Api::<Endpoints>::namespaced(client.clone(), &k.0);
-        let result = api.delete(&k.1, &DeleteParams::default()).await.map(|_| ());
-        ok &= settled(result, &k.0, &k.1, "delete Endpoints");
+        let result = api.delete(name, &DeleteParams::default()).await.map(|_| ());
+        return settled(result, ns, name, "delete Endpoints");
+    };
+    if !desired::is_managed(&svc) {
+        return true;
     }
-    ok
+    let pods = caches.pods_in(ns);
+    let in_ns: Vec<&Pod> = pods.iter().map(AsRef::as_ref).collect();
+    let want = endpoints::endpoints(&svc, &in_ns);
+    let result = match current {
+        Some(current) if endpoints::same(&current, &want) => return true,
+        Some(current) => {
+            let mut next = want;
+            next.metadata.resource_version = current.metadata.resource_version.clone();
+            next.metadata.annotations = current.metadata.annotations.clone();
+            api.replace(name, &PostParams::default(), &next)
+                .await
+                .map(|_| ())
+        }
+        None => api.create(&PostParams::default(), &want).await.map(|_| ()),
+    };
+    settled(result, ns, name, "write Endpoints")
 }
 
 async fn sync_forever(client: kube::Client) {
-    let changed = Arc::new(Notify::new());
-    let services: Store<Service> =
-        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_service);
-    let pods: Store<Pod> =
-        kapi_node::reflect::spawn(Api::all(client.clone()), changed.clone(), trim_pod);
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let slices: Store<EndpointSlice> = kapi_node::reflect::spawn_selected(
-        Api::all(client.clone()),
+    let trim_own: fn(&mut EndpointSlice) = |s| s.metadata.managed_fields = None;
+    let sync = |caches: Arc<Caches<EndpointSlice>>, ns: String, name: String| {
+        let client = client.clone();
+        async move { sync_slices(&client, &caches, &ns, &name).await }
+    };
+    queued::run(
+        client.clone(),
         managed,
-        changed.clone(),
-        |s| s.metadata.managed_fields = None,
-    );
-    for store_ready in [
-        services.wait_until_ready().await.is_ok(),
-        pods.wait_until_ready().await.is_ok(),
-        slices.wait_until_ready().await.is_ok(),
-    ] {
-        if !store_ready {
-            return;
-        }
-    }
-    loop {
-        changed.notified().await;
-        tokio::time::sleep(BATCH).await;
-        if !sync_once(&client, &services.state(), &pods.state(), &slices.state()).await {
-            let again = changed.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(RETRY).await;
-                again.notify_one();
-            });
-        }
-    }
+        trim_own,
+        |s| triggers::owner_of_slice(&s.metadata),
+        sync,
+    )
+    .await;
 }
 
-/// One pass over every Service; false when a write failed and the pass should be repeated.
-async fn sync_once(
+/// The slices of one Service: none when it is gone or no longer selects (as upstream's
+/// controller removes them; the garbage collector would take them too, by owner).
+async fn sync_slices(
     client: &kube::Client,
-    services: &[Arc<Service>],
-    pods: &[Arc<Pod>],
-    slices: &[Arc<EndpointSlice>],
+    caches: &Caches<EndpointSlice>,
+    ns: &str,
+    name: &str,
 ) -> bool {
-    let mut pods_by_ns: HashMap<&str, Vec<&Pod>> = HashMap::new();
-    for pod in pods {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-        pods_by_ns.entry(ns).or_default().push(pod);
-    }
-    let mut have: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
-    for slice in slices {
-        let ns = slice.metadata.namespace.as_deref().unwrap_or_default();
-        let svc = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-            .map(String::as_str)
-            .unwrap_or_default();
-        have.entry((ns, svc)).or_default().push(slice);
-    }
-    let mut ok = true;
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    for svc in services {
-        let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
-        let name = svc.metadata.name.as_deref().unwrap_or_default();
-        seen.insert((ns, name));
-        let want = if desired::is_managed(svc) {
-            let in_ns = pods_by_ns.get(ns).map(Vec::as_slice).unwrap_or_default();
-            desired::slices(svc, in_ns)
-        } else {
-            // A selector removed (or the Service turned ExternalName): its slices go, as
-            // upstream's controller removes them.
-            BTreeMap::new()
-        };
-        let existing = have.get(&(ns, name)).map(Vec::as_slice).unwrap_or_default();
-        ok &= write(client, ns, &want, existing).await;
-    }
-    // Slices whose Service is gone (the garbage collector would take them too, by owner).
-    for ((ns, svc), existing) in &have {
-        if !seen.contains(&(*ns, *svc)) {
-            ok &= write(client, ns, &BTreeMap::new(), existing).await;
+    let want = match caches.service(ns, name) {
+        Some(svc) if desired::is_managed(&svc) => {
+            let pods = caches.pods_in(ns);
+            let in_ns: Vec<&Pod> = pods.iter().map(AsRef::as_ref).collect();
+            desired::slices(&svc, &in_ns)
         }
-    }
-    ok
+        _ => BTreeMap::new(),
+    };
+    let existing: Vec<Arc<EndpointSlice>> = caches
+        .own
+        .state()
+        .into_iter()
+        .filter(|s| {
+            s.metadata.namespace.as_deref() == Some(ns)
+                && s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                    .map(String::as_str)
+                    == Some(name)
+        })
+        .collect();
+    let existing: Vec<&EndpointSlice> = existing.iter().map(AsRef::as_ref).collect();
+    write(client, ns, &want, &existing).await
 }
 
 /// Brings one Service's stored slices to `want`; false if a write failed for a reason other

@@ -13,6 +13,41 @@ pub struct NodeInfo<'a> {
     pub node: &'a Node,
     /// Its pods that have not finished.
     pub pods: Vec<&'a Pod>,
+    /// What they request in total.
+    pub usage: &'a Usage,
+}
+
+/// What a node's pods request in total, kept beside them and grown as pods are placed, so
+/// that a decision does not add up every bound pod again (which made each decision cost as
+/// much as the whole cluster).
+#[derive(Debug, Default, Clone)]
+pub struct Usage {
+    /// Summed requests in milli-units, as [`requests`] gives them.
+    pub requested: BTreeMap<String, i128>,
+    /// CPU and memory with upstream's non-zero defaults for pods that request none (what the
+    /// scores weigh).
+    pub nonzero: (i128, i128),
+}
+
+impl Usage {
+    /// The total of `pods`.
+    pub fn of<'p>(pods: impl IntoIterator<Item = &'p Pod>) -> Usage {
+        let mut usage = Usage::default();
+        for p in pods {
+            usage.add(p);
+        }
+        usage
+    }
+
+    /// Counts one more pod.
+    pub fn add(&mut self, pod: &Pod) {
+        for (k, v) in requests(pod) {
+            *self.requested.entry(k).or_default() += v;
+        }
+        let (c, m) = super::score::nonzero_cpu_mem(pod);
+        self.nonzero.0 += c;
+        self.nonzero.1 += m;
+    }
 }
 
 /// Why a node does not fit a pod.
@@ -123,12 +158,7 @@ pub fn check(pod: &Pod, info: &NodeInfo<'_>) -> Vec<Unfit> {
         out.push(Unfit::TooManyPods);
     }
     let want = requests(pod);
-    let mut used: BTreeMap<String, i128> = BTreeMap::new();
-    for p in &info.pods {
-        for (k, v) in requests(p) {
-            *used.entry(k).or_default() += v;
-        }
-    }
+    let used = &info.usage.requested;
     for (resource, amount) in &want {
         if *amount == 0 {
             continue;
@@ -326,6 +356,7 @@ mod tests {
             &NodeInfo {
                 node: n,
                 pods: others.iter().collect(),
+                usage: &Usage::of(others),
             },
         )
     }

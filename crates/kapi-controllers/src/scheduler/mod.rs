@@ -1,11 +1,14 @@
 //! The scheduler: binds each pending pod (no `spec.nodeName`, `schedulerName` default) to the
 //! best node that fits it, as kube-scheduler does: filters ([`filters`]), then scores
-//! ([`score`]), then a `pods/binding`. A pod that fits nowhere gets PodScheduled=False with
+//! ([`score`]), then a `pods/binding`. Decisions are made one pod at a time over the cache plus
+//! the pods already placed ([`assumed`]); the bindings and their Scheduled events then run
+//! concurrently (at most [`BINDERS`]), so a slow round trip does not hold up the next decision. A pod that fits nowhere gets PodScheduled=False with
 //! reason Unschedulable and upstream's "0/N nodes are available: ..." message, and is tried
 //! again whenever nodes or pods change.
 //!
 //! It runs with its own identity (`system:kube-scheduler`) behind the `kube-scheduler` Lease.
 
+pub mod assumed;
 pub mod filters;
 pub mod score;
 
@@ -18,13 +21,18 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::Store;
 use kube::Api;
 use serde_json::json;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::leader::LeaderElector;
-use filters::{NodeInfo, Unfit};
+use assumed::{Assumed, NodePods};
+use filters::{NodeInfo, Unfit, Usage};
 
 /// The scheduler's name in `spec.schedulerName` and in events.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
+/// Bindings in flight at once: decisions stay serial, the API round trips overlap.
+const BINDERS: usize = 32;
+/// How long a pod whose binding failed waits before it is scheduled again.
+const BIND_RETRY: Duration = Duration::from_millis(500);
 
 /// Schedules pods while this process holds the scheduler Lease.
 pub async fn run(client: kube::Client, identity: String) {
@@ -107,23 +115,25 @@ async fn schedule(client: kube::Client) {
     let _ = pods.wait_until_ready().await;
     let recorder = kapi_node::events::Recorder::new(client.clone(), SCHEDULER_NAME, String::new());
     let mut reported: HashMap<String, String> = HashMap::new();
+    let mut assumed = Assumed::default();
+    let binders = Arc::new(Semaphore::new(BINDERS));
+    // Uids whose binding failed, told back by the binding tasks.
+    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
     loop {
         let node_list = nodes.state();
         let all_pods = pods.state();
-        let mut bound: BTreeMap<String, Vec<Arc<Pod>>> = BTreeMap::new();
-        for p in &all_pods {
-            if let Some(n) = p
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .filter(|n| !n.is_empty())
-            {
-                if !finished(p) {
-                    bound.entry(n).or_default().push(p.clone());
-                }
-            }
+        while let Ok(uid) = failed_rx.try_recv() {
+            assumed.forget(&uid);
         }
-        let mut queue: Vec<Arc<Pod>> = all_pods.iter().filter(|p| pending(p)).cloned().collect();
+        assumed.settle(&all_pods);
+        let mut bound = assumed.by_node(&all_pods);
+        let mut queue: Vec<Arc<Pod>> = all_pods
+            .iter()
+            .filter(|p| {
+                pending(p) && !assumed.contains(p.metadata.uid.as_deref().unwrap_or_default())
+            })
+            .cloned()
+            .collect();
         queue.sort_by(|a, b| {
             a.metadata
                 .creation_timestamp
@@ -133,30 +143,22 @@ async fn schedule(client: kube::Client) {
         for pod in queue {
             let uid = pod.metadata.uid.clone().unwrap_or_default();
             match place(&pod, &node_list, &bound) {
-                Ok(node) => match bind(&client, &pod, &node).await {
-                    Ok(()) => {
-                        reported.remove(&uid);
-                        bound.entry(node.clone()).or_default().push(pod.clone());
-                        let message = format!(
-                            "Successfully assigned {}/{} to {node}",
-                            pod.metadata.namespace.as_deref().unwrap_or_default(),
-                            pod.metadata.name.as_deref().unwrap_or_default()
-                        );
-                        recorder
-                            .pod(
-                                &pod,
-                                None,
-                                kapi_node::events::EventType::Normal,
-                                "Scheduled",
-                                &message,
-                            )
-                            .await;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "binding failed; retrying");
-                        retry_soon = true;
-                    }
-                },
+                Ok(node) => {
+                    reported.remove(&uid);
+                    assumed.assume(uid.clone(), node.clone(), pod.clone());
+                    bound.entry(node.clone()).or_default().push(pod.clone());
+                    // Waits only when BINDERS bindings are already in flight.
+                    let Ok(permit) = binders.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let binding = Binding {
+                        client: client.clone(),
+                        recorder: recorder.clone(),
+                        failed: failed_tx.clone(),
+                        changed: changed.clone(),
+                    };
+                    tokio::spawn(binding.run(pod, node, uid, permit));
+                }
                 Err(message) => {
                     if reported.get(&uid) != Some(&message) {
                         if mark_unschedulable(&client, &pod, &message).await.is_ok() {
@@ -188,11 +190,52 @@ async fn schedule(client: kube::Client) {
     }
 }
 
+/// One binding cycle, run beside the decision loop and the other bindings.
+struct Binding {
+    client: kube::Client,
+    recorder: kapi_node::events::Recorder,
+    failed: mpsc::UnboundedSender<String>,
+    changed: Arc<Notify>,
+}
+
+impl Binding {
+    /// Binds `pod` to `node` and records Scheduled; on failure, after a pause (as upstream's
+    /// backoff), un-assumes the pod so that the next pass schedules it again.
+    async fn run(self, pod: Arc<Pod>, node: String, uid: String, permit: OwnedSemaphorePermit) {
+        match bind(&self.client, &pod, &node).await {
+            Ok(()) => {
+                drop(permit);
+                let message = format!(
+                    "Successfully assigned {}/{} to {node}",
+                    pod.metadata.namespace.as_deref().unwrap_or_default(),
+                    pod.metadata.name.as_deref().unwrap_or_default()
+                );
+                self.recorder
+                    .pod(
+                        &pod,
+                        None,
+                        kapi_node::events::EventType::Normal,
+                        "Scheduled",
+                        &message,
+                    )
+                    .await;
+            }
+            Err(e) => {
+                drop(permit);
+                tracing::debug!(error = %e, node, "binding failed; retrying");
+                tokio::time::sleep(BIND_RETRY).await;
+                let _ = self.failed.send(uid);
+                self.changed.notify_one();
+            }
+        }
+    }
+}
+
 /// The best node for `pod`, or upstream's explanation of why there is none.
 pub fn place(
     pod: &Pod,
     nodes: &[Arc<Node>],
-    bound: &BTreeMap<String, Vec<Arc<Pod>>>,
+    bound: &BTreeMap<String, NodePods>,
 ) -> Result<String, String> {
     if nodes.is_empty() {
         return Err("no nodes available to schedule pods".into());
@@ -202,11 +245,12 @@ pub fn place(
     let mut preemption_helps = 0;
     for node in nodes {
         let name = node.metadata.name.clone().unwrap_or_default();
-        let pods: Vec<&Pod> = bound
-            .get(&name)
-            .map(|v| v.iter().map(|p| p.as_ref()).collect())
-            .unwrap_or_default();
-        let info = NodeInfo { node, pods };
+        let empty = Usage::default();
+        let (pods, usage) = match bound.get(&name) {
+            Some(b) => (b.pods.iter().map(AsRef::as_ref).collect(), &b.usage),
+            None => (Vec::new(), &empty),
+        };
+        let info = NodeInfo { node, pods, usage };
         let unfit = filters::check(pod, &info);
         if unfit.is_empty() {
             let s = score::score(pod, &info);

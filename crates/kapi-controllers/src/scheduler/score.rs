@@ -9,7 +9,8 @@ use k8s_openapi::api::core::v1::Pod;
 const DEFAULT_CPU_MILLI: i128 = 100;
 const DEFAULT_MEMORY_MILLI: i128 = 200 * 1024 * 1024 * 1000;
 
-fn cpu_mem(pod: &Pod) -> (i128, i128) {
+/// The pod's CPU and memory requests, upstream's defaults standing in for none.
+pub fn nonzero_cpu_mem(pod: &Pod) -> (i128, i128) {
     let r = requests(pod);
     (
         r.get("cpu")
@@ -41,12 +42,8 @@ pub fn score(pod: &Pod, info: &NodeInfo<'_>) -> i64 {
     if cap_cpu <= 0 || cap_mem <= 0 {
         return 0;
     }
-    let (mut cpu, mut mem) = cpu_mem(pod);
-    for p in &info.pods {
-        let (c, m) = cpu_mem(p);
-        cpu += c;
-        mem += m;
-    }
+    let (c, m) = nonzero_cpu_mem(pod);
+    let (cpu, mem) = (c + info.usage.nonzero.0, m + info.usage.nonzero.1);
     let free = |used: i128, cap: i128| ((cap - used).max(0) * 100 / cap) as i64;
     let least = (free(cpu, cap_cpu) + free(mem, cap_mem)) / 2;
     let (fc, fm) = (
@@ -60,6 +57,7 @@ pub fn score(pod: &Pod, info: &NodeInfo<'_>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::filters::Usage;
     use k8s_openapi::api::core::v1::Node;
     use serde_json::json;
 
@@ -72,6 +70,7 @@ mod tests {
             &NodeInfo {
                 node: &node,
                 pods: vec![],
+                usage: &Usage::default(),
             },
         );
         let busy = score(
@@ -79,6 +78,7 @@ mod tests {
             &NodeInfo {
                 node: &node,
                 pods: vec![&pod, &pod],
+                usage: &Usage::of([&pod, &pod]),
             },
         );
         assert!(empty > busy, "{empty} vs {busy}");

@@ -2,6 +2,7 @@
 //! port, the addresses it is reached at (cluster IP, external IPs, LoadBalancer ingress, node
 //! port) and the endpoints behind each kind of address under the Service's traffic policies.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
@@ -70,6 +71,20 @@ pub fn routes(
     slices: &[Arc<EndpointSlice>],
     node_name: &str,
 ) -> Vec<ServicePort> {
+    // Slices grouped by Service once, rather than every slice scanned for every Service.
+    let mut by_service: HashMap<(&str, &str), Vec<&Arc<EndpointSlice>>> = HashMap::new();
+    for s in slices.iter().filter(|s| s.address_type == "IPv4") {
+        let Some(svc) = s
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/service-name"))
+        else {
+            continue;
+        };
+        let ns = s.metadata.namespace.as_deref().unwrap_or_default();
+        by_service.entry((ns, svc.as_str())).or_default().push(s);
+    }
     let mut out = Vec::new();
     for svc in services {
         let Some(spec) = &svc.spec else { continue };
@@ -82,19 +97,10 @@ pub fn routes(
         };
         let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
         let name = svc.metadata.name.as_deref().unwrap_or_default();
-        let own: Vec<&Arc<EndpointSlice>> = slices
-            .iter()
-            .filter(|s| {
-                s.metadata.namespace.as_deref() == Some(ns)
-                    && s.metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get("kubernetes.io/service-name"))
-                        .map(String::as_str)
-                        == Some(name)
-                    && s.address_type == "IPv4"
-            })
-            .collect();
+        let own: &[&Arc<EndpointSlice>] = by_service
+            .get(&(ns, name))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let type_ = spec.type_.as_deref().unwrap_or("ClusterIP");
         let mut external_ips: Vec<String> = spec.external_ips.clone().unwrap_or_default();
         if type_ == "LoadBalancer" {
@@ -141,7 +147,7 @@ pub fn routes(
                         port_name.clone()
                     }
                 ),
-                endpoints: endpoints(&own, &port_name, &protocol, node_name),
+                endpoints: endpoints(own, &port_name, &protocol, node_name),
                 protocol,
                 port: port.port,
                 cluster_ip: cluster_ip.to_string(),

@@ -20,7 +20,6 @@ pub mod addresses;
 pub mod nodes;
 pub mod pod_status;
 pub mod pods;
-pub mod queue;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -118,7 +117,7 @@ pub async fn run(client: kube::Client, config: SimulatedConfig) -> Result<(), Si
             .map(|(index, f)| (f.name.clone(), pods::SimNode { index, ip: f.ip }))
             .collect::<HashMap<_, _>>(),
         node_store,
-        queue: queue::WorkQueue::default(),
+        queue: crate::workqueue::WorkQueue::default(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(nodes::heartbeat(client, all, registered));

@@ -21,8 +21,8 @@ use serde_json::json;
 
 use super::addresses::{self, Ipv4Cidr, PodAddresses};
 use super::pod_status::{self, Placement};
-use super::queue::WorkQueue;
 use crate::registration::MANAGER;
+use crate::workqueue::WorkQueue;
 
 /// What to do with one pod.
 #[derive(Debug)]

@@ -1,8 +1,9 @@
 //! A work queue keyed by object, as client-go's workqueue: a key waits at most once however
 //! many events arrive for it (the latest item wins), and a key being worked on is not handed to
 //! a second worker; an event that arrives meanwhile is handed out again when the first is done.
-//! A fixed pool of workers drains it, which bounds the node's concurrent writes however many
-//! pods there are.
+//! A fixed pool of workers drains it, which bounds concurrent writes however many objects
+//! change: the simulated kubelet keys it by pod, the EndpointSlice and Endpoints controllers
+//! by Service.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
