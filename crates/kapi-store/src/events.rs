@@ -38,26 +38,29 @@ pub struct Event {
 
 /// A stream of events for one key prefix, starting after a revision.
 ///
-/// First the backlog from the in-memory ring, then live events. If the watcher falls too far
-/// behind the live channel it ends with [`crate::StoreError::Compacted`], like an etcd watch
-/// that was compacted; the client re-lists, as every Kubernetes client does.
+/// First the backlog from the in-memory ring, then live events. A watcher that falls behind
+/// the live channel catches up from the ring, as a new watch from its revision would; only
+/// when the ring no longer holds what it missed does it end with
+/// [`crate::StoreError::Compacted`], like an etcd watch that was compacted; the client
+/// re-lists, as every Kubernetes client does.
 pub struct WatchStream {
     pub(crate) prefix: String,
     pub(crate) backlog: std::collections::VecDeque<Arc<Event>>,
     pub(crate) live: broadcast::Receiver<Arc<Event>>,
     pub(crate) after: Revision,
+    pub(crate) store: Arc<crate::store::Inner>,
 }
 
 impl WatchStream {
     /// The next event under the prefix, or an error when the stream cannot go on.
     pub async fn next(&mut self) -> Result<Arc<Event>, crate::StoreError> {
-        while let Some(ev) = self.backlog.pop_front() {
-            if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
-                self.after = ev.revision;
-                return Ok(ev);
-            }
-        }
         loop {
+            while let Some(ev) = self.backlog.pop_front() {
+                if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
+                    self.after = ev.revision;
+                    return Ok(ev);
+                }
+            }
             match self.live.recv().await {
                 Ok(ev) => {
                     if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
@@ -65,15 +68,30 @@ impl WatchStream {
                         return Ok(ev);
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Err(crate::StoreError::Compacted {
-                        requested: self.after,
-                        oldest: self.after + 1,
-                    })
-                }
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up()?,
                 Err(broadcast::error::RecvError::Closed) => return Err(crate::StoreError::Closed),
             }
         }
+    }
+
+    /// Refills the backlog from the ring and subscribes anew, under the lock the writer holds
+    /// while it appends and sends, so nothing falls between the two.
+    fn catch_up(&mut self) -> Result<(), crate::StoreError> {
+        let state = self.store.read();
+        if self.after < state.oldest {
+            return Err(crate::StoreError::Compacted {
+                requested: self.after,
+                oldest: state.oldest,
+            });
+        }
+        self.live = self.store.events.subscribe();
+        self.backlog = state
+            .ring
+            .iter()
+            .filter(|e| e.revision > self.after)
+            .cloned()
+            .collect();
+        Ok(())
     }
 
     /// The revision of the last event delivered (or the start revision).

@@ -147,6 +147,50 @@ async fn history_is_bounded_and_older_starts_are_compacted() {
 }
 
 #[tokio::test]
+async fn a_watcher_behind_the_live_channel_catches_up_from_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(
+        &dir.path().join("t.db"),
+        StoreOptions {
+            event_history: 100,
+            watch_buffer: 16,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let start = s.revision();
+    let mut w = s.watch("/", start).unwrap();
+    let mut written = Vec::new();
+    for i in 0..60 {
+        written.push(s.create(&format!("/k{i}"), v("x")).await.unwrap());
+    }
+    let mut seen = Vec::new();
+    for _ in 0..60 {
+        seen.push(w.next().await.unwrap().revision);
+    }
+    assert_eq!(seen, written, "every event once, in order, despite the lag");
+}
+
+#[tokio::test]
+async fn a_watcher_behind_the_history_too_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(
+        &dir.path().join("t.db"),
+        StoreOptions {
+            event_history: 20,
+            watch_buffer: 16,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut w = s.watch("/", s.revision()).unwrap();
+    for i in 0..60 {
+        s.create(&format!("/k{i}"), v("x")).await.unwrap();
+    }
+    assert!(matches!(w.next().await, Err(StoreError::Compacted { .. })));
+}
+
+#[tokio::test]
 async fn concurrent_writers_share_commits_and_all_land() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), 1000);
