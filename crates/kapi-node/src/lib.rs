@@ -20,6 +20,7 @@
 //! ([`pods::status`]). [`kubelet_api`] serves the streams; [`proxy`] the Service addresses;
 //! [`dns`] the cluster's names.
 
+pub mod allocator;
 pub mod cni;
 pub mod containerd;
 pub mod cri;
