@@ -34,6 +34,9 @@ pub struct Event {
     /// server: one framed JSON line), encoded by the first such watcher and shared by the rest,
     /// so a fan-out to many watchers copies no bytes. The store never reads it.
     pub wire: std::sync::OnceLock<Bytes>,
+    /// When the event entered the in-memory history (its load, for events read at open), for
+    /// [`crate::StoreOptions::event_max_age`].
+    pub(crate) committed: std::time::Instant,
 }
 
 /// A stream of events for one key prefix, starting after a revision.
@@ -56,15 +59,23 @@ impl WatchStream {
     pub async fn next(&mut self) -> Result<Arc<Event>, crate::StoreError> {
         loop {
             while let Some(ev) = self.backlog.pop_front() {
-                if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
+                if ev.revision > self.after {
                     self.after = ev.revision;
-                    return Ok(ev);
+                    if ev.key.starts_with(&self.prefix) {
+                        return Ok(ev);
+                    }
                 }
             }
             match self.live.recv().await {
                 Ok(ev) => {
-                    if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
-                        self.after = ev.revision;
+                    if ev.revision <= self.after {
+                        continue;
+                    }
+                    // Seen, whether it is under the prefix or not: the stream is complete up
+                    // to here, so a bookmark may carry this revision and a watch resumed from
+                    // it stays inside the history while the prefix itself is quiet.
+                    self.after = ev.revision;
+                    if ev.key.starts_with(&self.prefix) {
                         return Ok(ev);
                     }
                 }
@@ -94,7 +105,8 @@ impl WatchStream {
         Ok(())
     }
 
-    /// The revision of the last event delivered (or the start revision).
+    /// The revision up to which the stream has seen every event, under its prefix or not (or
+    /// the start revision): what a bookmark may carry.
     pub fn revision(&self) -> Revision {
         self.after
     }

@@ -29,6 +29,10 @@ pub struct KeyValue {
 pub struct StoreOptions {
     /// How many recent events stay in memory and in the durable log for watches to resume from.
     pub event_history: usize,
+    /// How long an event stays in the in-memory history at most (dropped at the next write
+    /// after that): an idle cluster's Lease renewals would otherwise fill `event_history`, at
+    /// about 1 KiB an event. Upstream compacts etcd every 5 minutes by default.
+    pub event_max_age: std::time::Duration,
     /// The most writes one commit may carry.
     pub max_batch: usize,
     /// Capacity of the live event channel; a watcher further behind than this catches up
@@ -41,6 +45,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             event_history: 10_000,
+            event_max_age: std::time::Duration::from_secs(5 * 60),
             max_batch: 2_048,
             watch_buffer: 8_192,
         }
@@ -89,6 +94,7 @@ impl Store {
         let mut backend = SqliteBackend::open(path, options.event_history)?;
         let loaded = backend.load()?;
         let kvs: BTreeMap<String, KeyValue> = loaded.kvs.into_iter().collect();
+        let loaded_at = std::time::Instant::now();
         let ring: VecDeque<Arc<Event>> = loaded
             .events
             .into_iter()
@@ -100,6 +106,7 @@ impl Store {
                     value,
                     prev_value: None,
                     wire: Default::default(),
+                    committed: loaded_at,
                 })
             })
             .collect();

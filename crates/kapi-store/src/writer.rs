@@ -149,6 +149,8 @@ impl Writer {
             return;
         }
         let history = self.inner.options.event_history.max(1);
+        let max_age = self.inner.options.event_max_age;
+        let now = std::time::Instant::now();
         {
             let mut state = self.inner.write();
             for (change, prev) in changes.iter().zip(prevs) {
@@ -174,9 +176,15 @@ impl Writer {
                     value: change.value.clone(),
                     prev_value: prev,
                     wire: Default::default(),
+                    committed: now,
                 });
                 state.ring.push_back(event.clone());
-                while state.ring.len() > history {
+                while state.ring.len() > history
+                    || state
+                        .ring
+                        .front()
+                        .is_some_and(|e| now.saturating_duration_since(e.committed) > max_age)
+                {
                     if let Some(old) = state.ring.pop_front() {
                         state.oldest = old.revision;
                     }
