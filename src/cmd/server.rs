@@ -7,6 +7,7 @@ use crate::args::ServerArgs;
 /// Starts the server and serves until interrupted.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     raise_open_file_limit();
+    kapi_node::allocator::cap_arenas(kapi_node::allocator::DEFAULT_ARENA_MAX);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

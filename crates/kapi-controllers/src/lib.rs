@@ -77,6 +77,7 @@
 //! # }
 //! ```
 
+pub mod client;
 pub mod clusterdns;
 pub mod cronjob;
 mod csrapproving;
@@ -323,15 +324,26 @@ pub fn parse_controllers(value: &str) -> Result<Vec<String>, ControllerError> {
 
 /// Builds an API client from a kubeconfig file (its current context).
 pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client, ControllerError> {
+    Ok(kube::Client::try_from(config_from_kubeconfig(path).await?)?)
+}
+
+/// Like [`client_from_kubeconfig`], but every request and watch shares one HTTP/2 connection
+/// ([`client::multiplexed`]): for the clients `kapi server` runs against itself.
+pub async fn multiplexed_client_from_kubeconfig(
+    path: &Path,
+) -> Result<kube::Client, ControllerError> {
+    Ok(client::multiplexed(config_from_kubeconfig(path).await?)?)
+}
+
+async fn config_from_kubeconfig(path: &Path) -> Result<kube::Config, ControllerError> {
     let err = |source| ControllerError::Kubeconfig {
         path: path.to_path_buf(),
         source,
     };
     let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(err)?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(err)?;
-    Ok(kube::Client::try_from(config)?)
+        .map_err(err)
 }
 
 /// Starts every enabled controller once this process holds the controller-manager Lease, and

@@ -21,6 +21,7 @@
 //! [`dns`] the cluster's names. [`simulated`] stands in for many nodes whose pods run nothing,
 //! for measuring the control plane at scale.
 
+pub mod allocator;
 pub mod cni;
 pub mod containerd;
 pub mod cri;

@@ -7,7 +7,7 @@
 //! how upstream's OpenAPI carries them.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use k8s_openapi::schemars::generate::SchemaSettings;
 use k8s_openapi::schemars::SchemaGenerator;
@@ -83,9 +83,20 @@ const NO_LIST: &[&str] = &[
 
 /// Every schema, by upstream name, sorted (upstream serves keys sorted; so do we, which also
 /// keeps the documents' hashes stable).
-pub(crate) fn all() -> &'static BTreeMap<String, Value> {
-    static ALL: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
-    ALL.get_or_init(build)
+///
+/// Built when asked and shared while anyone holds it, then dropped: the validator compiles it
+/// once and the server serializes its documents once, after which nothing reads it, and kept
+/// it was megabytes of an idle server's heap (BENCHMARKS.md, memory).
+pub(crate) fn all() -> Arc<BTreeMap<String, Value>> {
+    static SHARED: Mutex<Weak<BTreeMap<String, Value>>> = Mutex::new(Weak::new());
+    // Held while building, so that concurrent first callers wait for one build.
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(all) = shared.upgrade() {
+        return all;
+    }
+    let all = Arc::new(build());
+    *shared = Arc::downgrade(&all);
+    all
 }
 
 /// The schema name of a kind's list, `io.k8s.api.core.v1.PodList`, if it has one.

@@ -19,7 +19,20 @@ const ADVERTISE_STRATEGIC_MERGE_PATCH: bool = true;
 /// The document of `group`/`version` (core is `""`); a version nothing is served in gets a
 /// document without paths.
 pub fn openapi_v3_document(group: &str, version: &str) -> Value {
+    document(&components::all(), group, version)
+}
+
+/// The documents of several group-versions, in order, from one generation of the schemas
+/// (each [`openapi_v3_document`] call alone generates them anew).
+pub fn openapi_v3_documents(group_versions: &[(&str, &str)]) -> Vec<Value> {
     let all = components::all();
+    group_versions
+        .iter()
+        .map(|(group, version)| document(&all, group, version))
+        .collect()
+}
+
+fn document(all: &BTreeMap<String, Value>, group: &str, version: &str) -> Value {
     let mut paths = Map::new();
     let mut extra_schemas: BTreeMap<String, Value> = BTreeMap::new();
     let mut roots: BTreeSet<String> = BTreeSet::new();

@@ -29,7 +29,7 @@ mod document;
 mod kinds;
 mod validate;
 
-pub use document::openapi_v3_document;
+pub use document::{openapi_v3_document, openapi_v3_documents};
 pub use validate::{is_known, prune_unknown_fields, validate_fields, Problems};
 
 /// A document that does not hold together; see [`check_document`].

@@ -76,8 +76,9 @@ struct Compiled {
 fn compiled() -> &'static Compiled {
     static COMPILED: OnceLock<Compiled> = OnceLock::new();
     COMPILED.get_or_init(|| {
+        let all = components::all();
         let mut c = Compiler {
-            all: components::all(),
+            all: &all,
             nodes: Vec::new(),
             by_name: HashMap::new(),
         };

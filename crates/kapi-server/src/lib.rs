@@ -387,7 +387,7 @@ async fn start_controllers(
         &cert.key_pem,
     );
     write_private(&path, &rendered)?;
-    let client = kapi_controllers::client_from_kubeconfig(&path).await?;
+    let client = kapi_controllers::multiplexed_client_from_kubeconfig(&path).await?;
     tokio::spawn(async move {
         if let Err(e) = kapi_controllers::run(client, options).await {
             tracing::error!(error = %e, "controllers stopped");
@@ -415,7 +415,7 @@ async fn start_scheduler(
         &cert.key_pem,
     );
     write_private(&path, &rendered)?;
-    let client = kapi_controllers::client_from_kubeconfig(&path).await?;
+    let client = kapi_controllers::multiplexed_client_from_kubeconfig(&path).await?;
     let identity = format!(
         "{}_{}",
         kapi_node::machine::hostname(),
@@ -456,7 +456,7 @@ async fn start_node(
         &cert.key_pem,
     );
     write_private(&path, &rendered)?;
-    let client = kapi_controllers::client_from_kubeconfig(&path).await?;
+    let client = kapi_controllers::multiplexed_client_from_kubeconfig(&path).await?;
     let serving = pki.issue_serving(
         &user,
         &[node_ip.to_string(), name.clone(), "127.0.0.1".to_string()],

@@ -31,6 +31,9 @@ use crate::Server;
 /// How long a client may take to finish the TLS handshake, and then each request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 
+/// Streams one HTTP/2 connection may have open at once (requests and watches).
+const MAX_CONCURRENT_STREAMS: u32 = 1000;
+
 /// How long a connection may stay open with no request in flight.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -198,6 +201,11 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    // Clients that multiplex hold their watches as streams of one connection (the in-process
+    // controllers hold about a hundred); Kubernetes' generic API server allows 1000 for that.
+    builder
+        .http2()
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {

@@ -34,49 +34,79 @@ pub struct Event {
     /// server: one framed JSON line), encoded by the first such watcher and shared by the rest,
     /// so a fan-out to many watchers copies no bytes. The store never reads it.
     pub wire: std::sync::OnceLock<Bytes>,
+    /// When the event entered the in-memory history (its load, for events read at open), for
+    /// [`crate::StoreOptions::event_max_age`].
+    pub(crate) committed: std::time::Instant,
 }
 
 /// A stream of events for one key prefix, starting after a revision.
 ///
-/// First the backlog from the in-memory ring, then live events. If the watcher falls too far
-/// behind the live channel it ends with [`crate::StoreError::Compacted`], like an etcd watch
-/// that was compacted; the client re-lists, as every Kubernetes client does.
+/// First the backlog from the in-memory ring, then live events. A watcher that falls behind
+/// the live channel catches up from the ring, as a new watch from its revision would; only
+/// when the ring no longer holds what it missed does it end with
+/// [`crate::StoreError::Compacted`], like an etcd watch that was compacted; the client
+/// re-lists, as every Kubernetes client does.
 pub struct WatchStream {
     pub(crate) prefix: String,
     pub(crate) backlog: std::collections::VecDeque<Arc<Event>>,
     pub(crate) live: broadcast::Receiver<Arc<Event>>,
     pub(crate) after: Revision,
+    pub(crate) store: Arc<crate::store::Inner>,
 }
 
 impl WatchStream {
     /// The next event under the prefix, or an error when the stream cannot go on.
     pub async fn next(&mut self) -> Result<Arc<Event>, crate::StoreError> {
-        while let Some(ev) = self.backlog.pop_front() {
-            if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
-                self.after = ev.revision;
-                return Ok(ev);
-            }
-        }
         loop {
-            match self.live.recv().await {
-                Ok(ev) => {
-                    if ev.revision > self.after && ev.key.starts_with(&self.prefix) {
-                        self.after = ev.revision;
+            while let Some(ev) = self.backlog.pop_front() {
+                if ev.revision > self.after {
+                    self.after = ev.revision;
+                    if ev.key.starts_with(&self.prefix) {
                         return Ok(ev);
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Err(crate::StoreError::Compacted {
-                        requested: self.after,
-                        oldest: self.after + 1,
-                    })
+            }
+            match self.live.recv().await {
+                Ok(ev) => {
+                    if ev.revision <= self.after {
+                        continue;
+                    }
+                    // Seen, whether it is under the prefix or not: the stream is complete up
+                    // to here, so a bookmark may carry this revision and a watch resumed from
+                    // it stays inside the history while the prefix itself is quiet.
+                    self.after = ev.revision;
+                    if ev.key.starts_with(&self.prefix) {
+                        return Ok(ev);
+                    }
                 }
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up()?,
                 Err(broadcast::error::RecvError::Closed) => return Err(crate::StoreError::Closed),
             }
         }
     }
 
-    /// The revision of the last event delivered (or the start revision).
+    /// Refills the backlog from the ring and subscribes anew, under the lock the writer holds
+    /// while it appends and sends, so nothing falls between the two.
+    fn catch_up(&mut self) -> Result<(), crate::StoreError> {
+        let state = self.store.read();
+        if self.after < state.oldest {
+            return Err(crate::StoreError::Compacted {
+                requested: self.after,
+                oldest: state.oldest,
+            });
+        }
+        self.live = self.store.events.subscribe();
+        self.backlog = state
+            .ring
+            .iter()
+            .filter(|e| e.revision > self.after)
+            .cloned()
+            .collect();
+        Ok(())
+    }
+
+    /// The revision up to which the stream has seen every event, under its prefix or not (or
+    /// the start revision): what a bookmark may carry.
     pub fn revision(&self) -> Revision {
         self.after
     }

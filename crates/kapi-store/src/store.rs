@@ -36,9 +36,15 @@ pub struct StoreOptions {
     /// must not keep gigabytes of superseded versions (etcd bounds its history by its space
     /// quota and compaction for the same reason).
     pub event_history_bytes: usize,
+    /// How long an event stays in the in-memory history at most (dropped at the next write
+    /// after that): an idle cluster's Lease renewals would otherwise fill `event_history`, at
+    /// about 1 KiB an event. Upstream compacts etcd every 5 minutes by default.
+    pub event_max_age: std::time::Duration,
     /// The most writes one commit may carry.
     pub max_batch: usize,
-    /// Capacity of the live event channel; a watcher further behind than this is ended.
+    /// Capacity of the live event channel; a watcher further behind than this catches up
+    /// from the history. Its slots are allocated up front (32 bytes each, resident from the
+    /// start: 65,536 of them were 2 MiB of an idle server).
     pub watch_buffer: usize,
     /// Checks each stored value when the store is opened; values it refuses are reported
     /// as corrupt (see [`Store::corruption`]) until they are deleted. The store itself never
@@ -51,8 +57,9 @@ impl Default for StoreOptions {
         Self {
             event_history: 10_000,
             event_history_bytes: 64 << 20,
+            event_max_age: std::time::Duration::from_secs(5 * 60),
             max_batch: 2_048,
-            watch_buffer: 65_536,
+            watch_buffer: 8_192,
             validate: None,
         }
     }
@@ -80,12 +87,20 @@ impl State {
         self.trim(options);
     }
 
-    /// Drops the oldest events beyond the count or byte bound (always keeping the newest), and
-    /// moves `oldest` past them: watches from before it are compacted.
+    /// Drops the oldest events beyond the count, byte or age bound (always keeping the
+    /// newest, whose commit time is "now" for the age), and moves `oldest` past them: watches
+    /// from before it are compacted.
     pub fn trim(&mut self, options: &StoreOptions) {
         let count = options.event_history.max(1);
+        let Some(now) = self.ring.back().map(|e| e.committed) else {
+            return;
+        };
+        let too_old =
+            |e: &Event| now.saturating_duration_since(e.committed) > options.event_max_age;
         while self.ring.len() > 1
-            && (self.ring.len() > count || self.ring_bytes > options.event_history_bytes)
+            && (self.ring.len() > count
+                || self.ring_bytes > options.event_history_bytes
+                || self.ring.front().is_some_and(|e| too_old(e)))
         {
             if let Some(old) = self.ring.pop_front() {
                 self.ring_bytes -= old.value.len();
@@ -140,6 +155,7 @@ impl Store {
         crate::high_water::check(path, loaded.revision)?;
         let mark = crate::high_water::HighWater::new(path, loaded.revision);
         let kvs: BTreeMap<String, KeyValue> = loaded.kvs.into_iter().collect();
+        let loaded_at = std::time::Instant::now();
         let ring: VecDeque<Arc<Event>> = loaded
             .events
             .into_iter()
@@ -151,6 +167,7 @@ impl Store {
                     value,
                     prev_value: None,
                     wire: Default::default(),
+                    committed: loaded_at,
                 })
             })
             .collect();
@@ -393,6 +410,7 @@ impl Store {
             backlog,
             live,
             after,
+            store: self.inner.clone(),
         })
     }
 

@@ -220,6 +220,7 @@ impl Writer {
             }
             return;
         }
+        let now = std::time::Instant::now();
         {
             let mut state = self.inner.write();
             for (change, prev) in changes.iter().zip(prevs) {
@@ -248,6 +249,7 @@ impl Writer {
                     value: change.value.clone(),
                     prev_value: prev,
                     wire: Default::default(),
+                    committed: now,
                 });
                 state.remember(event.clone(), &self.inner.options);
                 state.revision = change.revision;

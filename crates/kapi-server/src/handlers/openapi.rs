@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use kapi_api::resources;
 use kapi_api::status::ApiError;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::response::{self, Body};
 
@@ -33,10 +33,14 @@ fn gv_path(group: &str, version: &str) -> String {
 fn docs() -> &'static Vec<(String, Doc)> {
     static DOCS: OnceLock<Vec<(String, Doc)>> = OnceLock::new();
     DOCS.get_or_init(|| {
-        resources::group_versions()
+        let group_versions = resources::group_versions();
+        let documents = kapi_schema::openapi_v3_documents(&group_versions);
+        group_versions
             .into_iter()
-            .map(|(g, v)| {
-                let body = serde_json::to_vec(&build_document(g, v)).unwrap_or_default();
+            .zip(documents)
+            .map(|((g, v), mut doc)| {
+                doc["info"]["version"] = json!(crate::version::GIT_VERSION);
+                let body = serde_json::to_vec(&doc).unwrap_or_default();
                 let etag = format!("{:016X}", fnv(&body));
                 (
                     gv_path(g, v),
@@ -94,10 +98,4 @@ pub fn document<B>(path: &str, req: &Request<B>) -> Result<Response<Body>, ApiEr
         HeaderValue::from_static("public, immutable"),
     );
     Ok(resp)
-}
-
-fn build_document(group: &str, version: &str) -> Value {
-    let mut doc = kapi_schema::openapi_v3_document(group, version);
-    doc["info"]["version"] = json!(crate::version::GIT_VERSION);
-    doc
 }
