@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API server (HTTPS only).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Print a kubeconfig.
     Kubeconfig(KubeconfigArgs),
     /// Serve the API on local plain HTTP with your credentials, as `kubectl proxy`.
@@ -178,6 +178,26 @@ pub struct ServerArgs {
     /// flag).
     #[arg(long, default_value = "15s", value_parser = parse_seconds)]
     pub horizontal_pod_autoscaler_sync_period: std::time::Duration,
+    /// etcd client URLs, comma-separated (`https://10.0.0.5:2379,...`): store the cluster in
+    /// etcd instead of the embedded database, so that several servers can share it.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+    /// The CA that signed the etcd members' certificates.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    /// A client certificate for etcd.
+    #[arg(long, requires = "etcd_keyfile")]
+    pub etcd_certfile: Option<PathBuf>,
+    /// The key of `--etcd-certfile`.
+    #[arg(long, requires = "etcd_certfile")]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// The prefix of every key kapi writes to etcd.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+    /// How often the etcd history is compacted, e.g. 5m (0: never; another server or an
+    /// operator does it).
+    #[arg(long, default_value = "5m", value_parser = parse_seconds)]
+    pub etcd_compaction_interval: std::time::Duration,
     /// The node's flags.
     #[command(flatten)]
     pub node: NodeArgs,

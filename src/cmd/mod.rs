@@ -13,7 +13,7 @@ use crate::args::{Cli, Command};
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Kubeconfig(args) => kubeconfig::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Proxy(args) => proxy::run(args),

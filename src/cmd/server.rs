@@ -30,6 +30,14 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         config.node_monitor_grace_period = args.node_monitor_grace_period;
         config.service_lb_pool = args.node.service_lb_pool.clone();
         config.hpa_sync_period = args.horizontal_pod_autoscaler_sync_period;
+        config.etcd = (!args.etcd_servers.is_empty()).then(|| kapi_store::etcd::EtcdConfig {
+            endpoints: args.etcd_servers.clone(),
+            ca_file: args.etcd_cafile.clone(),
+            cert_file: args.etcd_certfile.clone(),
+            key_file: args.etcd_keyfile.clone(),
+            prefix: args.etcd_prefix.clone(),
+            compaction_interval: args.etcd_compaction_interval,
+        });
         config.node = (!args.disable_node).then(|| kapi_server::NodeSettings {
             name: args.node.node_name.clone(),
             runtime_endpoint: args.node.container_runtime_endpoint.clone(),

@@ -116,6 +116,8 @@ pub struct Config {
     pub service_lb_pool: Option<kapi_node::proxy::LbPool>,
     /// How often each HorizontalPodAutoscaler is reconciled.
     pub hpa_sync_period: std::time::Duration,
+    /// Store the cluster in etcd (`--etcd-servers` and friends) instead of DATA/kapi.db.
+    pub etcd: Option<kapi_store::etcd::EtcdConfig>,
 }
 
 /// How the embedded node runs (`kapi node`'s flags).
@@ -177,6 +179,7 @@ impl Config {
             node_monitor_grace_period: kapi_controllers::nodelifecycle::DEFAULT_GRACE,
             service_lb_pool: None,
             hpa_sync_period: kapi_controllers::hpa::DEFAULT_SYNC_PERIOD,
+            etcd: None,
         }
     }
 
@@ -255,13 +258,20 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     config.advertise = Some(SocketAddr::new(advertise_ip, addr.port()));
     let pki = Pki::load_or_create(&dir, &[advertise_ip.to_string(), local_ip.to_string()])?;
     let tls = pki.server_tls_config()?;
-    let store = kapi_store::Store::open(
-        &dir.join("kapi.db"),
-        kapi_store::StoreOptions {
-            validate: Some(registry::validate_stored),
-            ..Default::default()
-        },
-    )?;
+    let options = kapi_store::StoreOptions {
+        validate: Some(registry::validate_stored),
+        stamp: registry::stamp_revision,
+        ..Default::default()
+    };
+    let store = match &config.etcd {
+        None => kapi_store::Store::open(&dir.join("kapi.db"), options)?,
+        Some(etcd) => {
+            let (backend, loaded) =
+                kapi_store::etcd::EtcdBackend::connect(etcd.clone(), options.stamp).await?;
+            tracing::info!(endpoints = ?etcd.endpoints, prefix = %etcd.prefix, revision = loaded.revision, "storing the cluster in etcd");
+            kapi_store::Store::start(Arc::new(backend), loaded, options)?
+        }
+    };
     let registry = Arc::new(Registry::new(store));
     bootstrap::run(&registry, &advertise_ip.to_string(), addr.port())
         .await

@@ -35,9 +35,10 @@ fn creates(c: &mut Criterion) {
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     tasks.push(tokio::spawn(async move {
                         store
-                            .create(&format!("/registry/core/configmaps/default/cm-{n}"), |_| {
-                                value()
-                            })
+                            .create(
+                                &format!("/registry/core/configmaps/default/cm-{n}"),
+                                value(),
+                            )
                             .await
                             .unwrap();
                     }));
@@ -58,11 +59,9 @@ fn creates(c: &mut Criterion) {
             let s = list_store.clone();
             tasks.push(tokio::spawn(async move {
                 for i in (w..10_000).step_by(32) {
-                    s.create(&format!("/registry/core/pods/default/pod-{i:05}"), |_| {
-                        value()
-                    })
-                    .await
-                    .unwrap();
+                    s.create(&format!("/registry/core/pods/default/pod-{i:05}"), value())
+                        .await
+                        .unwrap();
                 }
             }));
         }

@@ -56,6 +56,9 @@ pub enum StoreError {
     /// The disk is full: only deletes are accepted until space is freed.
     #[error("the store's disk is full: only deletes are accepted until space is freed")]
     NoSpace,
+    /// The backend did not answer, or answered with an error (etcd unreachable, no leader).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The writer task has stopped (the server is shutting down).
     #[error("storage is shutting down")]
     Closed,

@@ -51,7 +51,9 @@ pub struct WatchStream {
     pub(crate) backlog: std::collections::VecDeque<Arc<Event>>,
     pub(crate) live: broadcast::Receiver<Arc<Event>>,
     pub(crate) after: Revision,
-    pub(crate) store: Arc<crate::store::Inner>,
+    pub(crate) store: Arc<crate::cache::Cache>,
+    /// The cache's generation when the stream started (see `Cache::generation`).
+    pub(crate) generation: u64,
 }
 
 impl WatchStream {
@@ -66,7 +68,19 @@ impl WatchStream {
                     }
                 }
             }
-            match self.live.recv().await {
+            let received = self.live.recv().await;
+            if self
+                .store
+                .generation
+                .load(std::sync::atomic::Ordering::Acquire)
+                != self.generation
+            {
+                return Err(crate::StoreError::Compacted {
+                    requested: self.after,
+                    oldest: self.store.read().oldest,
+                });
+            }
+            match received {
                 Ok(ev) => {
                     if ev.revision <= self.after {
                         continue;

@@ -4,30 +4,34 @@
 //! decides what the bytes mean. One global revision counter orders every write, as etcd's does,
 //! so a Kubernetes `resourceVersion` is simply the revision of the write that produced an object.
 //!
-//! [`Store`] is the watch cache: current values and a ring of recent events in memory, in front
-//! of a durable [`sqlite::SqliteBackend`]. A single writer task commits concurrent writes in one
-//! transaction and one fsync (group commit) and only then applies them to memory and wakes
-//! watchers, so every read sees exactly the acknowledged writes.
+//! [`Store`] reads from the watch cache: current values and a ring of recent events in memory,
+//! filled from the stream of committed changes a [`Backend`] delivers (the seam is shaped like
+//! etcd's API; see [`backend`]). Writes go through the backend and return once the cache has
+//! them, so a caller reads its own writes. The embedded backend, [`SqliteBackend`], is one
+//! SQLite file written by one thread that commits concurrent writes in one transaction and one
+//! fsync (group commit) and hands each batch to the cache before it answers.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kapi_store::StoreError> {
 //! let store = kapi_store::Store::open(std::path::Path::new("/tmp/kapi.db"), Default::default())?;
-//! let rev = store.create("/registry/configmaps/default/a", |_rev| b"{}".to_vec().into()).await?;
-//! assert!(store.get("/registry/configmaps/default/a").is_some_and(|kv| kv.mod_revision == rev));
+//! let written = store.create("/registry/configmaps/default/a", b"{}".to_vec().into()).await?;
+//! assert!(store.get("/registry/configmaps/default/a").is_some_and(|kv| kv.mod_revision == written.revision));
 //! # Ok(()) }
 //! ```
 
+pub mod backend;
+mod cache;
 mod error;
+pub mod etcd;
 mod events;
-mod high_water;
-mod reserve;
 mod sqlite;
 mod store;
-mod writer;
 
+pub use backend::Backend;
 pub use error::StoreError;
 pub use events::{Event, EventKind, WatchStream};
-pub use store::{KeyValue, Store, StoreOptions, Validator};
+pub use sqlite::SqliteBackend;
+pub use store::{KeyValue, Store, StoreOptions, Validator, Written};
 
 /// A store revision: one global, strictly increasing counter; 0 means "no revision yet".
 pub type Revision = i64;

@@ -1,16 +1,16 @@
-//! The watch cache: every key and a ring of recent events in memory, over the durable backend.
+//! The store: reads from the watch cache, writes through the backend.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::events::{Event, WatchStream};
+use crate::backend::{Backend, Condition, Loaded, Stamp, Txn, TxnOutcome, Write};
+use crate::cache::Cache;
+use crate::events::WatchStream;
 use crate::sqlite::SqliteBackend;
-use crate::writer::{Op, Request, Writer};
 use crate::{Revision, StoreError};
 
 /// A stored value with the revisions etcd would report for it.
@@ -50,6 +50,10 @@ pub struct StoreOptions {
     /// as corrupt (see [`Store::corruption`]) until they are deleted. The store itself never
     /// reads values, so what "corrupt" means is the caller's.
     pub validate: Option<Validator>,
+    /// Sets a write's revision into its value (the layer above knows where it goes: for kapi,
+    /// `metadata.resourceVersion`); values are stored, cached and served stamped. The default
+    /// leaves values as they are.
+    pub stamp: Stamp,
 }
 
 impl Default for StoreOptions {
@@ -61,154 +65,57 @@ impl Default for StoreOptions {
             max_batch: 2_048,
             watch_buffer: 8_192,
             validate: None,
+            stamp: crate::backend::unstamped,
         }
     }
 }
 
-/// In-memory state. Lock order: this is the only lock; the writer takes it for writing only
-/// after its batch is durable, so readers never see unacknowledged data.
-pub(crate) struct State {
-    pub kvs: BTreeMap<String, KeyValue>,
-    pub ring: VecDeque<Arc<Event>>,
-    /// The bytes of the values in `ring`.
-    pub ring_bytes: usize,
-    /// Keys whose values the validator refused at open, with why; a write to one removes it.
-    pub corrupt: BTreeMap<String, String>,
+/// How long a reader waits for the cache to reach the backend's revision.
+const CACHE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a write did: its revision and the value as stored (stamped with it).
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The write's revision (the object's new resourceVersion).
     pub revision: Revision,
-    /// The oldest revision a watch may start after; older starts are compacted away.
-    pub oldest: Revision,
-}
-
-impl State {
-    /// Appends an event to the history.
-    pub fn remember(&mut self, event: Arc<Event>, options: &StoreOptions) {
-        self.ring_bytes += event.value.len();
-        self.ring.push_back(event);
-        self.trim(options);
-    }
-
-    /// Drops the oldest events beyond the count, byte or age bound (always keeping the
-    /// newest, whose commit time is "now" for the age), and moves `oldest` past them: watches
-    /// from before it are compacted.
-    pub fn trim(&mut self, options: &StoreOptions) {
-        let count = options.event_history.max(1);
-        let Some(now) = self.ring.back().map(|e| e.committed) else {
-            return;
-        };
-        let too_old =
-            |e: &Event| now.saturating_duration_since(e.committed) > options.event_max_age;
-        while self.ring.len() > 1
-            && (self.ring.len() > count
-                || self.ring_bytes > options.event_history_bytes
-                || self.ring.front().is_some_and(|e| too_old(e)))
-        {
-            if let Some(old) = self.ring.pop_front() {
-                self.ring_bytes -= old.value.len();
-                self.oldest = old.revision;
-            }
-        }
-    }
-}
-
-pub(crate) struct Inner {
-    pub state: RwLock<State>,
-    pub events: broadcast::Sender<Arc<Event>>,
-    /// The current revision, for callers waiting for one (sent after each applied batch).
-    pub revision: tokio::sync::watch::Sender<Revision>,
-    /// The disk is full: only deletes are accepted.
-    pub no_space: std::sync::atomic::AtomicBool,
-    pub options: StoreOptions,
-}
-
-impl Inner {
-    pub fn out_of_space(&self) -> bool {
-        self.no_space.load(std::sync::atomic::Ordering::Acquire)
-    }
-    pub fn set_out_of_space(&self, full: bool) {
-        self.no_space
-            .store(full, std::sync::atomic::Ordering::Release);
-    }
-    pub fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-    pub fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
+    /// What readers see for the key now (for a delete, its final state).
+    pub value: Bytes,
 }
 
 /// The store: cheap to clone, shared by every request.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
-    writes: mpsc::Sender<Request>,
+    inner: Arc<Cache>,
+    backend: Arc<dyn Backend>,
 }
 
 impl Store {
-    /// Opens the database at `path`, loads it into memory and starts the writer thread.
+    /// Opens the embedded database at `path`, loads it into memory and starts its writer.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let mut backend = SqliteBackend::open(path, options.event_history)?;
-        let loaded = backend.load()?;
-        crate::high_water::check(path, loaded.revision)?;
-        let mark = crate::high_water::HighWater::new(path, loaded.revision);
-        let kvs: BTreeMap<String, KeyValue> = loaded.kvs.into_iter().collect();
-        let loaded_at = std::time::Instant::now();
-        let ring: VecDeque<Arc<Event>> = loaded
-            .events
-            .into_iter()
-            .map(|(kind, key, revision, value)| {
-                Arc::new(Event {
-                    kind,
-                    key: key.into(),
-                    revision,
-                    value,
-                    prev_value: None,
-                    wire: Default::default(),
-                    committed: loaded_at,
-                })
-            })
-            .collect();
-        let ring_bytes = ring.iter().map(|e| e.value.len()).sum();
-        let corrupt: BTreeMap<String, String> = match options.validate {
-            Some(validate) => kvs
-                .iter()
-                .filter_map(|(k, kv)| validate(&kv.value).err().map(|e| (k.clone(), e)))
-                .collect(),
-            None => BTreeMap::new(),
-        };
-        for key in corrupt.keys() {
-            tracing::error!(key = %key, "a stored object is corrupt; it can only be deleted");
-        }
-        let mut state = State {
-            corrupt,
-            kvs,
-            ring,
-            ring_bytes,
-            revision: loaded.revision,
-            oldest: loaded.oldest,
-        };
-        state.trim(&options);
-        let (events, _) = broadcast::channel(options.watch_buffer.max(16));
-        let (revision, _) = tokio::sync::watch::channel(state.revision);
-        let inner = Arc::new(Inner {
-            revision,
-            no_space: std::sync::atomic::AtomicBool::new(false),
-            state: RwLock::new(state),
-            events,
-            options: options.clone(),
-        });
-        let (writes, rx) = mpsc::channel(options.max_batch * 4);
-        let reserve = crate::reserve::Reserve::new(path);
-        Writer::spawn(backend, inner.clone(), rx, mark, reserve)?;
-        Ok(Self { inner, writes })
+        let (backend, loaded) = SqliteBackend::open(
+            path,
+            options.event_history,
+            options.max_batch,
+            options.stamp,
+        )?;
+        Self::start(Arc::new(backend), loaded, options)
+    }
+
+    /// A store over `backend`, whose contents at open are `loaded`: the cache is filled from
+    /// them and then from the backend's feed.
+    pub fn start(
+        backend: Arc<dyn Backend>,
+        loaded: Loaded,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let inner = Arc::new(Cache::new(loaded, options));
+        backend.start(inner.clone())?;
+        Ok(Self { inner, backend })
     }
 
     /// Whether the disk is full, so that only deletes are accepted.
     pub fn out_of_space(&self) -> bool {
-        self.inner.out_of_space()
+        self.backend.out_of_space()
     }
 
     /// The current revision: every acknowledged write has a revision at or below it.
@@ -406,6 +313,10 @@ impl Store {
             .cloned()
             .collect();
         Ok(WatchStream {
+            generation: self
+                .inner
+                .generation
+                .load(std::sync::atomic::Ordering::Acquire),
             prefix: prefix.to_string(),
             backlog,
             live,
@@ -414,13 +325,9 @@ impl Store {
         })
     }
 
-    /// Creates `key`; `encode` receives the revision the write will get and returns the bytes.
-    pub async fn create(
-        &self,
-        key: &str,
-        encode: impl FnOnce(Revision) -> Bytes + Send + 'static,
-    ) -> Result<Revision, StoreError> {
-        self.submit(key, Op::Create, Box::new(encode)).await
+    /// Creates `key` with `value`, stamped with the write's revision.
+    pub async fn create(&self, key: &str, value: Bytes) -> Result<Written, StoreError> {
+        self.write(key, Condition::Absent, Write::Put(value)).await
     }
 
     /// Replaces `key`, which must exist and, if `expected` is given, be at that revision.
@@ -428,41 +335,81 @@ impl Store {
         &self,
         key: &str,
         expected: Option<Revision>,
-        encode: impl FnOnce(Revision) -> Bytes + Send + 'static,
-    ) -> Result<Revision, StoreError> {
-        self.submit(key, Op::Update(expected), Box::new(encode))
+        value: Bytes,
+    ) -> Result<Written, StoreError> {
+        self.write(key, Condition::Present(expected), Write::Put(value))
             .await
     }
 
     /// Deletes `key`, which must exist and, if `expected` is given, be at that revision.
-    /// `encode` gives the object's final bytes, sent to watchers in the DELETED event.
+    /// `last` is the object's final state, sent to watchers in the DELETED event.
     pub async fn delete(
         &self,
         key: &str,
         expected: Option<Revision>,
-        encode: impl FnOnce(Revision) -> Bytes + Send + 'static,
-    ) -> Result<Revision, StoreError> {
-        self.submit(key, Op::Delete(expected), Box::new(encode))
+        last: Bytes,
+    ) -> Result<Written, StoreError> {
+        self.write(key, Condition::Present(expected), Write::Delete(last))
             .await
     }
 
-    async fn submit(
+    /// Waits until the cache holds everything the backend had committed when this was called:
+    /// a read after it is consistent (upstream's consistent read from the watch cache). With
+    /// the embedded backend the cache is never behind, and this costs nothing.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        if self.backend.feeds_synchronously() {
+            return Ok(());
+        }
+        let revision = self.backend.current_revision().await?;
+        self.caught_up(revision).await
+    }
+
+    async fn caught_up(&self, revision: Revision) -> Result<(), StoreError> {
+        if *self.inner.revision.borrow() >= revision {
+            return Ok(());
+        }
+        let mut rx = self.inner.revision.subscribe();
+        let reached = tokio::time::timeout(CACHE_WAIT, rx.wait_for(|r| *r >= revision))
+            .await
+            .map(|r| r.is_ok());
+        match reached {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StoreError::Closed),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the watch cache has not reached revision {revision} within {}s",
+                CACHE_WAIT.as_secs()
+            ))),
+        }
+    }
+
+    /// Runs one transaction and returns once the cache has its revision, so that the caller
+    /// (and every reader after it) sees the write.
+    async fn write(
         &self,
         key: &str,
-        op: Op,
-        encode: Box<dyn FnOnce(Revision) -> Bytes + Send>,
-    ) -> Result<Revision, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request {
-                key: key.to_string(),
-                op,
-                encode,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        condition: Condition,
+        write: Write,
+    ) -> Result<Written, StoreError> {
+        let txn = Txn {
+            key: key.to_string(),
+            condition,
+            write,
+        };
+        match self.backend.txn(txn).await? {
+            TxnOutcome::Applied { revision, value } => {
+                self.caught_up(revision).await?;
+                Ok(Written { revision, value })
+            }
+            TxnOutcome::Failed { current } => Err(match (condition, current) {
+                (Condition::Absent, _) => StoreError::AlreadyExists(key.to_string()),
+                (Condition::Present(_), None) => StoreError::NotFound(key.to_string()),
+                (Condition::Present(expected), Some(actual)) => StoreError::Conflict {
+                    key: key.to_string(),
+                    expected: expected.unwrap_or_default(),
+                    actual,
+                },
+            }),
+        }
     }
 
     /// How many keys are stored (for metrics and benchmarks).

@@ -18,9 +18,8 @@ fn open(dir: &std::path::Path, history: usize) -> Store {
     .unwrap()
 }
 
-fn v(s: &str) -> impl FnOnce(i64) -> Bytes + Send + 'static {
-    let s = s.to_string();
-    move |_| Bytes::from(s)
+fn v(s: &str) -> Bytes {
+    Bytes::from(s.to_string())
 }
 
 #[tokio::test]
@@ -29,9 +28,9 @@ async fn writes_survive_reopen_with_their_revisions() {
     let (r1, r2, r3);
     {
         let s = open(dir.path(), 100);
-        r1 = s.create("/a", v("1")).await.unwrap();
-        r2 = s.update("/a", Some(r1), v("2")).await.unwrap();
-        r3 = s.create("/b", v("b")).await.unwrap();
+        r1 = s.create("/a", v("1")).await.unwrap().revision;
+        r2 = s.update("/a", Some(r1), v("2")).await.unwrap().revision;
+        r3 = s.create("/b", v("b")).await.unwrap().revision;
         s.delete("/b", None, v("b-final")).await.unwrap();
     }
     assert!(r1 < r2 && r2 < r3);
@@ -47,7 +46,7 @@ async fn writes_survive_reopen_with_their_revisions() {
         r3 + 1,
         "the revision of a trailing delete survives"
     );
-    let next = s.create("/c", v("c")).await.unwrap();
+    let next = s.create("/c", v("c")).await.unwrap().revision;
     assert_eq!(next, r3 + 2, "revisions continue, never reused");
 }
 
@@ -55,7 +54,7 @@ async fn writes_survive_reopen_with_their_revisions() {
 async fn preconditions_are_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), 100);
-    let r = s.create("/a", v("1")).await.unwrap();
+    let r = s.create("/a", v("1")).await.unwrap().revision;
     assert!(matches!(
         s.create("/a", v("x")).await,
         Err(StoreError::AlreadyExists(_))
@@ -85,7 +84,7 @@ async fn watches_are_ordered_and_resume_after_reopen() {
     let start;
     {
         let s = open(dir.path(), 100);
-        start = s.create("/p/x", v("0")).await.unwrap();
+        start = s.create("/p/x", v("0")).await.unwrap().revision;
         for i in 1..=5 {
             s.update("/p/x", None, v(&i.to_string())).await.unwrap();
         }
@@ -109,7 +108,7 @@ async fn watches_are_ordered_and_resume_after_reopen() {
     assert_eq!(seen[5].1, "gone");
     assert!(seen.windows(2).all(|w| w[0].2 < w[1].2));
     // Live events follow the backlog without a gap.
-    let live = s.create("/p/y", v("y")).await.unwrap();
+    let live = s.create("/p/y", v("y")).await.unwrap().revision;
     let e = w.next().await.unwrap();
     assert_eq!((e.kind, e.revision), (EventKind::Added, live));
 }
@@ -162,7 +161,7 @@ async fn a_watcher_behind_the_live_channel_catches_up_from_the_history() {
     let mut w = s.watch("/", start).unwrap();
     let mut written = Vec::new();
     for i in 0..60 {
-        written.push(s.create(&format!("/k{i}"), v("x")).await.unwrap());
+        written.push(s.create(&format!("/k{i}"), v("x")).await.unwrap().revision);
     }
     let mut seen = Vec::new();
     for _ in 0..60 {
@@ -201,8 +200,8 @@ async fn events_older_than_the_age_limit_leave_the_history_at_the_next_write() {
         },
     )
     .unwrap();
-    let first = s.create("/a", v("1")).await.unwrap();
-    let second = s.create("/b", v("2")).await.unwrap();
+    let first = s.create("/a", v("1")).await.unwrap().revision;
+    let second = s.create("/b", v("2")).await.unwrap().revision;
     assert!(
         matches!(s.watch("/", first - 1), Err(StoreError::Compacted { .. })),
         "the first event aged out when the second was written"
@@ -218,13 +217,13 @@ async fn a_quiet_prefix_still_advances_the_stream_revision() {
     let mut w = s.watch("/a/", s.revision()).unwrap();
     let mut last = 0;
     for i in 0..3 {
-        last = s.create(&format!("/b/{i}"), v("x")).await.unwrap();
+        last = s.create(&format!("/b/{i}"), v("x")).await.unwrap().revision;
     }
     // The events are buffered already: one poll consumes them, then the stream waits.
     let waited = tokio::time::timeout(std::time::Duration::ZERO, w.next()).await;
     assert!(waited.is_err(), "nothing under /a/");
     assert_eq!(w.revision(), last, "progress a bookmark can carry");
-    let mine = s.create("/a/x", v("y")).await.unwrap();
+    let mine = s.create("/a/x", v("y")).await.unwrap().revision;
     assert_eq!(w.next().await.unwrap().revision, mine);
 }
 
@@ -291,13 +290,12 @@ async fn history_of_large_values_is_bounded_by_bytes_in_memory_and_on_disk() {
         ..Default::default()
     };
     let big = |i: usize| {
-        let s = format!("{i:08}").repeat(1024); // 8 KiB
-        move |_| Bytes::from(s)
+        Bytes::from(format!("{i:08}").repeat(1024)) // 8 KiB
     };
     let (first, last);
     {
         let s = Store::open(&dir.path().join("t.db"), options.clone()).unwrap();
-        first = s.create("/big", big(0)).await.unwrap();
+        first = s.create("/big", big(0)).await.unwrap().revision;
         for i in 1..200 {
             s.update("/big", None, big(i)).await.unwrap();
         }
@@ -403,16 +401,16 @@ async fn a_wait_for_a_revision_ends_with_the_write_that_reaches_it() {
 
 #[tokio::test]
 async fn compaction_and_reclaim_give_the_space_of_deleted_values_back_to_the_filesystem() {
-    use crate::sqlite::{Change, SqliteBackend};
+    use crate::sqlite::{Row, SqliteLog};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
-    let mut backend = SqliteBackend::open(&db, 10_000).unwrap();
+    let mut backend = SqliteLog::open(&db, 10_000).unwrap();
     backend.load().unwrap();
     let value = Bytes::from(vec![7u8; 100 << 10]);
     let mut rev = 0;
     for i in 0..100 {
         rev += 1;
-        let change = Change {
+        let change = Row {
             kind: crate::EventKind::Added,
             key: format!("/k{i}"),
             value: value.clone(),
@@ -424,7 +422,7 @@ async fn compaction_and_reclaim_give_the_space_of_deleted_values_back_to_the_fil
     }
     for i in 0..100 {
         rev += 1;
-        let change = Change {
+        let change = Row {
             kind: crate::EventKind::Deleted,
             key: format!("/k{i}"),
             value: value.clone(),

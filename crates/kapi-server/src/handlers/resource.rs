@@ -203,8 +203,11 @@ pub async fn serve(
             list(def, shape, page, query, accept_encoding.as_ref())
         }
         ("get", "") | ("get", "status") => {
-            if let Some(rv) = query.get("resourceVersion").filter(|rv| !rv.is_empty()) {
-                list_options::resource_version(rv)?;
+            match query.get("resourceVersion").filter(|rv| !rv.is_empty()) {
+                Some(rv) => {
+                    list_options::resource_version(rv)?;
+                }
+                None => registry.sync().await?,
             }
             let bytes = shown(def, shape, registry.get(def, ns, &info.name)?)?;
             single(def, shape, bytes, query)

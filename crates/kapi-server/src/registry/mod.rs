@@ -2,7 +2,7 @@
 //! delete for every resource, with per-resource rules in [`strategy`].
 //!
 //! Objects are JSON. They are stored with `metadata.resourceVersion` set to the revision of
-//! the write (the store hands the revision to the encoder), so reads return the stored bytes
+//! the write (the store stamps it in; see [`stored`]), so reads return the stored bytes
 //! verbatim and a list or watch copies bytes without re-encoding.
 
 mod allocator;
@@ -11,6 +11,7 @@ pub mod list_options;
 pub mod namespaces;
 pub mod pods;
 mod propagation;
+mod stored;
 pub mod strategy;
 mod write;
 
@@ -22,6 +23,7 @@ use serde_json::Value;
 
 pub use list_options::ListOptions;
 pub use propagation::validate as validate_delete_options;
+pub use stored::{stamp_revision, validate_stored};
 pub use write::{Admit, DeleteOutcome, PatchType, WriteOptions};
 
 /// The registry over one store.
@@ -50,18 +52,6 @@ pub fn store_error(def: &ResourceDef, name: &str, err: StoreError) -> ApiError {
             ApiError::expired(format!("too old resource version: {requested} ({oldest})"))
         }
         other => ApiError::internal(other),
-    }
-}
-
-/// The store's check at open: every stored value is a JSON object (anything else was damaged
-/// outside kapi, and is reported and served as corrupt).
-pub fn validate_stored(bytes: &[u8]) -> Result<(), String> {
-    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        Err(e) => Err(format!("data from the storage is not valid JSON: {e}")),
-        Ok(_) if bytes.first() != Some(&b'{') => {
-            Err("data from the storage is not a JSON object".to_string())
-        }
-        Ok(_) => Ok(()),
     }
 }
 
@@ -188,7 +178,11 @@ impl Registry {
         ns: Option<&str>,
         opts: &ListOptions,
     ) -> Result<ListPage, ApiError> {
-        self.wait_for_revision(opts.resource_version).await?;
+        match (opts.resource_version, opts.continue_revision) {
+            // The most recent state: a consistent read.
+            (None, None) => self.sync().await?,
+            (rv, _) => self.wait_for_revision(rv).await?,
+        }
         let prefix = Self::prefix(def, ns);
         let corrupt = self.store.corrupt_under(&prefix, 101);
         if !corrupt.is_empty() {
@@ -261,6 +255,17 @@ impl Registry {
 
     /// A request for a revision the store has not reached waits briefly, then fails as
     /// upstream does ("Too large resource version").
+    /// Waits until the cache holds every write the store had committed when this was called
+    /// (on etcd, other servers' too), so that a read after it is consistent.
+    pub async fn sync(&self) -> Result<(), ApiError> {
+        self.store.sync().await.map_err(|e| {
+            let mut e = ApiError::internal(e);
+            e.code = 504;
+            e.reason = "Timeout";
+            e
+        })
+    }
+
     async fn wait_for_revision(&self, rv: Option<Revision>) -> Result<(), ApiError> {
         let Some(rv) = rv else { return Ok(()) };
         let wait = std::time::Duration::from_secs(3);

@@ -13,6 +13,7 @@ use kapi_api::status::ApiError;
 use kapi_store::{Revision, StoreError};
 use serde_json::{json, Map, Value};
 
+use super::stored::encode;
 use super::{decode, store_error, strategy, Registry};
 
 /// How many times a write retries a conflict it did not ask for.
@@ -144,68 +145,6 @@ pub enum DeleteOutcome {
     Pending(Bytes),
     /// A pod is terminating gracefully: its node stops it, then finishes the deletion.
     Terminating(Bytes),
-}
-
-/// Serializes the object once, outside the store's writer thread, with an empty
-/// `metadata.resourceVersion` as the first field of metadata; the encoder the store calls with
-/// the write's revision only splices the digits in. The stored bytes are also the response.
-/// Objects over upstream's size limit are refused here, where their size is known exactly.
-fn encoder(mut obj: Value) -> Result<Encoded, ApiError> {
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
-        meta.shift_insert(0, "resourceVersion".into(), Value::String(String::new()));
-    }
-    let bytes = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
-    if bytes.len() > strategy::MAX_OBJECT_BYTES {
-        return Err(ApiError::too_large(format!(
-            "Request entity too large: limit is {}",
-            strategy::MAX_OBJECT_BYTES
-        )));
-    }
-    // apiVersion and kind come first and are fixed by the resource, so the first occurrence
-    // of this needle is the object's own metadata.
-    const NEEDLE: &[u8] = br#""metadata":{"resourceVersion":""#;
-    let at = bytes
-        .windows(NEEDLE.len())
-        .position(|w| w == NEEDLE)
-        .map(|p| p + NEEDLE.len())
-        .ok_or_else(|| ApiError::internal("encoded object has no metadata"))?;
-    Ok(Encoded { bytes, at })
-}
-
-/// Where the stored bytes of a write are kept for the response.
-type Slot = Arc<Mutex<Bytes>>;
-
-/// An object serialized but for its revision.
-struct Encoded {
-    bytes: Vec<u8>,
-    /// Where the revision's digits go.
-    at: usize,
-}
-
-impl Encoded {
-    /// The encoder the store calls with the revision, and the slot that receives its bytes.
-    fn into_parts(self) -> (impl FnOnce(Revision) -> Bytes + Send + 'static, Slot) {
-        let slot: Slot = Arc::new(Mutex::new(Bytes::new()));
-        let out = slot.clone();
-        let f = move |rev: Revision| {
-            let digits = rev.to_string();
-            let mut buf = Vec::with_capacity(self.bytes.len() + digits.len());
-            buf.extend_from_slice(&self.bytes[..self.at]);
-            buf.extend_from_slice(digits.as_bytes());
-            buf.extend_from_slice(&self.bytes[self.at..]);
-            let stored = Bytes::from(buf);
-            if let Ok(mut s) = slot.lock() {
-                *s = stored.clone();
-            }
-            stored
-        };
-        (f, out)
-    }
-}
-
-fn take(slot: &Slot) -> Bytes {
-    slot.lock().map(|b| b.clone()).unwrap_or_default()
 }
 
 fn dry_run_bytes(obj: &Value) -> Bytes {
@@ -402,12 +341,12 @@ impl Registry {
             }
             return Ok(dry_run_bytes(&obj));
         }
-        let (encode, slot) = encoder(obj)?.into_parts();
-        self.store
-            .create(&def.key(ns, &name), encode)
+        let written = self
+            .store
+            .create(&def.key(ns, &name), encode(obj)?)
             .await
             .map_err(|e| store_error(def, &name, e))?;
-        Ok(take(&slot))
+        Ok(written.value)
     }
 
     fn check_namespace_open(
@@ -624,14 +563,14 @@ impl Registry {
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
                     .is_none_or(|f| f.is_empty());
-            let (encode, slot) = encoder(new)?.into_parts();
+            let value = encode(new)?;
             let result = if finished {
-                self.store.delete(&key, Some(kv.mod_revision), encode).await
+                self.store.delete(&key, Some(kv.mod_revision), value).await
             } else {
-                self.store.update(&key, Some(kv.mod_revision), encode).await
+                self.store.update(&key, Some(kv.mod_revision), value).await
             };
             match result {
-                Ok(_) => return Ok(take(&slot)),
+                Ok(written) => return Ok(written.value),
                 Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
                 Err(e) => return Err(store_error(def, name, e)),
             }
@@ -677,9 +616,12 @@ impl Registry {
                 if dry_run {
                     return Ok(DeleteOutcome::Terminating(dry_run_bytes(&obj)));
                 }
-                let (encode, slot) = encoder(obj)?.into_parts();
-                match self.store.update(&key, Some(kv.mod_revision), encode).await {
-                    Ok(_) => return Ok(DeleteOutcome::Terminating(take(&slot))),
+                match self
+                    .store
+                    .update(&key, Some(kv.mod_revision), encode(obj)?)
+                    .await
+                {
+                    Ok(written) => return Ok(DeleteOutcome::Terminating(written.value)),
                     Err(StoreError::Conflict { .. }) => continue,
                     Err(e) => return Err(store_error(def, name, e)),
                 }
@@ -704,9 +646,12 @@ impl Registry {
                 if dry_run {
                     return Ok(DeleteOutcome::Pending(dry_run_bytes(&obj)));
                 }
-                let (encode, slot) = encoder(obj)?.into_parts();
-                match self.store.update(&key, Some(kv.mod_revision), encode).await {
-                    Ok(_) => return Ok(DeleteOutcome::Pending(take(&slot))),
+                match self
+                    .store
+                    .update(&key, Some(kv.mod_revision), encode(obj)?)
+                    .await
+                {
+                    Ok(written) => return Ok(DeleteOutcome::Pending(written.value)),
                     Err(StoreError::Conflict { .. }) => continue,
                     Err(e) => return Err(store_error(def, name, e)),
                 }
@@ -714,9 +659,12 @@ impl Registry {
             if dry_run {
                 return Ok(DeleteOutcome::Deleted(kv.value));
             }
-            let (encode, slot) = encoder(obj)?.into_parts();
-            match self.store.delete(&key, Some(kv.mod_revision), encode).await {
-                Ok(_) => return Ok(DeleteOutcome::Deleted(take(&slot))),
+            match self
+                .store
+                .delete(&key, Some(kv.mod_revision), encode(obj)?)
+                .await
+            {
+                Ok(written) => return Ok(DeleteOutcome::Deleted(written.value)),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(store_error(def, name, e)),
             }
@@ -739,10 +687,10 @@ impl Registry {
             meta["namespace"] = json!(ns);
         }
         let stub = json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": meta});
-        let (encode, _) = encoder(stub)?.into_parts();
+        let last = encode(stub)?;
         tracing::warn!(key = %def.key(ns, name), "a corrupt object is deleted without being read");
         self.store
-            .delete(&def.key(ns, name), None, encode)
+            .delete(&def.key(ns, name), None, last)
             .await
             .map(|_| ())
             .map_err(|e| store_error(def, name, e))
@@ -755,16 +703,12 @@ impl Registry {
         let Some(kv) = self.store.get(key) else {
             return Ok(());
         };
-        let encoded = serde_json::from_slice::<Value>(&kv.value)
+        // Bytes that no longer parse go as they are.
+        let last = serde_json::from_slice::<Value>(&kv.value)
             .ok()
-            .and_then(|obj| encoder(obj).ok());
-        let value = kv.value.clone();
-        let encode: Box<dyn FnOnce(Revision) -> Bytes + Send> = match encoded {
-            Some(encoded) => Box::new(encoded.into_parts().0),
-            // Bytes that no longer parse go as they are.
-            None => Box::new(move |_| value),
-        };
-        match self.store.delete(key, Some(kv.mod_revision), encode).await {
+            .and_then(|obj| encode(obj).ok())
+            .unwrap_or_else(|| kv.value.clone());
+        match self.store.delete(key, Some(kv.mod_revision), last).await {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }

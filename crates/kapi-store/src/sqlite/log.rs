@@ -1,4 +1,4 @@
-//! The embedded backend: one SQLite file in WAL mode, holding an append-only log.
+//! The embedded backend's file: one SQLite database in WAL mode, holding an append-only log.
 //!
 //! Every write appends one row `(rev, kind, key, value, create_rev)` to `log`; nothing is
 //! updated in place. A commit therefore writes a few sequential pages instead of dirtying a
@@ -16,12 +16,13 @@ use std::path::Path;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::backend::{Change, Loaded};
 use crate::events::EventKind;
 use crate::store::KeyValue;
 use crate::{Revision, StoreError};
 
 /// One change ready to commit: its revision is final.
-pub(crate) struct Change {
+pub(crate) struct Row {
     pub kind: EventKind,
     pub key: String,
     pub value: Bytes,
@@ -31,17 +32,8 @@ pub(crate) struct Change {
     pub superseded: Option<Revision>,
 }
 
-/// What the backend holds at start: every key, the retained event history and the revision.
-pub(crate) struct Loaded {
-    pub kvs: Vec<(String, KeyValue)>,
-    pub events: Vec<(EventKind, String, Revision, Bytes)>,
-    pub revision: Revision,
-    /// The oldest revision a watch may start after.
-    pub oldest: Revision,
-}
-
 /// The SQLite file, owned by the writer task alone.
-pub(crate) struct SqliteBackend {
+pub(crate) struct SqliteLog {
     conn: Connection,
     history: i64,
     /// Rows no longer current, deleted once older than the history window.
@@ -97,7 +89,7 @@ fn kind_from(code: i64) -> EventKind {
     }
 }
 
-impl SqliteBackend {
+impl SqliteLog {
     /// Opens (creating if needed) the database file.
     pub fn open(path: &Path, history: usize) -> Result<Self, StoreError> {
         owner_only(path)?;
@@ -155,7 +147,14 @@ impl SqliteBackend {
                 let value = Bytes::from(row.get::<_, Vec<u8>>(3)?);
                 let create_revision: Revision = row.get(4)?;
                 if rev > window_start {
-                    events.push((kind, key.clone(), rev, value.clone()));
+                    events.push(Change {
+                        kind,
+                        key: key.clone(),
+                        value: value.clone(),
+                        prev_value: None,
+                        create_revision,
+                        revision: rev,
+                    });
                 }
                 let kv = KeyValue {
                     value,
@@ -232,8 +231,8 @@ impl SqliteBackend {
 
     /// Commits a batch in one transaction (one fsync), collecting garbage that has aged out of
     /// the history, which starts after `oldest` (or the count bound, if that is later).
-    pub fn commit(&mut self, changes: &[Change], oldest: Revision) -> Result<(), StoreError> {
-        self.try_commit(changes, oldest).map_err(|e| match e {
+    pub fn commit(&mut self, rows: &[Row], oldest: Revision) -> Result<(), StoreError> {
+        self.try_commit(rows, oldest).map_err(|e| match e {
             StoreError::Backend(rusqlite::Error::SqliteFailure(f, _))
                 if f.code == rusqlite::ErrorCode::DiskFull =>
             {
@@ -243,18 +242,18 @@ impl SqliteBackend {
         })
     }
 
-    fn try_commit(&mut self, changes: &[Change], oldest: Revision) -> Result<(), StoreError> {
-        let Some(last) = changes.last() else {
+    fn try_commit(&mut self, rows: &[Row], oldest: Revision) -> Result<(), StoreError> {
+        let Some(last) = rows.last() else {
             return Ok(());
         };
         let mut removed = Vec::new();
-        let result = self.write_batch(changes, oldest, last.revision, &mut removed);
+        let result = self.write_batch(rows, oldest, last.revision, &mut removed);
         if result.is_err() {
             // Those rows are still there: collect them at a later commit.
             self.garbage.extend(removed.into_iter().map(Reverse));
             return result;
         }
-        for c in changes {
+        for c in rows {
             if let Some(old) = c.superseded {
                 self.garbage.push(Reverse(old));
             }
@@ -267,7 +266,7 @@ impl SqliteBackend {
 
     fn write_batch(
         &mut self,
-        changes: &[Change],
+        rows: &[Row],
         oldest: Revision,
         last: Revision,
         removed: &mut Vec<Revision>,
@@ -277,7 +276,7 @@ impl SqliteBackend {
             let mut append = tx.prepare_cached(
                 "INSERT INTO log (rev, kind, key, value, create_rev) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for c in changes {
+            for c in rows {
                 append.execute(params![
                     c.revision,
                     kind_code(c.kind),

@@ -1,0 +1,464 @@
+//! The etcd v3 backend, for several API servers sharing one cluster.
+//!
+//! etcd assigns revisions, so values are stored as the layer above gave them (with an empty
+//! resourceVersion, as kube-apiserver stores them) and stamped when they come back: from the
+//! range at start, from the answer to a write, and from the watch that feeds the cache. That
+//! watch carries every server's writes, this one's included, so each server's cache converges
+//! on the same history; a writer waits until its cache has its revision before it answers.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity,
+    TlsOptions, TxnOp, TxnOpResponse, WatchOptions,
+};
+
+use crate::backend::{
+    Backend, BoxFuture, Change, Condition, Feed, Loaded, Stamp, Txn, TxnOutcome, Write,
+};
+use crate::events::EventKind;
+use crate::store::KeyValue;
+use crate::{Revision, StoreError};
+
+/// How to reach etcd: kube-apiserver's `--etcd-*` flags.
+#[derive(Debug, Clone)]
+pub struct EtcdConfig {
+    /// Client URLs (`https://host:2379`, or `http://` for a cluster without TLS).
+    pub endpoints: Vec<String>,
+    /// The CA that signed the members' serving certificates.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and its key, for clusters that require one.
+    pub cert_file: Option<PathBuf>,
+    /// The key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Where kapi's keys live in etcd (`--etcd-prefix`, `/registry` by default).
+    pub prefix: String,
+    /// How often the history is compacted (kube-apiserver's `--etcd-compaction-interval`);
+    /// zero turns compaction off (another server or an operator does it).
+    pub compaction_interval: Duration,
+}
+
+impl Default for EtcdConfig {
+    fn default() -> Self {
+        Self {
+            endpoints: vec!["http://127.0.0.1:2379".into()],
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            prefix: "/registry".into(),
+            compaction_interval: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// The part of every kapi key that is replaced by the configured prefix.
+const KAPI_ROOT: &str = "/registry";
+
+/// How long a request to etcd may take before it is answered with an error (an election
+/// takes a few seconds; a partitioned member never answers).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many keys one range request reads at start.
+const PAGE: i64 = 1_000;
+
+/// The etcd backend's handle.
+pub struct EtcdBackend {
+    client: Client,
+    prefix: String,
+    stamp: Stamp,
+    no_space: Arc<AtomicBool>,
+    compaction_interval: Duration,
+    /// The revision the initial range was read at: the watch starts after it.
+    loaded_at: Revision,
+    /// Asks the watch for a progress report, so that a cache with nothing new under its prefix
+    /// still learns that it has caught up with a revision.
+    progress: Arc<tokio::sync::Notify>,
+}
+
+fn unavailable(e: etcd_client::Error) -> StoreError {
+    let text = e.to_string();
+    if text.contains("database space exceeded") {
+        return StoreError::NoSpace;
+    }
+    StoreError::Unavailable(text)
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, StoreError> {
+    std::fs::read(path).map_err(|source| StoreError::Io {
+        path: path.clone(),
+        source,
+    })
+}
+
+async fn within<T>(
+    what: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, what).await {
+        Ok(result) => result.map_err(unavailable),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "etcd did not answer within {}s",
+            REQUEST_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+impl EtcdBackend {
+    /// Connects and reads every key under the prefix at one revision.
+    pub async fn connect(config: EtcdConfig, stamp: Stamp) -> Result<(Self, Loaded), StoreError> {
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+            .with_require_leader(true);
+        if config.endpoints.iter().any(|e| e.starts_with("https://")) {
+            let mut tls = TlsOptions::new();
+            if let Some(ca) = &config.ca_file {
+                tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+            }
+            if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
+                tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+            }
+            options = options.with_tls(tls);
+        }
+        let client = within(Client::connect(&config.endpoints, Some(options))).await?;
+        let prefix = config.prefix.trim_end_matches('/').to_string();
+        let mut backend = EtcdBackend {
+            client,
+            prefix,
+            stamp,
+            no_space: Arc::new(AtomicBool::new(false)),
+            compaction_interval: config.compaction_interval,
+            loaded_at: 0,
+            progress: Arc::new(tokio::sync::Notify::new()),
+        };
+        let loaded = backend.load().await?;
+        backend.loaded_at = loaded.revision;
+        Ok((backend, loaded))
+    }
+
+    /// The etcd key of a kapi key.
+    fn etcd_key(&self, key: &str) -> String {
+        etcd_key(&self.prefix, key)
+    }
+
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        load(&self.client, &self.prefix, self.stamp).await
+    }
+}
+
+fn etcd_key(prefix: &str, key: &str) -> String {
+    match key.strip_prefix(KAPI_ROOT) {
+        Some(rest) => format!("{prefix}{rest}"),
+        None => format!("{prefix}{key}"),
+    }
+}
+
+/// The kapi key of an etcd key under `prefix`.
+fn kapi_key(prefix: &str, key: &[u8]) -> Option<String> {
+    let key = std::str::from_utf8(key).ok()?;
+    let rest = key.strip_prefix(prefix)?;
+    rest.starts_with('/').then(|| format!("{KAPI_ROOT}{rest}"))
+}
+
+/// The range end for every key under `prefix/` (etcd's prefix end: the last byte plus one).
+fn range_of(prefix: &str) -> (String, Vec<u8>) {
+    let start = format!("{prefix}/");
+    let mut end = start.clone().into_bytes();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    (start, end)
+}
+
+/// Every key under the prefix, read page by page at the revision of the first page.
+async fn load(client: &Client, prefix: &str, stamp: Stamp) -> Result<Loaded, StoreError> {
+    let mut kv = client.kv_client();
+    let (start, end) = range_of(prefix);
+    let mut from = start.clone().into_bytes();
+    let mut revision = 0;
+    let mut kvs = Vec::new();
+    loop {
+        let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        if revision > 0 {
+            options = options.with_revision(revision);
+        }
+        let resp = within(kv.get(from.clone(), Some(options))).await?;
+        if revision == 0 {
+            revision = resp.header().map(|h| h.revision()).unwrap_or_default();
+        }
+        for item in resp.kvs() {
+            let Some(key) = kapi_key(prefix, item.key()) else {
+                continue;
+            };
+            let value = Bytes::copy_from_slice(item.value());
+            kvs.push((
+                key,
+                KeyValue {
+                    value: stamp(&value, item.mod_revision()),
+                    create_revision: item.create_revision(),
+                    mod_revision: item.mod_revision(),
+                },
+            ));
+        }
+        match resp.kvs().last() {
+            Some(last) if resp.more() => {
+                from = last.key().to_vec();
+                from.push(0);
+            }
+            _ => break,
+        }
+    }
+    kvs.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Loaded {
+        kvs,
+        events: Vec::new(),
+        revision,
+        oldest: revision,
+    })
+}
+
+impl Backend for EtcdBackend {
+    fn start(&self, feed: Arc<dyn Feed>) -> Result<(), StoreError> {
+        let client = self.client.clone();
+        let prefix = self.prefix.clone();
+        let stamp = self.stamp;
+        let follower = Follower {
+            client: client.clone(),
+            prefix,
+            stamp,
+            feed,
+            progress: self.progress.clone(),
+        };
+        tokio::spawn(follower.run(self.loaded_at));
+        if !self.compaction_interval.is_zero() {
+            tokio::spawn(compact_every(client, self.compaction_interval));
+        }
+        Ok(())
+    }
+
+    fn txn(&self, txn: Txn) -> BoxFuture<Result<TxnOutcome, StoreError>> {
+        let mut kv = self.client.kv_client();
+        let key = self.etcd_key(&txn.key);
+        let stamp = self.stamp;
+        let no_space = self.no_space.clone();
+        Box::pin(async move {
+            let compare = match txn.condition {
+                Condition::Absent => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+                Condition::Present(None) => {
+                    Compare::create_revision(key.clone(), CompareOp::Greater, 0)
+                }
+                Condition::Present(Some(rev)) => {
+                    Compare::mod_revision(key.clone(), CompareOp::Equal, rev)
+                }
+            };
+            let (op, value) = match txn.write {
+                Write::Put(value) => (TxnOp::put(key.clone(), value.to_vec(), None), value),
+                // What the caller gets back; watchers get etcd's previous value instead (see
+                // `Follower::change`).
+                Write::Delete(value) => (TxnOp::delete(key.clone(), None), value),
+            };
+            let request = etcd_client::Txn::new()
+                .when([compare])
+                .and_then([op])
+                .or_else([TxnOp::get(key.clone(), None)]);
+            let resp = match within(kv.txn(request)).await {
+                Err(StoreError::NoSpace) => {
+                    no_space.store(true, Ordering::Release);
+                    return Err(StoreError::NoSpace);
+                }
+                other => other?,
+            };
+            no_space.store(false, Ordering::Release);
+            if resp.succeeded() {
+                let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
+                return Ok(TxnOutcome::Applied {
+                    revision,
+                    value: stamp(&value, revision),
+                });
+            }
+            let current = resp.op_responses().into_iter().find_map(|r| match r {
+                TxnOpResponse::Get(get) => Some(get.kvs().first().map(|kv| kv.mod_revision())),
+                _ => None,
+            });
+            Ok(TxnOutcome::Failed {
+                current: current.flatten(),
+            })
+        })
+    }
+
+    fn current_revision(&self) -> BoxFuture<Result<Revision, StoreError>> {
+        let mut kv = self.client.kv_client();
+        let (start, _) = range_of(&self.prefix);
+        let progress = self.progress.clone();
+        Box::pin(async move {
+            let options = GetOptions::new().with_count_only();
+            let resp = within(kv.get(start, Some(options))).await?;
+            progress.notify_one();
+            Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
+        })
+    }
+
+    fn out_of_space(&self) -> bool {
+        self.no_space.load(Ordering::Acquire)
+    }
+}
+
+/// What feeds the cache: a watch of the prefix with previous values.
+struct Follower {
+    client: Client,
+    prefix: String,
+    stamp: Stamp,
+    feed: Arc<dyn Feed>,
+    progress: Arc<tokio::sync::Notify>,
+}
+
+enum Resume {
+    /// The stream ended after delivering everything up to this revision.
+    From(Revision),
+    /// The history the stream needed is gone.
+    Relist,
+}
+
+impl Follower {
+    /// Feeds the cache from `after` on for as long as the process runs: a broken stream is
+    /// watched again from the last revision delivered; a history compacted past it makes the
+    /// cache start over from a fresh range.
+    async fn run(self, mut after: Revision) {
+        let mut retry = Duration::from_millis(100);
+        loop {
+            let started = after;
+            match self.watch_from(after).await {
+                Ok(Resume::From(revision)) => after = revision,
+                Ok(Resume::Relist) => match load(&self.client, &self.prefix, self.stamp).await {
+                    Ok(loaded) => {
+                        tracing::warn!(
+                            revision = loaded.revision,
+                            "the etcd history was compacted past the cache; it starts over from a fresh list"
+                        );
+                        after = loaded.revision;
+                        self.feed.replace(loaded);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "listing etcd failed; retrying"),
+                },
+                Err(e) => tracing::warn!(error = %e, "the etcd watch failed; resuming"),
+            }
+            if after > started {
+                retry = Duration::from_millis(100);
+            }
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn watch_from(&self, after: Revision) -> Result<Resume, StoreError> {
+        let (start, end) = range_of(&self.prefix);
+        let options = WatchOptions::new()
+            .with_range(end)
+            .with_start_revision(after + 1)
+            .with_prev_key();
+        let mut watch = self.client.watch_client();
+        let mut stream = within(watch.watch(start, Some(options))).await?;
+        let mut last = after;
+        loop {
+            let message = tokio::select! {
+                message = stream.message() => message.map_err(unavailable)?,
+                () = self.progress.notified() => {
+                    stream.request_progress().await.map_err(unavailable)?;
+                    continue;
+                }
+            };
+            let Some(resp) = message else {
+                return Ok(Resume::From(last));
+            };
+            if resp.compact_revision() > 0 {
+                return Ok(Resume::Relist);
+            }
+            if resp.canceled() {
+                return Ok(Resume::From(last));
+            }
+            if resp.events().is_empty() {
+                // A progress report: every change up to its revision has been delivered.
+                if let Some(revision) = resp.header().map(|h| h.revision()) {
+                    last = last.max(revision);
+                    self.feed.progress(revision);
+                }
+                continue;
+            }
+            let changes: Vec<Change> = resp
+                .events()
+                .iter()
+                .filter_map(|event| self.change(event))
+                .collect();
+            if let Some(change) = changes.last() {
+                last = last.max(change.revision);
+            }
+            if !changes.is_empty() {
+                self.feed.apply(changes);
+            }
+        }
+    }
+
+    /// One watch event as a change under kapi's keys, values stamped.
+    fn change(&self, event: &etcd_client::Event) -> Option<Change> {
+        let kv = event.kv()?;
+        let key = kapi_key(&self.prefix, kv.key())?;
+        let stamp = self.stamp;
+        let revision = kv.mod_revision();
+        let prev = event.prev_kv();
+        let prev_value = prev.map(|p| stamp(&Bytes::copy_from_slice(p.value()), p.mod_revision()));
+        let (kind, value, create_revision) = match event.event_type() {
+            // The DELETED event carries the last stored state, stamped with the deletion's
+            // revision, as kube-apiserver's does.
+            EventType::Delete => (
+                EventKind::Deleted,
+                prev.map(|p| stamp(&Bytes::copy_from_slice(p.value()), revision))
+                    .unwrap_or_default(),
+                prev.map(|p| p.create_revision()).unwrap_or(revision),
+            ),
+            EventType::Put => (
+                if kv.create_revision() == revision {
+                    EventKind::Added
+                } else {
+                    EventKind::Modified
+                },
+                stamp(&Bytes::copy_from_slice(kv.value()), revision),
+                kv.create_revision(),
+            ),
+        };
+        Some(Change {
+            kind,
+            key,
+            value,
+            prev_value,
+            create_revision,
+            revision,
+        })
+    }
+}
+
+/// Compacts the history every `interval` up to the revision seen one interval before, as
+/// kube-apiserver does: watches and paged lists from before it get 410 and relist.
+async fn compact_every(client: Client, interval: Duration) {
+    let mut kv = client.kv_client();
+    let mut previous: Option<Revision> = None;
+    let mut ticks = tokio::time::interval(interval);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if let Some(revision) = previous {
+            match within(kv.compact(revision, None)).await {
+                Ok(_) => tracing::info!(revision, "compacted the etcd history"),
+                // Another server compacted to it or further already.
+                Err(e) if e.to_string().contains("compacted") => {}
+                Err(e) => tracing::warn!(error = %e, "compacting etcd failed"),
+            }
+        }
+        match within(kv.get("compact_rev_key", Some(GetOptions::new().with_count_only()))).await {
+            Ok(resp) => previous = resp.header().map(|h| h.revision()),
+            Err(e) => tracing::warn!(error = %e, "reading the etcd revision failed"),
+        }
+    }
+}
