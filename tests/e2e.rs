@@ -11,6 +11,7 @@ mod clients; // kube-rs and the Python kubernetes package
 mod controllers; // default accounts, root CA, token Secrets, CSR signing, leader Lease, --controllers
 mod crash; // SIGKILL during a stream of writes loses no acknowledged write
 mod errors; // bad input gets the right Status and never hurts the server
+mod etcd; // the cluster in etcd: restarts, two servers sharing it, the kubernetes Service listing the live ones
 mod jobs; // Jobs (completions, backoff, deadline, indexes), TTL after finished, CronJobs
 mod kubectl; // everyday kubectl: get, create, apply, edit, describe, delete, tables
 mod limits; // patch and YAML bombs, slow and idle connections, descriptors, priority and fairness

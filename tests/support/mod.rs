@@ -94,6 +94,39 @@ impl Cluster {
         c
     }
 
+    /// Starts a second server of the cluster `first` serves (on a shared etcd, given in
+    /// `extra`): with `first`'s CA, service-account key and admin credentials copied into its
+    /// data dir, as an operator copies them, listening on `ip` at `first`'s port (API servers
+    /// of one cluster share a port).
+    pub fn start_beside(first: &Cluster, ip: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        for file in [
+            "ca.crt",
+            "ca.key",
+            "sa.key",
+            "sa.pub",
+            "admin.crt",
+            "admin.key",
+        ] {
+            std::fs::copy(first.data().join(file), data.join(file)).expect("copy the PKI");
+        }
+        let mut c = Cluster {
+            dir,
+            url: String::new(),
+            port: 0,
+            child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+            nofile: None,
+            log: Default::default(),
+            netns: None,
+            small_disk: false,
+        };
+        c.launch(&format!("{ip}:{}", first.port));
+        c
+    }
+
     /// Starts a server that runs this machine as a node (its own containerd, pods through
     /// CRI), inside a network namespace of its own with a registry of test images. Needs root.
     pub fn start_with_node(extra: &[&str]) -> Self {

@@ -63,8 +63,9 @@ async fn ensure(
     }
 }
 
-/// Creates the default namespaces and the `kubernetes` Service, Endpoints and EndpointSlice.
-pub async fn run(registry: &Registry, advertise_ip: &str, port: u16) -> Result<(), ApiError> {
+/// Creates the default namespaces and the `kubernetes` Service, Endpoints and EndpointSlice
+/// (pointing at `advertise_ips`: this server, and on a shared store the others alive).
+pub async fn run(registry: &Registry, advertise_ips: &[String], port: u16) -> Result<(), ApiError> {
     for ns in DEFAULT_NAMESPACES {
         ensure(
             registry,
@@ -93,24 +94,38 @@ pub async fn run(registry: &Registry, advertise_ip: &str, port: u16) -> Result<(
         }),
     )
     .await?;
-    ensure(registry, "", "endpoints", Some("default"), json!({
-        "apiVersion": "v1", "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [{"addresses": [{"ip": advertise_ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
-    })).await?;
-    ensure(registry, "discovery.k8s.io", "endpointslices", Some("default"), json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [advertise_ip], "conditions": {"ready": true}}],
-        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
-    })).await?;
+    kubernetes_endpoints(registry, advertise_ips, port).await?;
     // A cluster whose data predates cluster DNS may have given the address away: the server
     // still starts, and says why pods will not resolve names.
     if let Err(e) = ensure(registry, "", "services", Some("kube-system"), kube_dns()).await {
         tracing::warn!(error = %e.message, "could not create the kube-dns Service");
     }
     Ok(())
+}
+
+/// Points the `kubernetes` Service's Endpoints and EndpointSlice at the API servers.
+pub async fn kubernetes_endpoints(
+    registry: &Registry,
+    ips: &[String],
+    port: u16,
+) -> Result<(), ApiError> {
+    let addresses: Vec<Value> = ips.iter().map(|ip| json!({"ip": ip})).collect();
+    ensure(registry, "", "endpoints", Some("default"), json!({
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": addresses, "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+    })).await?;
+    let endpoints: Vec<Value> = ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
+    ensure(registry, "discovery.k8s.io", "endpointslices", Some("default"), json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    })).await
 }
 
 /// The cluster DNS Service, with kubeadm's name, labels and ports. It has no selector: its

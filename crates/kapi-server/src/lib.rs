@@ -14,6 +14,7 @@
 //! ```
 
 pub mod admission;
+pub mod apiserver_leases;
 pub mod bootstrap;
 pub mod data_dir;
 pub mod filters;
@@ -273,9 +274,23 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         }
     };
     let registry = Arc::new(Registry::new(store));
-    bootstrap::run(&registry, &advertise_ip.to_string(), addr.port())
+    let own_ip = advertise_ip.to_string();
+    // On etcd other servers may share the store: the `kubernetes` Service lists them all.
+    let shared = config.etcd.is_some();
+    let api_servers = if shared {
+        apiserver_leases::live_addresses(&registry, &own_ip).map_err(ServerError::Bootstrap)?
+    } else {
+        vec![own_ip.clone()]
+    };
+    bootstrap::run(&registry, &api_servers, addr.port())
         .await
         .map_err(ServerError::Bootstrap)?;
+    if shared {
+        apiserver_leases::renew(&registry, &own_ip, addr.port())
+            .await
+            .map_err(ServerError::Bootstrap)?;
+        apiserver_leases::spawn(registry.clone(), own_ip, addr.port());
+    }
     rbac_sync::reconcile_bootstrap(&registry)
         .await
         .map_err(ServerError::Bootstrap)?;

@@ -26,6 +26,7 @@ pub mod etcd;
 mod events;
 mod sqlite;
 mod store;
+pub mod testing;
 
 pub use backend::Backend;
 pub use error::StoreError;

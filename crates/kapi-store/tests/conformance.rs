@@ -2,15 +2,13 @@
 //! and a real etcd (Debian's `etcd` binary, started by the test on loopback ports it picked,
 //! with its data in a temporary directory).
 
-mod etcd_process;
-
 use std::sync::Arc;
 
 use bytes::Bytes;
 use kapi_store::etcd::{EtcdBackend, EtcdConfig};
 use kapi_store::{EventKind, Store, StoreError, StoreOptions};
 
-use etcd_process::EtcdProcess;
+use kapi_store::testing::EtcdProcess;
 
 /// Where a store's data lives, so that the test can open it again.
 enum Place {

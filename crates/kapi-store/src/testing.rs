@@ -1,5 +1,6 @@
-//! A single-member etcd for tests: Debian's `etcd` binary on loopback ports picked free, its
-//! data in a temporary directory, killed when dropped.
+//! A throwaway single-member etcd, for tests of the etcd backend and of servers on it (here
+//! and in kapi's end-to-end tests): Debian's `etcd` binary on loopback ports picked free, its
+//! data in a fresh temporary directory, killed and removed when dropped.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 pub struct EtcdProcess {
     child: Child,
     client_port: u16,
-    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -22,13 +23,16 @@ fn free_port() -> u16 {
 impl EtcdProcess {
     /// Starts one and waits until it listens.
     pub fn start() -> EtcdProcess {
-        let dir = tempfile::tempdir().unwrap();
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("kapi-etcd-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         let client_port = free_port();
         let peer = format!("http://127.0.0.1:{}", free_port());
         let client = format!("http://127.0.0.1:{client_port}");
         let child = Command::new("etcd")
             .args(["--name", "t", "--data-dir"])
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .args(["--listen-client-urls", &client])
             .args(["--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer])
@@ -43,7 +47,7 @@ impl EtcdProcess {
         let etcd = EtcdProcess {
             child,
             client_port,
-            _dir: dir,
+            dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", client_port)).is_err() {
@@ -63,5 +67,6 @@ impl Drop for EtcdProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
