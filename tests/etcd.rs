@@ -123,3 +123,76 @@ fn two_servers_on_one_etcd_serve_one_cluster_and_the_kubernetes_service_lists_th
     });
     one.kubectl_ok(&["create", "configmap", "still-served"]);
 }
+
+#[test]
+fn services_created_on_two_servers_at_once_get_distinct_addresses_each_claimed_by_an_ipaddress() {
+    let etcd = EtcdProcess::start();
+    let url = etcd.url();
+    let one = Cluster::start_with(&["--etcd-servers", &url]);
+    let two = Cluster::start_beside(&one, "127.0.0.2", &["--etcd-servers", &url]);
+    // Both allocate the lowest free address and port (the moment when one has picked what
+    // the other claimed but not yet seen is covered in registry::allocator's tests).
+    let start = std::sync::Barrier::new(16);
+    std::thread::scope(|s| {
+        for (server, tag) in [(&one, "a"), (&two, "b")] {
+            for i in 0..8 {
+                let start = &start;
+                s.spawn(move || {
+                    let body = format!(
+                        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{tag}{i}","labels":{{"app":"x"}}}},"spec":{{"type":"NodePort","ports":[{{"port":80}}]}}}}"#
+                    );
+                    start.wait();
+                    let out = server.curl(&[
+                        "/api/v1/namespaces/default/services",
+                        "-X",
+                        "POST",
+                        "-H",
+                        "Content-Type: application/json",
+                        "-d",
+                        &body,
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}",
+                    ]);
+                    assert_eq!(String::from_utf8_lossy(&out.stdout), "201");
+                });
+            }
+        }
+    });
+    let listed = one.kubectl_ok(&[
+        "get",
+        "services",
+        "-l",
+        "app",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.clusterIP} {.spec.ports[0].nodePort}{\"\\n\"}{end}",
+    ]);
+    let pairs: Vec<(String, String)> = listed
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(ip, port)| (ip.to_string(), port.to_string()))
+        .collect();
+    assert_eq!(pairs.len(), 16, "{listed}");
+    let ips: std::collections::HashSet<&str> = pairs.iter().map(|p| p.0.as_str()).collect();
+    let ports: std::collections::HashSet<&str> = pairs.iter().map(|p| p.1.as_str()).collect();
+    assert_eq!((ips.len(), ports.len()), (16, 16), "{listed}");
+    // Each address is claimed by an IPAddress naming its Service, as upstream's allocator
+    // keeps them; deleting the Service frees it.
+    let a0_ip = one.kubectl_ok(&["get", "service", "a0", "-o", "jsonpath={.spec.clusterIP}"]);
+    let parent = two.kubectl_ok(&[
+        "get",
+        "ipaddress",
+        a0_ip.trim(),
+        "-o",
+        "jsonpath={.spec.parentRef.resource}/{.spec.parentRef.namespace}/{.spec.parentRef.name}",
+    ]);
+    assert_eq!(parent, "services/default/a0");
+    two.kubectl_ok(&["delete", "service", "a0"]);
+    let gone = one.kubectl(&["get", "ipaddress", a0_ip.trim()]);
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+}

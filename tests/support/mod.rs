@@ -234,10 +234,23 @@ impl Cluster {
 
     /// Waits for the `default` account of namespace `default`, as a user of a fresh cluster
     /// does (upstream's ServiceAccount admission refuses pods with 403 until the controller has
-    /// made it). Skipped when the test picks its own controllers and so owns that timing.
+    /// made it). Skipped when the test picks controllers without the one that makes it (all,
+    /// `*`, less `-serviceaccount`), and so owns that timing.
     fn await_default_account(&self, deadline: Instant) {
-        if self.extra.iter().any(|a| a.starts_with("--controllers")) {
-            return;
+        let picked = self.extra.iter().enumerate().find_map(|(i, a)| {
+            match a.strip_prefix("--controllers") {
+                Some(rest) if rest.starts_with('=') => Some(rest[1..].to_string()),
+                Some("") => self.extra.get(i + 1).cloned(),
+                _ => None,
+            }
+        });
+        if let Some(list) = picked {
+            let names: Vec<&str> = list.split(',').map(str::trim).collect();
+            let runs = (names.contains(&"*") || names.contains(&"serviceaccount"))
+                && !names.contains(&"-serviceaccount");
+            if !runs {
+                return;
+            }
         }
         while Instant::now() < deadline {
             let (code, _) = self.curl_json(&["/api/v1/namespaces/default/serviceaccounts/default"]);

@@ -213,6 +213,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     // networking.k8s.io/v1
     res!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", false, RW, NONE, NONE, &[], false),
     res!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, RW, &["ing"], NONE, &[status("Ingress", "networking.k8s.io", "v1")], true),
+    res!("networking.k8s.io", "v1", "ipaddresses", "ipaddress", "IPAddress", false, RW, &["ip"], NONE, &[], false),
     res!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, RW, &["netpol"], NONE, &[], true),
     // policy/v1
     res!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, RW, &["pdb"], NONE, &[status("PodDisruptionBudget", "policy", "v1")], true),

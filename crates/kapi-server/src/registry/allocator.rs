@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use kapi_api::status::{invalid_number, invalid_value, ApiError};
 use serde_json::{json, Value};
 
+use super::claims::{self, ClaimError, Owner};
 use super::Registry;
 
 /// The service range: 10.96.0.0/12. The first address belongs to the `kubernetes` Service.
@@ -37,6 +38,10 @@ pub(crate) struct Reservation<'a> {
     allocator: &'a Allocator,
     ips: Vec<Ipv4Addr>,
     ports: Vec<u16>,
+    /// Those of `ips` and `ports` the allocator picked (not asked for by the user): another
+    /// may be picked in their place when another server claimed them first.
+    picked_ips: Vec<Ipv4Addr>,
+    picked_ports: Vec<u16>,
 }
 
 impl Drop for Reservation<'_> {
@@ -93,6 +98,8 @@ impl Allocator {
             allocator: self,
             ips: Vec::new(),
             ports: Vec::new(),
+            picked_ips: Vec::new(),
+            picked_ports: Vec::new(),
         };
         let name = svc
             .pointer("/metadata/name")
@@ -119,6 +126,10 @@ impl Allocator {
         let mut guard = self.handed_out.lock().unwrap_or_else(|p| p.into_inner());
         let (ips, ports) = &mut *guard;
         let (mut used_ips, mut used_ports) = (ips.clone(), ports.clone());
+        // What other servers claimed for Services this one has not seen yet, too.
+        let (claimed_ips, claimed_ports) = claims::claimed(registry);
+        used_ips.extend(claimed_ips);
+        used_ports.extend(claimed_ports);
         let (stored, _, _) = registry
             .store()
             .list("/registry/core/services/", None, 0, |_, _| true);
@@ -208,6 +219,7 @@ impl Allocator {
                         })?;
                         ips.insert(ip);
                         reservation.ips.push(ip);
+                        reservation.picked_ips.push(ip);
                         ip.to_string()
                     }
                 };
@@ -281,12 +293,169 @@ impl Allocator {
                         used_ports.insert(n);
                         ports.insert(n);
                         reservation.ports.push(n);
+                        reservation.picked_ports.push(n);
                         p["nodePort"] = json!(n);
                     }
                 }
             }
         }
         Ok(reservation)
+    }
+}
+
+impl Reservation<'_> {
+    /// Claims in the store what this reservation handed out, so that no other server hands
+    /// it out too. A picked address or port another server claimed first is replaced by
+    /// another (in `svc` as well); one the user asked for is refused as already allocated.
+    /// On failure nothing stays claimed.
+    pub async fn claim(
+        &mut self,
+        registry: &Registry,
+        svc: &mut Value,
+        owner: &Owner,
+    ) -> Result<(), ApiError> {
+        let (mut ips, mut ports) = (Vec::new(), Vec::new());
+        let claimed = self
+            .claim_all(registry, svc, owner, &mut ips, &mut ports)
+            .await;
+        if claimed.is_err() {
+            claims::release(registry, &ips, &ports, owner).await;
+        }
+        claimed
+    }
+
+    async fn claim_all(
+        &mut self,
+        registry: &Registry,
+        svc: &mut Value,
+        owner: &Owner,
+        ips: &mut Vec<Ipv4Addr>,
+        ports: &mut Vec<u16>,
+    ) -> Result<(), ApiError> {
+        let refused = |field: &str, value: String, why: &str| {
+            ApiError::invalid(
+                "",
+                "Service",
+                &owner.name,
+                vec![invalid_value(field, &value, why)],
+            )
+        };
+        for mut ip in self.ips.clone() {
+            for attempt in 0.. {
+                match claims::claim_ip(registry, ip, owner).await {
+                    Ok(()) => {
+                        ips.push(ip);
+                        break;
+                    }
+                    Err(ClaimError::Taken) if self.picked_ips.contains(&ip) && attempt < 16 => {
+                        let next = self.repick_ip(registry).await?;
+                        svc["spec"]["clusterIP"] = json!(next.to_string());
+                        svc["spec"]["clusterIPs"] = json!([next.to_string()]);
+                        ip = next;
+                    }
+                    Err(ClaimError::Taken) => {
+                        return Err(refused(
+                            "spec.clusterIPs",
+                            ip.to_string(),
+                            "failed to allocate IP: provided IP is already allocated",
+                        ))
+                    }
+                    Err(ClaimError::Failed(e)) => return Err(e),
+                }
+            }
+        }
+        for mut port in self.ports.clone() {
+            for attempt in 0.. {
+                match claims::claim_port(registry, port, owner).await {
+                    Ok(()) => {
+                        ports.push(port);
+                        break;
+                    }
+                    Err(ClaimError::Taken) if self.picked_ports.contains(&port) && attempt < 16 => {
+                        let next = self.repick_port(registry).await?;
+                        if let Some(Value::Array(list)) = svc["spec"].get_mut("ports") {
+                            for p in list {
+                                if p.get("nodePort").and_then(Value::as_u64)
+                                    == Some(u64::from(port))
+                                {
+                                    p["nodePort"] = json!(next);
+                                }
+                            }
+                        }
+                        port = next;
+                    }
+                    Err(ClaimError::Taken) => {
+                        return Err(refused(
+                            "spec.ports[].nodePort",
+                            port.to_string(),
+                            "provided port is already allocated",
+                        ))
+                    }
+                    Err(ClaimError::Failed(e)) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What is taken everywhere, once this server's store has caught up with the claim that
+    /// was refused: stored, claimed, or handed out here.
+    async fn taken(
+        &self,
+        registry: &Registry,
+    ) -> Result<(HashSet<Ipv4Addr>, HashSet<u16>), ApiError> {
+        registry.sync().await?;
+        let (mut ips, mut ports) = claims::claimed(registry);
+        let (stored, _, _) = registry
+            .store()
+            .list("/registry/core/services/", None, 0, |_, _| true);
+        for (_, kv) in stored {
+            if let Ok(v) = serde_json::from_slice::<Value>(&kv.value) {
+                let (ip, held) = claims::held_by(&v);
+                ips.extend(ip);
+                ports.extend(held);
+            }
+        }
+        let guard = self
+            .allocator
+            .handed_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        ips.extend(guard.0.iter().copied());
+        ports.extend(guard.1.iter().copied());
+        Ok((ips, ports))
+    }
+
+    /// Another ClusterIP in place of one another server claimed first.
+    async fn repick_ip(&mut self, registry: &Registry) -> Result<Ipv4Addr, ApiError> {
+        let (ips, _) = self.taken(registry).await?;
+        let ip = next_ip(&ips)
+            .ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?;
+        self.allocator
+            .handed_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .insert(ip);
+        self.ips.push(ip);
+        self.picked_ips.push(ip);
+        Ok(ip)
+    }
+
+    /// Another NodePort in place of one another server claimed first.
+    async fn repick_port(&mut self, registry: &Registry) -> Result<u16, ApiError> {
+        let (_, ports) = self.taken(registry).await?;
+        let port = next_port(&ports)
+            .ok_or_else(|| ApiError::internal("failed to allocate a nodePort: range is full"))?;
+        self.allocator
+            .handed_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .insert(port);
+        self.ports.push(port);
+        self.picked_ports.push(port);
+        Ok(port)
     }
 }
 
@@ -344,6 +513,76 @@ mod tests {
         assert_eq!(next_port(&ports), Some(30000));
         ports.extend(30000..30086);
         assert_eq!(next_port(&ports), None);
+    }
+
+    /// Two registries on one etcd, as two servers: an address and port picked by one that
+    /// the other claimed meanwhile (before the first had seen it) are replaced; one the user
+    /// asked for is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pick_another_server_claimed_first_is_replaced_and_an_asked_one_refused() {
+        use kapi_store::etcd::{EtcdBackend, EtcdConfig};
+        let etcd = kapi_store::testing::EtcdProcess::start();
+        let open = || async {
+            let config = EtcdConfig {
+                endpoints: vec![etcd.url()],
+                ..Default::default()
+            };
+            let stamp = crate::registry::stamp_revision;
+            let (backend, loaded) = EtcdBackend::connect(config, stamp).await.unwrap();
+            let options = kapi_store::StoreOptions {
+                stamp,
+                ..Default::default()
+            };
+            let store =
+                kapi_store::Store::start(std::sync::Arc::new(backend), loaded, options).unwrap();
+            Registry::new(store)
+        };
+        let (one, two) = (open().await, open().await);
+        let owner = Owner {
+            namespace: "default".into(),
+            name: "web".into(),
+        };
+        let other = Owner {
+            namespace: "default".into(),
+            name: "other".into(),
+        };
+        let mut svc = json!({"metadata": {"name": "web", "namespace": "default"},
+            "spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+        let mut reservation = two.allocator.allocate_service(&two, &mut svc).unwrap();
+        let ip: Ipv4Addr = svc["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
+        let port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap() as u16;
+        claims::claim_ip(&one, ip, &other).await.unwrap();
+        claims::claim_port(&one, port, &other).await.unwrap();
+        reservation.claim(&two, &mut svc, &owner).await.unwrap();
+        let now: Ipv4Addr = svc["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
+        let now_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap() as u16;
+        assert!(now != ip && now_port != port, "{svc}");
+        assert_eq!(svc["spec"]["clusterIPs"], json!([now.to_string()]));
+        one.sync().await.unwrap();
+        let (claimed_ips, claimed_ports) = claims::claimed(&one);
+        assert!(claimed_ips.contains(&now) && claimed_ports.contains(&now_port));
+        drop(reservation);
+
+        let mut asked = json!({"metadata": {"name": "asked", "namespace": "default"},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.77", "ports": [{"port": 80}]}});
+        let mut reservation = two.allocator.allocate_service(&two, &mut asked).unwrap();
+        claims::claim_ip(&one, Ipv4Addr::new(10, 96, 0, 77), &other)
+            .await
+            .unwrap();
+        let asker = Owner {
+            namespace: "default".into(),
+            name: "asked".into(),
+        };
+        let err = reservation
+            .claim(&two, &mut asked, &asker)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(
+            err.message.contains("provided IP is already allocated"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

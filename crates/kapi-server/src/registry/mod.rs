@@ -6,6 +6,7 @@
 //! verbatim and a list or watch copies bytes without re-encoding.
 
 mod allocator;
+pub mod claims;
 mod hpa;
 pub mod list_options;
 pub mod namespaces;

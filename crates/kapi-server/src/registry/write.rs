@@ -13,6 +13,7 @@ use kapi_api::status::ApiError;
 use kapi_store::{Revision, StoreError};
 use serde_json::{json, Map, Value};
 
+use super::claims;
 use super::stored::encode;
 use super::{decode, store_error, strategy, Registry};
 
@@ -329,7 +330,7 @@ impl Registry {
         }
         // Held until the write lands (or fails, or is a dry run): then the stored Service
         // holds the addresses, or they are free again.
-        let _reservation = if def.group.is_empty() && def.resource == "services" {
+        let mut reservation = if def.group.is_empty() && def.resource == "services" {
             Some(self.allocator.allocate_service(self, &mut obj)?)
         } else {
             None
@@ -341,12 +342,23 @@ impl Registry {
             }
             return Ok(dry_run_bytes(&obj));
         }
-        let written = self
-            .store
-            .create(&def.key(ns, &name), encode(obj)?)
-            .await
-            .map_err(|e| store_error(def, &name, e))?;
-        Ok(written.value)
+        let owner = claims::Owner {
+            namespace: ns.unwrap_or_default().to_string(),
+            name: name.clone(),
+        };
+        if let Some(reservation) = reservation.as_mut() {
+            reservation.claim(self, &mut obj, &owner).await?;
+        }
+        let claimed = reservation.as_ref().map(|_| claims::given_up(&obj, None));
+        match self.store.create(&def.key(ns, &name), encode(obj)?).await {
+            Ok(written) => Ok(written.value),
+            Err(e) => {
+                if let Some((ips, ports)) = claimed {
+                    claims::release(self, &ips, &ports, &owner).await;
+                }
+                Err(store_error(def, &name, e))
+            }
+        }
     }
 
     fn check_namespace_open(
@@ -533,7 +545,7 @@ impl Registry {
                 subresource
             };
             let mut new = strategy::prepare_update(def, written, &old, proposed)?;
-            let _reservation =
+            let mut reservation =
                 if def.group.is_empty() && def.resource == "services" && written.is_empty() {
                     Some(self.allocator.update_service(self, &old, &mut new)?)
                 } else {
@@ -563,12 +575,32 @@ impl Registry {
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
                     .is_none_or(|f| f.is_empty());
+            let owner = claims::Owner {
+                namespace: ns.unwrap_or_default().to_string(),
+                name: name.to_string(),
+            };
+            if let Some(reservation) = reservation.as_mut() {
+                reservation.claim(self, &mut new, &owner).await?;
+            }
+            // Released once the write lands: what the Service no longer holds (all of it when
+            // this write deletes it); if it does not: what was claimed for it.
+            let claims_after = reservation.as_ref().map(|_| {
+                let kept = (!finished).then_some(&new);
+                (
+                    claims::given_up(&old, kept),
+                    claims::given_up(&new, Some(&old)),
+                )
+            });
             let value = encode(new)?;
             let result = if finished {
                 self.store.delete(&key, Some(kv.mod_revision), value).await
             } else {
                 self.store.update(&key, Some(kv.mod_revision), value).await
             };
+            if let Some((given_up, claimed)) = claims_after {
+                let (ips, ports) = if result.is_ok() { given_up } else { claimed };
+                claims::release(self, &ips, &ports, &owner).await;
+            }
             match result {
                 Ok(written) => return Ok(written.value),
                 Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
@@ -659,12 +691,23 @@ impl Registry {
             if dry_run {
                 return Ok(DeleteOutcome::Deleted(kv.value));
             }
+            let held = (def.group.is_empty() && def.resource == "services")
+                .then(|| claims::given_up(&obj, None));
             match self
                 .store
                 .delete(&key, Some(kv.mod_revision), encode(obj)?)
                 .await
             {
-                Ok(written) => return Ok(DeleteOutcome::Deleted(written.value)),
+                Ok(written) => {
+                    if let Some((ips, ports)) = held {
+                        let owner = claims::Owner {
+                            namespace: ns.unwrap_or_default().to_string(),
+                            name: name.to_string(),
+                        };
+                        claims::release(self, &ips, &ports, &owner).await;
+                    }
+                    return Ok(DeleteOutcome::Deleted(written.value));
+                }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(store_error(def, name, e)),
             }
