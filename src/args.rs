@@ -30,6 +30,38 @@ pub enum Command {
     Node(NodeCmdArgs),
     /// Bootstrap tokens for joining nodes.
     Token(TokenArgs),
+    /// Back up the embedded store while the server runs, or make a data dir from a backup.
+    Snapshot(SnapshotArgs),
+}
+
+/// `kapi snapshot`.
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SnapshotCommand,
+}
+
+/// `kapi snapshot` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write a consistent copy of DATA/kapi.db to FILE (a new file, mode 0600); the server
+    /// may be running.
+    Save {
+        /// The backup file to create.
+        file: PathBuf,
+        /// The server's data dir.
+        #[arg(long, env = "KAPI_DATA_DIR", default_value = "kapi-data")]
+        data_dir: PathBuf,
+    },
+    /// Make DIR/kapi.db from a backup, in a data dir that has no store yet.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The data dir to restore into (created if missing).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 /// Flags of `kapi node`.

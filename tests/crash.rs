@@ -303,3 +303,81 @@ fn a_corrupt_stored_object_is_reported_by_key_and_deleted_only_with_the_unsafe_o
         "{names}"
     );
 }
+
+#[test]
+fn a_snapshot_saved_while_serving_restores_into_a_new_data_dir_as_the_cluster_was_then() {
+    let c = Cluster::start();
+    c.kubectl_ok(&["create", "configmap", "before", "--from-literal=k=v"]);
+    let backup = c.dir.path().join("backup.db");
+    let kapi = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kapi"))
+            .args(args)
+            .output()
+            .expect("kapi")
+    };
+    let data = c.data().display().to_string();
+    let saved = kapi(&[
+        "snapshot",
+        "save",
+        &backup.display().to_string(),
+        "--data-dir",
+        &data,
+    ]);
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "a snapshot holds every Secret");
+    c.kubectl_ok(&["create", "configmap", "after"]);
+
+    let new = tempfile::tempdir().unwrap();
+    let restored_dir = new.path().join("data");
+    let restored = kapi(&[
+        "snapshot",
+        "restore",
+        &backup.display().to_string(),
+        "--data-dir",
+        &restored_dir.display().to_string(),
+    ]);
+    let said = String::from_utf8_lossy(&restored.stdout).into_owned();
+    assert!(
+        restored.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(said.contains("ca.key"), "it says what else to copy: {said}");
+    let again = kapi(&[
+        "snapshot",
+        "restore",
+        &backup.display().to_string(),
+        "--data-dir",
+        &restored_dir.display().to_string(),
+    ]);
+    assert!(
+        !again.status.success(),
+        "a store already there is never overwritten"
+    );
+    for file in [
+        "ca.crt",
+        "ca.key",
+        "sa.key",
+        "sa.pub",
+        "admin.crt",
+        "admin.key",
+    ] {
+        std::fs::copy(c.data().join(file), restored_dir.join(file)).unwrap();
+    }
+    let r = Cluster::start_in(new, None, &[]);
+    assert_eq!(
+        r.kubectl_ok(&["get", "configmap", "before", "-o", "jsonpath={.data.k}"]),
+        "v"
+    );
+    let after = r.kubectl(&["get", "configmap", "after"]);
+    assert!(
+        !after.status.success(),
+        "what was written after the snapshot is not in it"
+    );
+}

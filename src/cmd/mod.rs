@@ -6,6 +6,7 @@ mod node;
 pub mod proxy;
 mod server;
 mod simulated;
+mod snapshot;
 mod token;
 
 use crate::args::{Cli, Command};
@@ -19,5 +20,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Proxy(args) => proxy::run(args),
         Command::Node(args) => node::run(args),
         Command::Token(args) => token::run(args),
+        Command::Snapshot(args) => snapshot::run(args),
     }
 }

@@ -41,7 +41,11 @@ impl Cluster {
 
     /// Starts a server whose open-file limit (soft and hard) is `nofile`.
     pub fn start_limited(nofile: Option<u64>, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), nofile, extra)
+    }
+
+    /// Starts a server on `dir`/data as it is (prepared by the test, or empty).
+    pub fn start_in(dir: tempfile::TempDir, nofile: Option<u64>, extra: &[&str]) -> Self {
         let extra = extra
             .iter()
             .map(|a| a.replace("{dir}", &dir.path().display().to_string()))

@@ -31,7 +31,7 @@ pub mod testing;
 pub use backend::Backend;
 pub use error::StoreError;
 pub use events::{Event, EventKind, WatchStream};
-pub use sqlite::SqliteBackend;
+pub use sqlite::{snapshot, SqliteBackend};
 pub use store::{KeyValue, Store, StoreOptions, Validator, Written};
 
 /// A store revision: one global, strictly increasing counter; 0 means "no revision yet".

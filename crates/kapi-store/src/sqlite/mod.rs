@@ -8,6 +8,7 @@
 mod high_water;
 mod log;
 mod reserve;
+pub mod snapshot;
 mod writer;
 
 use std::path::Path;
