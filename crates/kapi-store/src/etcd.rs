@@ -94,15 +94,39 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, StoreError> {
     })
 }
 
-async fn within<T>(
-    what: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, what).await {
-        Ok(result) => result.map_err(unavailable),
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "etcd did not answer within {}s",
-            REQUEST_TIMEOUT.as_secs()
-        ))),
+/// Whether a failed request certainly never reached etcd's log, so that sending it again
+/// cannot apply it twice: no connection could be made (a dead member: the channel picks
+/// another the next time), or the member refused it for want of a leader (an election).
+fn never_applied(e: &etcd_client::Error) -> bool {
+    let text = e.to_string();
+    text.contains("tcp connect error") || text.contains("no leader")
+}
+
+/// Sends a request, again while it fails in a way that shows it was never applied, for at
+/// most [`REQUEST_TIMEOUT`] in all.
+async fn within<T, F, Fut>(mut request: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match tokio::time::timeout_at(deadline, request()).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) if never_applied(&e) && tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(error = %e, "etcd request not applied; sending it again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Ok(Err(e)) => return Err(unavailable(e)),
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "etcd did not answer within {}s",
+                    REQUEST_TIMEOUT.as_secs()
+                )))
+            }
+        }
     }
 }
 
@@ -123,7 +147,7 @@ impl EtcdBackend {
             }
             options = options.with_tls(tls);
         }
-        let client = within(Client::connect(&config.endpoints, Some(options))).await?;
+        let client = within(|| Client::connect(&config.endpoints, Some(options.clone()))).await?;
         let prefix = config.prefix.trim_end_matches('/').to_string();
         let mut backend = EtcdBackend {
             client,
@@ -175,7 +199,7 @@ fn range_of(prefix: &str) -> (String, Vec<u8>) {
 
 /// Every key under the prefix, read page by page at the revision of the first page.
 async fn load(client: &Client, prefix: &str, stamp: Stamp) -> Result<Loaded, StoreError> {
-    let mut kv = client.kv_client();
+    let kv = client.kv_client();
     let (start, end) = range_of(prefix);
     let mut from = start.clone().into_bytes();
     let mut revision = 0;
@@ -185,7 +209,12 @@ async fn load(client: &Client, prefix: &str, stamp: Stamp) -> Result<Loaded, Sto
         if revision > 0 {
             options = options.with_revision(revision);
         }
-        let resp = within(kv.get(from.clone(), Some(options))).await?;
+        let resp = within(|| {
+            let mut kv = kv.clone();
+            let (from, options) = (from.clone(), options.clone());
+            async move { kv.get(from, Some(options)).await }
+        })
+        .await?;
         if revision == 0 {
             revision = resp.header().map(|h| h.revision()).unwrap_or_default();
         }
@@ -240,7 +269,7 @@ impl Backend for EtcdBackend {
     }
 
     fn txn(&self, txn: Txn) -> BoxFuture<Result<TxnOutcome, StoreError>> {
-        let mut kv = self.client.kv_client();
+        let kv = self.client.kv_client();
         let key = self.etcd_key(&txn.key);
         let stamp = self.stamp;
         let no_space = self.no_space.clone();
@@ -264,7 +293,13 @@ impl Backend for EtcdBackend {
                 .when([compare])
                 .and_then([op])
                 .or_else([TxnOp::get(key.clone(), None)]);
-            let resp = match within(kv.txn(request)).await {
+            let resp = match within(|| {
+                let mut kv = kv.clone();
+                let request = request.clone();
+                async move { kv.txn(request).await }
+            })
+            .await
+            {
                 Err(StoreError::NoSpace) => {
                     no_space.store(true, Ordering::Release);
                     return Err(StoreError::NoSpace);
@@ -290,12 +325,19 @@ impl Backend for EtcdBackend {
     }
 
     fn current_revision(&self) -> BoxFuture<Result<Revision, StoreError>> {
-        let mut kv = self.client.kv_client();
+        let kv = self.client.kv_client();
         let (start, _) = range_of(&self.prefix);
         let progress = self.progress.clone();
         Box::pin(async move {
-            let options = GetOptions::new().with_count_only();
-            let resp = within(kv.get(start, Some(options))).await?;
+            let resp = within(|| {
+                let mut kv = kv.clone();
+                let start = start.clone();
+                async move {
+                    kv.get(start, Some(GetOptions::new().with_count_only()))
+                        .await
+                }
+            })
+            .await?;
             progress.notify_one();
             Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
         })
@@ -359,8 +401,13 @@ impl Follower {
             .with_range(end)
             .with_start_revision(after + 1)
             .with_prev_key();
-        let mut watch = self.client.watch_client();
-        let mut stream = within(watch.watch(start, Some(options))).await?;
+        let watch = self.client.watch_client();
+        let mut stream = within(|| {
+            let mut watch = watch.clone();
+            let (start, options) = (start.clone(), options.clone());
+            async move { watch.watch(start, Some(options)).await }
+        })
+        .await?;
         let mut last = after;
         loop {
             let message = tokio::select! {
@@ -442,21 +489,34 @@ impl Follower {
 /// Compacts the history every `interval` up to the revision seen one interval before, as
 /// kube-apiserver does: watches and paged lists from before it get 410 and relist.
 async fn compact_every(client: Client, interval: Duration) {
-    let mut kv = client.kv_client();
+    let kv = client.kv_client();
     let mut previous: Option<Revision> = None;
     let mut ticks = tokio::time::interval(interval);
     ticks.tick().await;
     loop {
         ticks.tick().await;
         if let Some(revision) = previous {
-            match within(kv.compact(revision, None)).await {
+            match within(|| {
+                let mut kv = kv.clone();
+                async move { kv.compact(revision, None).await }
+            })
+            .await
+            {
                 Ok(_) => tracing::info!(revision, "compacted the etcd history"),
                 // Another server compacted to it or further already.
                 Err(e) if e.to_string().contains("compacted") => {}
                 Err(e) => tracing::warn!(error = %e, "compacting etcd failed"),
             }
         }
-        match within(kv.get("compact_rev_key", Some(GetOptions::new().with_count_only()))).await {
+        let current = within(|| {
+            let mut kv = kv.clone();
+            async move {
+                kv.get("compact_rev_key", Some(GetOptions::new().with_count_only()))
+                    .await
+            }
+        })
+        .await;
+        match current {
             Ok(resp) => previous = resp.header().map(|h| h.revision()),
             Err(e) => tracing::warn!(error = %e, "reading the etcd revision failed"),
         }
