@@ -1,11 +1,11 @@
-# Shared by the benchmarks that need a node: builds the release binary and the test images,
+# Shared by the benchmarks that need a node: builds the dist binary (release with fat LTO) and the test images,
 # then starts `kapi server` with its node in a network namespace of its own (node address
 # 10.250.0.10, a registry of the test images on its loopback), as the acceptance scenarios do.
 # Defines `in_ns CMD...`, `$work`, `$server` and `$kapi`, and cleans everything up on exit.
 if [[ -z ${KAPI_BIN:-} ]]; then
-  cargo build --release -j2 >/dev/null
+  cargo build --profile dist -j2 >/dev/null
 fi
-kapi=${KAPI_BIN:-$PWD/target/release/kapi}
+kapi=${KAPI_BIN:-$PWD/target/dist/kapi}
 acceptance=$(cd ../shared/acceptance && pwd)
 "$acceptance/images.sh" build >/dev/null
 work=$(mktemp -d)
