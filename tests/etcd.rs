@@ -6,7 +6,8 @@ use kapi_store::testing::EtcdProcess;
 use crate::support::{eventually, Cluster};
 
 #[test]
-fn a_cluster_in_etcd_keeps_its_objects_across_a_restart_and_no_embedded_store_is_made() {
+fn a_cluster_in_etcd_keeps_its_objects_across_a_restart_without_an_embedded_store_and_its_health_reports_etcd(
+) {
     let etcd = EtcdProcess::start();
     let url = etcd.url();
     let mut c = Cluster::start_with(&["--etcd-servers", &url]);
@@ -44,6 +45,18 @@ fn a_cluster_in_etcd_keeps_its_objects_across_a_restart_and_no_embedded_store_is
         .parse()
         .unwrap();
     assert!(later > rv.parse::<i64>().unwrap());
+    // Health reports etcd, as upstream's check of that name, and fails when it is gone.
+    let verbose = c.curl(&["/readyz?verbose"]);
+    assert!(
+        String::from_utf8_lossy(&verbose.stdout).contains("[+]etcd ok"),
+        "{}",
+        String::from_utf8_lossy(&verbose.stdout)
+    );
+    drop(etcd);
+    eventually("/readyz/etcd failing once etcd is gone", 20, || {
+        let out = c.curl(&["/readyz/etcd", "-o", "/dev/null", "-w", "%{http_code}"]);
+        (out.stdout == b"500").then_some(())
+    });
 }
 
 fn api_server_ips(c: &Cluster) -> String {

@@ -145,6 +145,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the backend is out of space, so that only deletes can succeed (etcd's NOSPACE
     /// alarm; the embedded file's full disk).
     fn out_of_space(&self) -> bool;
+
+    /// A health check of a backend outside this process, by name, and whether it passes now
+    /// (etcd: whether its members answer). None for the embedded backend.
+    fn reachable(&self) -> Option<(&'static str, bool)> {
+        None
+    }
 }
 
 /// Sets the revision into an encoded value (see [`crate::StoreOptions::stamp`]).

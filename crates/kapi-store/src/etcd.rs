@@ -77,6 +77,8 @@ pub struct EtcdBackend {
     /// Asks the watch for a progress report, so that a cache with nothing new under its prefix
     /// still learns that it has caught up with a revision.
     progress: Arc<tokio::sync::Notify>,
+    /// Whether etcd answered the last probe (see [`probe_every`]).
+    reachable: Arc<AtomicBool>,
 }
 
 fn unavailable(e: etcd_client::Error) -> StoreError {
@@ -157,6 +159,7 @@ impl EtcdBackend {
             compaction_interval: config.compaction_interval,
             loaded_at: 0,
             progress: Arc::new(tokio::sync::Notify::new()),
+            reachable: Arc::new(AtomicBool::new(true)),
         };
         let loaded = backend.load().await?;
         backend.loaded_at = loaded.revision;
@@ -263,8 +266,9 @@ impl Backend for EtcdBackend {
         };
         tokio::spawn(follower.run(self.loaded_at));
         if !self.compaction_interval.is_zero() {
-            tokio::spawn(compact_every(client, self.compaction_interval));
+            tokio::spawn(compact_every(client.clone(), self.compaction_interval));
         }
+        tokio::spawn(probe_every(client, self.reachable.clone()));
         Ok(())
     }
 
@@ -345,6 +349,32 @@ impl Backend for EtcdBackend {
 
     fn out_of_space(&self) -> bool {
         self.no_space.load(Ordering::Acquire)
+    }
+
+    fn reachable(&self) -> Option<(&'static str, bool)> {
+        Some(("etcd", self.reachable.load(Ordering::Acquire)))
+    }
+}
+
+/// How often etcd's health is probed for `/healthz/etcd`, and how long a probe may take.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// Probes etcd with a linearizable read (it needs a leader and a quorum, as a write does)
+/// every [`PROBE_EVERY`], so that the health check reads a recent answer without waiting.
+async fn probe_every(client: Client, reachable: Arc<AtomicBool>) {
+    let mut ticks = tokio::time::interval(PROBE_EVERY);
+    loop {
+        ticks.tick().await;
+        let mut kv = client.kv_client();
+        let probe = kv.get("health", Some(GetOptions::new().with_count_only()));
+        let ok = matches!(tokio::time::timeout(PROBE_EVERY, probe).await, Ok(Ok(_)));
+        if reachable.swap(ok, Ordering::AcqRel) != ok {
+            if ok {
+                tracing::info!("etcd answers again");
+            } else {
+                tracing::warn!("etcd does not answer");
+            }
+        }
     }
 }
 

@@ -118,6 +118,11 @@ impl Store {
         self.backend.out_of_space()
     }
 
+    /// The health check of the backend, when it is a service of its own (etcd).
+    pub fn backend_check(&self) -> Option<(&'static str, bool)> {
+        self.backend.reachable()
+    }
+
     /// The current revision: every acknowledged write has a revision at or below it.
     pub fn revision(&self) -> Revision {
         self.inner.read().revision

@@ -257,16 +257,18 @@ async fn non_resource(
     }
 }
 
-/// The checks kapi really makes: it answers (`ping`), its store has loaded (`store`, the
-/// embedded SQLite log; kapi has no etcd to report), and its disk has room for writes
-/// (`store-space`; when full, only deletes are accepted).
-fn health_checks(server: &Server) -> [(&'static str, bool); 3] {
+/// The checks kapi really makes: it answers (`ping`), its store has loaded (`store`), its
+/// storage has room for writes (`store-space`; when full, only deletes are accepted), and, on
+/// etcd, etcd answers (`etcd`, as upstream's check of that name).
+fn health_checks(server: &Server) -> Vec<(&'static str, bool)> {
     let store = server.registry.store();
-    [
+    let mut checks = vec![
         ("ping", true),
         ("store", store.revision() > 0),
         ("store-space", !store.out_of_space()),
-    ]
+    ];
+    checks.extend(store.backend_check());
+    checks
 }
 
 /// One check by name (`/readyz/ping`); `None` for a check kapi does not make, which upstream
