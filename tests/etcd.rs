@@ -72,7 +72,8 @@ fn api_server_ips(c: &Cluster) -> String {
 }
 
 #[test]
-fn two_servers_on_one_etcd_serve_one_cluster_and_the_kubernetes_service_lists_the_live_ones() {
+fn two_servers_on_one_etcd_serve_one_cluster_with_one_rbac_and_the_kubernetes_service_lists_the_live_ones(
+) {
     let etcd = EtcdProcess::start();
     let url = etcd.url();
     let one = Cluster::start_with(&["--etcd-servers", &url]);
@@ -125,6 +126,27 @@ fn two_servers_on_one_etcd_serve_one_cluster_and_the_kubernetes_service_lists_th
         events.contains(r#""name":"after""#) && events.contains(r#""by":"one""#),
         "{events}"
     );
+
+    // Authorization on one follows RBAC written through the other.
+    let can = |c: &Cluster| {
+        String::from_utf8_lossy(
+            &c.kubectl(&["auth", "can-i", "list", "pods", "--as=jane"])
+                .stdout,
+        )
+        .trim()
+        .to_string()
+    };
+    assert_eq!(can(&two), "no");
+    one.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "jane-view",
+        "--clusterrole=view",
+        "--user=jane",
+    ]);
+    eventually("jane's binding in force on the other server", 10, || {
+        (can(&two) == "yes").then_some(())
+    });
 
     // The kubernetes Service lists both servers, and drops one that stops.
     eventually("both API servers in the kubernetes endpoints", 20, || {
