@@ -136,6 +136,11 @@ pub trait Backend: Send + Sync + 'static {
     /// The backend's current revision (for a consistent read: the cache waits for it).
     fn current_revision(&self) -> BoxFuture<Result<Revision, StoreError>>;
 
+    /// Asks the stream for a report of the revision it has delivered everything up to, for a
+    /// cache behind the current revision with nothing under its keys to deliver (etcd's
+    /// progress request). Nothing to do for a backend that feeds synchronously.
+    fn request_progress(&self) {}
+
     /// Whether every change reaches the feed before the write that made it is answered, and
     /// nothing else writes: then the cache is never behind and a read needs no round trip.
     fn feeds_synchronously(&self) -> bool {

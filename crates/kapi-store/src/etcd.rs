@@ -331,7 +331,6 @@ impl Backend for EtcdBackend {
     fn current_revision(&self) -> BoxFuture<Result<Revision, StoreError>> {
         let kv = self.client.kv_client();
         let (start, _) = range_of(&self.prefix);
-        let progress = self.progress.clone();
         Box::pin(async move {
             let resp = within(|| {
                 let mut kv = kv.clone();
@@ -342,13 +341,16 @@ impl Backend for EtcdBackend {
                 }
             })
             .await?;
-            progress.notify_one();
             Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
         })
     }
 
     fn out_of_space(&self) -> bool {
         self.no_space.load(Ordering::Acquire)
+    }
+
+    fn request_progress(&self) {
+        self.progress.notify_one();
     }
 
     fn reachable(&self) -> Option<(&'static str, bool)> {
@@ -455,6 +457,11 @@ impl Follower {
             }
             if resp.canceled() {
                 return Ok(Resume::From(last));
+            }
+            if resp.created() {
+                // Its revision is etcd's when the watch was made: changes up to it may still
+                // be on their way, so it says nothing about what has been delivered.
+                continue;
             }
             if resp.events().is_empty() {
                 // A progress report: every change up to its revision has been delivered.

@@ -366,6 +366,9 @@ impl Store {
             return Ok(());
         }
         let revision = self.backend.current_revision().await?;
+        if *self.inner.revision.borrow() < revision {
+            self.backend.request_progress();
+        }
         self.caught_up(revision).await
     }
 
