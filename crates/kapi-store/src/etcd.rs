@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -79,6 +79,8 @@ pub struct EtcdBackend {
     progress: Arc<tokio::sync::Notify>,
     /// Whether etcd answered the last probe (see [`probe_every`]).
     reachable: Arc<AtomicBool>,
+    /// Consistent reads of the current revision, shared by concurrent readers.
+    reads: Arc<Mutex<Rounds>>,
 }
 
 fn unavailable(e: etcd_client::Error) -> StoreError {
@@ -160,6 +162,7 @@ impl EtcdBackend {
             loaded_at: 0,
             progress: Arc::new(tokio::sync::Notify::new()),
             reachable: Arc::new(AtomicBool::new(true)),
+            reads: Default::default(),
         };
         let loaded = backend.load().await?;
         backend.loaded_at = loaded.revision;
@@ -329,19 +332,26 @@ impl Backend for EtcdBackend {
     }
 
     fn current_revision(&self) -> BoxFuture<Result<Revision, StoreError>> {
-        let kv = self.client.kv_client();
-        let (start, _) = range_of(&self.prefix);
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut rounds = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+            rounds.next.push(answer);
+            !std::mem::replace(&mut rounds.reading, true)
+        };
+        if start {
+            let (key, _) = range_of(&self.prefix);
+            tokio::spawn(read_rounds(
+                self.reads.clone(),
+                self.client.kv_client(),
+                key,
+            ));
+        }
         Box::pin(async move {
-            let resp = within(|| {
-                let mut kv = kv.clone();
-                let start = start.clone();
-                async move {
-                    kv.get(start, Some(GetOptions::new().with_count_only()))
-                        .await
-                }
-            })
-            .await?;
-            Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
+            match answered.await {
+                Ok(Ok(revision)) => Ok(revision),
+                Ok(Err(e)) => Err(StoreError::Unavailable(e)),
+                Err(_) => Err(StoreError::Closed),
+            }
         })
     }
 
@@ -355,6 +365,43 @@ impl Backend for EtcdBackend {
 
     fn reachable(&self) -> Option<(&'static str, bool)> {
         Some(("etcd", self.reachable.load(Ordering::Acquire)))
+    }
+}
+
+/// Consistent reads in flight. Concurrent readers share etcd round trips: each joins the
+/// next read that starts after it arrived (never one already on its way, whose answer could
+/// predate a write the reader has seen acknowledged), so under load one read answers everyone
+/// who arrived while the previous one was out.
+#[derive(Default)]
+struct Rounds {
+    /// A read is on its way.
+    reading: bool,
+    /// Those waiting for the next read.
+    next: Vec<tokio::sync::oneshot::Sender<Result<Revision, String>>>,
+}
+
+/// Reads etcd's revision for everyone waiting, round after round, until no one waits.
+async fn read_rounds(rounds: Arc<Mutex<Rounds>>, kv: etcd_client::KvClient, key: String) {
+    loop {
+        let waiters = {
+            let mut r = rounds.lock().unwrap_or_else(|p| p.into_inner());
+            if r.next.is_empty() {
+                r.reading = false;
+                return;
+            }
+            std::mem::take(&mut r.next)
+        };
+        let read = within(|| {
+            let mut kv = kv.clone();
+            let key = key.clone();
+            async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
+        })
+        .await
+        .map(|resp| resp.header().map(|h| h.revision()).unwrap_or_default())
+        .map_err(|e| e.to_string());
+        for waiter in waiters {
+            let _ = waiter.send(read.clone());
+        }
     }
 }
 

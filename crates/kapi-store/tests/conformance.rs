@@ -311,3 +311,31 @@ async fn two_stores_on_one_etcd_see_each_others_writes() {
         "prefixes keep clusters apart"
     );
 }
+
+/// Concurrent consistent reads share etcd round trips, and each still sees every write
+/// acknowledged before it began, whichever server made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_syncs_each_see_the_writes_acknowledged_before_them() {
+    let place = Place::etcd();
+    let one = place.open().await;
+    let two = place.open().await;
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let (one, two) = (one.clone(), two.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let key = format!("/registry/r/{t}-{i}");
+                let written = one.create(&key, v("x")).await.unwrap();
+                two.sync().await.unwrap();
+                assert_eq!(
+                    two.get(&key).map(|kv| kv.mod_revision),
+                    Some(written.revision),
+                    "{key} was acknowledged before the read began"
+                );
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
