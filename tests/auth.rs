@@ -394,6 +394,17 @@ fn csr_records_its_requester_and_approval_needs_the_signer_verb() {
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(&csr_path).unwrap());
     let manifest = format!("apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: kim\nspec:\n  request: {request}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [client auth]\n  username: someone-else\n");
     c.kubectl_stdin(&["apply", "-f", "-"], Some(&manifest));
+    // The approval subresource reads as the request itself, as upstream.
+    let (code, read) =
+        c.curl_json(&["/apis/certificates.k8s.io/v1/certificatesigningrequests/kim/approval"]);
+    assert_eq!(
+        (
+            code,
+            read["kind"].as_str(),
+            read["metadata"]["name"].as_str()
+        ),
+        (200, Some("CertificateSigningRequest"), Some("kim"))
+    );
     let who = c.kubectl_ok(&[
         "get",
         "csr",

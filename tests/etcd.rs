@@ -52,6 +52,13 @@ fn a_cluster_in_etcd_keeps_its_objects_across_a_restart_without_an_embedded_stor
         "{}",
         String::from_utf8_lossy(&verbose.stdout)
     );
+    let statuses = c.kubectl_ok(&[
+        "get",
+        "componentstatuses",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.conditions[0].status} {end}",
+    ]);
+    assert!(statuses.contains("etcd-0=True"), "{statuses}");
     drop(etcd);
     eventually("/readyz/etcd failing once etcd is gone", 20, || {
         let out = c.curl(&["/readyz/etcd", "-o", "/dev/null", "-w", "%{http_code}"]);

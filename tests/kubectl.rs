@@ -290,3 +290,16 @@ fn pods_print_with_upstream_columns() {
     ]);
     assert_eq!(policy, "Never IfNotPresent");
 }
+
+#[test]
+fn a_pods_ephemeralcontainers_subresource_reads_as_the_pod() {
+    let c = Cluster::start();
+    c.kubectl_ok(&["run", "eph", "--image=busybox", "--restart=Never"]);
+    let (code, pod) = c.curl_json(&["/api/v1/namespaces/default/pods/eph/ephemeralcontainers"]);
+    assert_eq!(
+        (code, pod["kind"].as_str(), pod["metadata"]["name"].as_str()),
+        (200, Some("Pod"), Some("eph"))
+    );
+    let (code, _) = c.curl_json(&["/api/v1/namespaces/default/pods/nope/ephemeralcontainers"]);
+    assert_eq!(code, 404);
+}

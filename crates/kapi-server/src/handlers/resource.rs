@@ -202,7 +202,8 @@ pub async fn serve(
             };
             list(def, shape, page, query, accept_encoding.as_ref())
         }
-        ("get", "") | ("get", "status") => {
+        // The approval and ephemeralcontainers subresources read as the object itself.
+        ("get", "" | "status" | "approval" | "ephemeralcontainers") => {
             match query.get("resourceVersion").filter(|rv| !rv.is_empty()) {
                 Some(rv) => {
                     list_options::resource_version(rv)?;
@@ -613,8 +614,14 @@ fn component_statuses(server: &Server) -> Vec<Value> {
             "conditions": [{"type": "Healthy", "status": if healthy { "True" } else { "False" }, "message": message}],
         })
     };
-    vec![
-        item(
+    let storage = match server.registry.store().backend_check() {
+        // Upstream's name for its first etcd server.
+        Some((name, ok)) => item(
+            &format!("{name}-0"),
+            ok,
+            if ok { "ok" } else { "etcd does not answer" },
+        ),
+        None => item(
             "storage",
             store_ok,
             if store_ok {
@@ -623,6 +630,9 @@ fn component_statuses(server: &Server) -> Vec<Value> {
                 "no revision yet"
             },
         ),
+    };
+    vec![
+        storage,
         item("controller-manager", true, "ok (in-process controllers)"),
     ]
 }
