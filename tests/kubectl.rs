@@ -303,3 +303,31 @@ fn a_pods_ephemeralcontainers_subresource_reads_as_the_pod() {
     let (code, _) = c.curl_json(&["/api/v1/namespaces/default/pods/nope/ephemeralcontainers"]);
     assert_eq!(code, 404);
 }
+
+#[test]
+fn storage_and_node_resources_clients_look_up_by_name_are_served() {
+    let c = Cluster::start();
+    let out = c.kubectl_ok(&["api-resources", "--api-group=storage.k8s.io", "-o", "name"]);
+    for name in [
+        "csidrivers.storage.k8s.io",
+        "csinodes.storage.k8s.io",
+        "csistoragecapacities.storage.k8s.io",
+        "storageclasses.storage.k8s.io",
+        "volumeattachments.storage.k8s.io",
+        "volumeattributesclasses.storage.k8s.io",
+    ] {
+        assert!(out.lines().any(|l| l == name), "{name} missing from {out}");
+    }
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: gvisor\nhandler: runsc\n"),
+    );
+    let table = c.kubectl_ok(&["get", "runtimeclass", "gvisor"]);
+    assert!(
+        table.starts_with("NAME") && table.contains("HANDLER") && table.contains("runsc"),
+        "{table}"
+    );
+    let capacities = c.kubectl(&["get", "csistoragecapacities", "-A"]);
+    assert!(capacities.status.success());
+    assert!(String::from_utf8_lossy(&capacities.stderr).contains("No resources found"));
+}

@@ -215,6 +215,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, RW, &["ing"], NONE, &[status("Ingress", "networking.k8s.io", "v1")], true),
     res!("networking.k8s.io", "v1", "ipaddresses", "ipaddress", "IPAddress", false, RW, &["ip"], NONE, &[], false),
     res!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, RW, &["netpol"], NONE, &[], true),
+    // node.k8s.io/v1
+    res!("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", false, RW, NONE, NONE, &[], false),
     // policy/v1
     res!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, RW, &["pdb"], NONE, &[status("PodDisruptionBudget", "policy", "v1")], true),
     // rbac.authorization.k8s.io/v1
@@ -225,7 +227,12 @@ pub static RESOURCES: &[ResourceDef] = &[
     // scheduling.k8s.io/v1
     res!("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", false, RW, &["pc"], NONE, &[], false),
     // storage.k8s.io/v1
+    res!("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", false, RW, NONE, NONE, &[], false),
+    res!("storage.k8s.io", "v1", "csinodes", "csinode", "CSINode", false, RW, NONE, NONE, &[], false),
+    res!("storage.k8s.io", "v1", "csistoragecapacities", "csistoragecapacity", "CSIStorageCapacity", true, RW, NONE, NONE, &[], false),
     res!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, RW, &["sc"], NONE, &[], false),
+    res!("storage.k8s.io", "v1", "volumeattachments", "volumeattachment", "VolumeAttachment", false, RW, NONE, NONE, &[status("VolumeAttachment", "storage.k8s.io", "v1")], false),
+    res!("storage.k8s.io", "v1", "volumeattributesclasses", "volumeattributesclass", "VolumeAttributesClass", false, RW, &["vac"], NONE, &[], false),
 ];
 
 /// The resource `resource` in `group`/`version`.
