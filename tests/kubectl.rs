@@ -331,3 +331,33 @@ fn storage_and_node_resources_clients_look_up_by_name_are_served() {
     assert!(capacities.status.success());
     assert!(String::from_utf8_lossy(&capacities.stderr).contains("No resources found"));
 }
+
+#[test]
+fn a_cluster_ip_is_free_again_once_its_namespace_is_deleted() {
+    let c = Cluster::start();
+    c.kubectl_ok(&["create", "namespace", "old"]);
+    let create = |ns: &str| {
+        c.kubectl(&[
+            "create",
+            "service",
+            "clusterip",
+            "fixed",
+            "--tcp=80:80",
+            "--clusterip=10.96.0.123",
+            "-n",
+            ns,
+        ])
+    };
+    assert!(create("old").status.success());
+    let (code, _) = c.curl_json(&["/apis/networking.k8s.io/v1/ipaddresses/10.96.0.123"]);
+    assert_eq!(code, 200, "the address is claimed");
+    let taken = create("default");
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already allocated"));
+    c.kubectl_ok(&["delete", "namespace", "old", "--wait=true", "--timeout=60s"]);
+    let again = create("default");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

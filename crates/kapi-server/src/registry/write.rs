@@ -746,13 +746,30 @@ impl Registry {
         let Some(kv) = self.store.get(key) else {
             return Ok(());
         };
+        let obj = serde_json::from_slice::<Value>(&kv.value).ok();
+        // A Service's addresses are free again once it is gone, as after any other delete.
+        let released = obj
+            .as_ref()
+            .filter(|_| key.starts_with("/registry/core/services/"))
+            .and_then(|svc| {
+                let owner = claims::Owner {
+                    namespace: svc.pointer("/metadata/namespace")?.as_str()?.to_string(),
+                    name: svc.pointer("/metadata/name")?.as_str()?.to_string(),
+                };
+                Some((claims::given_up(svc, None), owner))
+            });
         // Bytes that no longer parse go as they are.
-        let last = serde_json::from_slice::<Value>(&kv.value)
-            .ok()
+        let last = obj
             .and_then(|obj| encode(obj).ok())
             .unwrap_or_else(|| kv.value.clone());
         match self.store.delete(key, Some(kv.mod_revision), last).await {
-            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Ok(_) => {
+                if let Some(((ips, ports), owner)) = released {
+                    claims::release(self, &ips, &ports, &owner).await;
+                }
+                Ok(())
+            }
+            Err(StoreError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
     }
