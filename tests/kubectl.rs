@@ -327,6 +327,31 @@ fn storage_and_node_resources_clients_look_up_by_name_are_served() {
         table.starts_with("NAME") && table.contains("HANDLER") && table.contains("runsc"),
         "{table}"
     );
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: storage.k8s.io/v1\nkind: CSIDriver\nmetadata:\n  name: hostpath.csi.k8s.io\nspec:\n  podInfoOnMount: true\n"),
+    );
+    let drivers = c.kubectl_ok(&["get", "csidrivers"]);
+    let header: Vec<&str> = drivers
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "ATTACHREQUIRED",
+            "PODINFOONMOUNT",
+            "STORAGECAPACITY",
+            "TOKENREQUESTS",
+            "REQUIRESREPUBLISH",
+            "MODES",
+            "AGE"
+        ],
+        "{drivers}"
+    );
     let capacities = c.kubectl(&["get", "csistoragecapacities", "-A"]);
     assert!(capacities.status.success());
     assert!(String::from_utf8_lossy(&capacities.stderr).contains("No resources found"));

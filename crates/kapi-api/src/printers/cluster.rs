@@ -270,3 +270,67 @@ pub(super) fn priority_level(pl: &Value, now: DateTime<Utc>) -> Vec<Value> {
         age(pl, now),
     ]
 }
+
+/// Unset fields read as the API's defaults (attach required, the rest off).
+pub(super) fn csi_driver(d: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let flag =
+        |field: &str, default: bool| Value::Bool(opt_bool(d, &["spec", field]).unwrap_or(default));
+    let audiences: Vec<&str> = arr_at(d, &["spec", "tokenRequests"])
+        .iter()
+        .map(|t| str_at(t, &["audience"]))
+        .collect();
+    let modes: Vec<&str> = arr_at(d, &["spec", "volumeLifecycleModes"])
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    vec![
+        s(name(d)),
+        flag("attachRequired", true),
+        flag("podInfoOnMount", false),
+        flag("storageCapacity", false),
+        s(if audiences.is_empty() {
+            "<unset>".to_string()
+        } else {
+            audiences.join(",")
+        }),
+        flag("requiresRepublish", false),
+        s(if modes.is_empty() {
+            "<none>".to_string()
+        } else {
+            modes.join(",")
+        }),
+        age(d, now),
+    ]
+}
+
+pub(super) fn csi_node(node: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    vec![
+        s(name(node)),
+        n(len_at(node, &["spec", "drivers"])),
+        age(node, now),
+    ]
+}
+
+pub(super) fn csi_storage_capacity(c: &Value, _now: DateTime<Utc>) -> Vec<Value> {
+    let capacity = match get(c, &["capacity"]) {
+        Some(Value::String(q)) => q.clone(),
+        Some(Value::Number(q)) => q.to_string(),
+        _ => "<unset>".to_string(),
+    };
+    vec![s(name(c)), s(str_at(c, &["storageClassName"])), s(capacity)]
+}
+
+pub(super) fn volume_attachment(va: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    vec![
+        s(name(va)),
+        s(str_at(va, &["spec", "attacher"])),
+        s(str_at(va, &["spec", "source", "persistentVolumeName"])),
+        s(str_at(va, &["spec", "nodeName"])),
+        Value::Bool(bool_at(va, &["status", "attached"])),
+        age(va, now),
+    ]
+}
+
+pub(super) fn volume_attributes_class(vac: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    vec![s(name(vac)), s(str_at(vac, &["driverName"])), age(vac, now)]
+}

@@ -560,3 +560,52 @@ pub(super) const HORIZONTAL_POD_AUTOSCALERS: &[Column] = &[
     col("Replicas", "string", HPA_STATUS_CURRENT_REPLICAS, 0),
     AGE,
 ];
+
+pub(super) const CSI_DRIVERS: &[Column] = &[
+    NAME,
+    col("AttachRequired", "boolean", CSI_DRIVER_ATTACH_REQUIRED, 0),
+    col("PodInfoOnMount", "boolean", CSI_DRIVER_POD_INFO_ON_MOUNT, 0),
+    col("StorageCapacity", "boolean", CSI_DRIVER_STORAGE_CAPACITY, 0),
+    col("TokenRequests", "string", CSI_DRIVER_TOKEN_REQUESTS, 0),
+    col(
+        "RequiresRepublish",
+        "boolean",
+        CSI_DRIVER_REQUIRES_REPUBLISH,
+        0,
+    ),
+    col("Modes", "string", CSI_DRIVER_MODES, 0),
+    AGE,
+];
+
+pub(super) const CSI_NODES: &[Column] = &[
+    NAME,
+    col(
+        "Drivers",
+        "integer",
+        "Drivers indicates the number of CSI drivers registered on the node",
+        0,
+    ),
+    AGE,
+];
+
+/// Upstream's CSIStorageCapacity table has no Age column.
+pub(super) const CSI_STORAGE_CAPACITIES: &[Column] = &[
+    NAME,
+    col("StorageClassName", "string", CSI_CAPACITY_STORAGE_CLASS, 0),
+    col("Capacity", "string", CSI_CAPACITY_CAPACITY, 0),
+];
+
+pub(super) const VOLUME_ATTACHMENTS: &[Column] = &[
+    NAME,
+    col("Attacher", "string", VOLUME_ATTACHMENT_ATTACHER, 0),
+    col("PV", "string", VOLUME_ATTACHMENT_PV, 0),
+    col("Node", "string", VOLUME_ATTACHMENT_NODE, 0),
+    col("Attached", "boolean", VOLUME_ATTACHMENT_ATTACHED, 0),
+    AGE,
+];
+
+pub(super) const VOLUME_ATTRIBUTES_CLASSES: &[Column] = &[
+    NAME,
+    col("DriverName", "string", VOLUME_ATTRIBUTES_CLASS_DRIVER, 0),
+    AGE,
+];

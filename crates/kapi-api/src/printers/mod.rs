@@ -144,6 +144,11 @@ enum Printer {
     WebhookConfigurations,
     RuntimeClasses,
     HorizontalPodAutoscalers,
+    CsiDrivers,
+    CsiNodes,
+    CsiStorageCapacities,
+    VolumeAttachments,
+    VolumeAttributesClasses,
 }
 
 fn printer(group: &str, resource: &str) -> Printer {
@@ -191,6 +196,11 @@ fn printer(group: &str, resource: &str) -> Printer {
         ) => WebhookConfigurations,
         ("node.k8s.io", "runtimeclasses") => RuntimeClasses,
         ("autoscaling", "horizontalpodautoscalers") => HorizontalPodAutoscalers,
+        ("storage.k8s.io", "csidrivers") => CsiDrivers,
+        ("storage.k8s.io", "csinodes") => CsiNodes,
+        ("storage.k8s.io", "csistoragecapacities") => CsiStorageCapacities,
+        ("storage.k8s.io", "volumeattachments") => VolumeAttachments,
+        ("storage.k8s.io", "volumeattributesclasses") => VolumeAttributesClasses,
         // Roles, ClusterRoles, LimitRanges and everything else: upstream has no printer.
         _ => Default,
     }
@@ -241,6 +251,11 @@ pub fn columns(group: &str, resource: &str) -> &'static [Column] {
         WebhookConfigurations => columns::WEBHOOK_CONFIGURATIONS,
         RuntimeClasses => columns::RUNTIME_CLASSES,
         HorizontalPodAutoscalers => columns::HORIZONTAL_POD_AUTOSCALERS,
+        CsiDrivers => columns::CSI_DRIVERS,
+        CsiNodes => columns::CSI_NODES,
+        CsiStorageCapacities => columns::CSI_STORAGE_CAPACITIES,
+        VolumeAttachments => columns::VOLUME_ATTACHMENTS,
+        VolumeAttributesClasses => columns::VOLUME_ATTRIBUTES_CLASSES,
     }
 }
 
@@ -288,6 +303,11 @@ pub fn cells(group: &str, resource: &str, obj: &Value, now: DateTime<Utc>) -> Ve
         WebhookConfigurations => cluster::webhook_configuration(obj, now),
         RuntimeClasses => cluster::runtime_class(obj, now),
         HorizontalPodAutoscalers => autoscaling::horizontal_pod_autoscaler(obj, now),
+        CsiDrivers => cluster::csi_driver(obj, now),
+        CsiNodes => cluster::csi_node(obj, now),
+        CsiStorageCapacities => cluster::csi_storage_capacity(obj, now),
+        VolumeAttachments => cluster::volume_attachment(obj, now),
+        VolumeAttributesClasses => cluster::volume_attributes_class(obj, now),
     }
 }
 

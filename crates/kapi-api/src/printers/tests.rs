@@ -737,6 +737,97 @@ fn other_resource_cells() {
 }
 
 #[test]
+fn storage_driver_objects() {
+    let created = || ago(Duration::minutes(5));
+    check(
+        "storage.k8s.io",
+        "csidrivers",
+        vec![
+            (
+                "unset fields read as the defaults",
+                json!({"metadata": {"name": "hostpath.csi.k8s.io", "creationTimestamp": created()},
+                       "spec": {}}),
+                json!([
+                    "hostpath.csi.k8s.io",
+                    true,
+                    false,
+                    false,
+                    "<unset>",
+                    false,
+                    "<none>",
+                    "5m"
+                ]),
+            ),
+            (
+                "token audiences and modes joined",
+                json!({"metadata": {"name": "d", "creationTimestamp": created()},
+                       "spec": {"attachRequired": false, "podInfoOnMount": true,
+                                "tokenRequests": [{"audience": "vault"}, {"audience": "sts"}],
+                                "volumeLifecycleModes": ["Persistent", "Ephemeral"]}}),
+                json!([
+                    "d",
+                    false,
+                    true,
+                    false,
+                    "vault,sts",
+                    false,
+                    "Persistent,Ephemeral",
+                    "5m"
+                ]),
+            ),
+        ],
+    );
+    check(
+        "storage.k8s.io",
+        "csinodes",
+        vec![(
+            "drivers counted",
+            json!({"metadata": {"name": "n1", "creationTimestamp": created()},
+                   "spec": {"drivers": [{"name": "a"}, {"name": "b"}]}}),
+            json!(["n1", 2, "5m"]),
+        )],
+    );
+    check(
+        "storage.k8s.io",
+        "csistoragecapacities",
+        vec![
+            (
+                "capacity as given",
+                json!({"metadata": {"name": "c1"}, "storageClassName": "fast", "capacity": "10Gi"}),
+                json!(["c1", "fast", "10Gi"]),
+            ),
+            (
+                "no capacity",
+                json!({"metadata": {"name": "c2"}, "storageClassName": "fast"}),
+                json!(["c2", "fast", "<unset>"]),
+            ),
+        ],
+    );
+    check(
+        "storage.k8s.io",
+        "volumeattachments",
+        vec![(
+            "attached",
+            json!({"metadata": {"name": "csi-1", "creationTimestamp": created()},
+                   "spec": {"attacher": "hostpath.csi.k8s.io", "nodeName": "n1",
+                            "source": {"persistentVolumeName": "pv-1"}},
+                   "status": {"attached": true}}),
+            json!(["csi-1", "hostpath.csi.k8s.io", "pv-1", "n1", true, "5m"]),
+        )],
+    );
+    check(
+        "storage.k8s.io",
+        "volumeattributesclasses",
+        vec![(
+            "driver",
+            json!({"metadata": {"name": "gold", "creationTimestamp": created()},
+                   "driverName": "hostpath.csi.k8s.io"}),
+            json!(["gold", "hostpath.csi.k8s.io", "5m"]),
+        )],
+    );
+}
+
+#[test]
 fn default_table_for_resources_without_printer() {
     for (group, resource) in [
         ("rbac.authorization.k8s.io", "roles"),
@@ -810,6 +901,11 @@ fn every_printer_survives_sparse_objects() {
             "validatingwebhookconfigurations",
         ),
         ("node.k8s.io", "runtimeclasses"),
+        ("storage.k8s.io", "csidrivers"),
+        ("storage.k8s.io", "csinodes"),
+        ("storage.k8s.io", "csistoragecapacities"),
+        ("storage.k8s.io", "volumeattachments"),
+        ("storage.k8s.io", "volumeattributesclasses"),
     ];
     let odd = [
         json!({}),
