@@ -171,6 +171,18 @@ impl Sync {
             format!("the HPA was unable to compute the replica count: {err}"),
         )
     }
+
+    /// A metric that could not be read: the condition's reason and message, and the status
+    /// line naming `what` failed.
+    fn unavailable_metric(
+        &mut self,
+        reason: &str,
+        what: &str,
+        err: String,
+    ) -> (String, String, String) {
+        let (reason, message) = self.unable_to_compute(reason, &err);
+        (reason, message, format!("failed to get {what}: {err}"))
+    }
 }
 
 async fn reconcile(
@@ -511,46 +523,24 @@ async fn compute(
             "Resource" | "ContainerResource" => {
                 resource_metric(spec, current, selector, ns, ctx, &mut pods_cache, sync).await
             }
+            // Served by the custom and external metrics APIs, which kapi does not have.
             "Pods" => {
-                let name = spec
-                    .pods
-                    .as_ref()
-                    .map(|p| p.metric.name.clone())
-                    .unwrap_or_default();
-                let err = format!("unable to get metric {name}: unable to fetch metrics from custom metrics API: the server could not find the requested resource");
-                let (reason, message) = sync.unable_to_compute("FailedGetPodsMetric", &err);
-                Err((
-                    reason,
-                    message,
-                    format!("failed to get pods metric value: {err}"),
-                ))
+                let name = spec.pods.as_ref().map(|p| p.metric.name.as_str());
+                let err = format!("unable to get metric {}: unable to fetch metrics from custom metrics API: the server could not find the requested resource", name.unwrap_or_default());
+                Err(sync.unavailable_metric("FailedGetPodsMetric", "pods metric value", err))
             }
             "Object" => {
-                let name = spec
-                    .object
-                    .as_ref()
-                    .map(|o| o.metric.name.clone())
-                    .unwrap_or_default();
-                let err = format!("unable to get metric {name}: unable to fetch metrics from custom metrics API: the server could not find the requested resource");
-                let (reason, message) = sync.unable_to_compute("FailedGetObjectMetric", &err);
-                Err((
-                    reason,
-                    message,
-                    format!("failed to get object metric value: {err}"),
-                ))
+                let name = spec.object.as_ref().map(|o| o.metric.name.as_str());
+                let err = format!("unable to get metric {}: unable to fetch metrics from custom metrics API: the server could not find the requested resource", name.unwrap_or_default());
+                Err(sync.unavailable_metric("FailedGetObjectMetric", "object metric value", err))
             }
             "External" => {
-                let name = spec
-                    .external
-                    .as_ref()
-                    .map(|e| e.metric.name.clone())
-                    .unwrap_or_default();
-                let err = format!("unable to get external metric {ns}/{name}: unable to fetch metrics from external metrics API: the server could not find the requested resource");
-                let (reason, message) = sync.unable_to_compute("FailedGetExternalMetric", &err);
-                Err((
-                    reason,
-                    message,
-                    format!("failed to get external metric value: {err}"),
+                let name = spec.external.as_ref().map(|e| e.metric.name.as_str());
+                let err = format!("unable to get external metric {ns}/{}: unable to fetch metrics from external metrics API: the server could not find the requested resource", name.unwrap_or_default());
+                Err(sync.unavailable_metric(
+                    "FailedGetExternalMetric",
+                    "external metric value",
+                    err,
                 ))
             }
             other => {

@@ -199,6 +199,69 @@ pub struct Utilization {
     pub average: i64,
 }
 
+/// The samples of the pods that count at first: neither ignored nor unready.
+fn ready_values(
+    pods: &[PodInfo],
+    samples: &HashMap<String, Sample>,
+    g: &Groups,
+) -> Result<HashMap<String, i64>, CalcError> {
+    let values: HashMap<String, i64> = samples
+        .iter()
+        .filter(|(p, _)| !g.ignored.contains(*p) && !g.unready.contains(*p))
+        .filter(|(p, _)| pods.iter().any(|pod| &pod.name == *p))
+        .map(|(p, s)| (p.clone(), s.value))
+        .collect();
+    if values.is_empty() {
+        return Err(CalcError::NoReadyMetrics);
+    }
+    Ok(values)
+}
+
+/// Upstream's replica count from a first usage `ratio` over the ready samples in `values`,
+/// shared by both target types: without unready pods to scale up past and without missing
+/// samples, the ratio decides; otherwise pods without a sample are assumed at `down_value` on
+/// the way down (0 on the way up), unready pods at 0 on the way up, and the count is kept
+/// when that assumption would reverse or cancel the change.
+fn corrected_replicas(
+    current: i32,
+    g: &Groups,
+    ratio: f64,
+    mut values: HashMap<String, i64>,
+    ratio_of: impl Fn(&HashMap<String, i64>) -> Result<f64, CalcError>,
+    down_value: impl Fn(&str) -> i64,
+) -> Result<i32, CalcError> {
+    let scale_up_with_unready = !g.unready.is_empty() && ratio > 1.0;
+    if !scale_up_with_unready && g.missing.is_empty() {
+        if within_tolerance(ratio) {
+            return Ok(current);
+        }
+        return Ok(ceil_replicas(ratio * g.ready as f64));
+    }
+    if ratio != 1.0 {
+        for pod in &g.missing {
+            let value = if ratio < 1.0 { down_value(pod) } else { 0 };
+            values.insert(pod.clone(), value);
+        }
+    }
+    if scale_up_with_unready {
+        for pod in &g.unready {
+            values.insert(pod.clone(), 0);
+        }
+    }
+    let new_ratio = ratio_of(&values)?;
+    if within_tolerance(new_ratio)
+        || (ratio < 1.0 && new_ratio > 1.0)
+        || (ratio > 1.0 && new_ratio < 1.0)
+    {
+        return Ok(current);
+    }
+    let replicas = ceil_replicas(new_ratio * values.len() as f64);
+    if (new_ratio < 1.0 && replicas > current) || (new_ratio > 1.0 && replicas < current) {
+        return Ok(current);
+    }
+    Ok(replicas)
+}
+
 /// Replicas for an average-utilization target (`target` percent of requests).
 pub fn utilization_replicas(
     current: i32,
@@ -212,64 +275,25 @@ pub fn utilization_replicas(
         return Err(CalcError::NoPods);
     }
     let g = group(pods, samples, resource == "cpu", now);
-    let mut values: HashMap<String, i64> = samples
-        .iter()
-        .filter(|(p, _)| !g.ignored.contains(*p) && !g.unready.contains(*p))
-        .filter(|(p, _)| pods.iter().any(|pod| &pod.name == *p))
-        .map(|(p, s)| (p.clone(), s.value))
-        .collect();
-    if values.is_empty() {
-        return Err(CalcError::NoReadyMetrics);
-    }
+    let values = ready_values(pods, samples, &g)?;
     let requests = requests(pods, resource)?;
     let (ratio, percent, average) = utilization_ratio(&values, &requests, target)?;
-    let keep = Utilization {
-        replicas: current,
+    // On the way down, a pod without a sample uses its whole request (or the target, if
+    // above 100%).
+    let fallback = i64::from(target.max(100));
+    let replicas = corrected_replicas(
+        current,
+        &g,
+        ratio,
+        values,
+        |values| utilization_ratio(values, &requests, target).map(|(r, _, _)| r),
+        |pod| requests.get(pod).copied().unwrap_or(0) * fallback / 100,
+    )?;
+    Ok(Utilization {
+        replicas,
         percent,
         average,
-    };
-    let scale_up_with_unready = !g.unready.is_empty() && ratio > 1.0;
-    if !scale_up_with_unready && g.missing.is_empty() {
-        if within_tolerance(ratio) {
-            return Ok(keep);
-        }
-        return Ok(Utilization {
-            replicas: ceil_replicas(ratio * g.ready as f64),
-            ..keep
-        });
-    }
-    if !g.missing.is_empty() {
-        // Assume the worst for the direction being taken: on the way down, pods without a
-        // sample use their whole request (or the target, if above 100%); on the way up, none.
-        let fallback = i64::from(target.max(100));
-        for pod in &g.missing {
-            let value = if ratio < 1.0 {
-                requests.get(pod).copied().unwrap_or(0) * fallback / 100
-            } else {
-                0
-            };
-            if ratio != 1.0 {
-                values.insert(pod.clone(), value);
-            }
-        }
-    }
-    if scale_up_with_unready {
-        for pod in &g.unready {
-            values.insert(pod.clone(), 0);
-        }
-    }
-    let (new_ratio, _, _) = utilization_ratio(&values, &requests, target)?;
-    if within_tolerance(new_ratio)
-        || (ratio < 1.0 && new_ratio > 1.0)
-        || (ratio > 1.0 && new_ratio < 1.0)
-    {
-        return Ok(keep);
-    }
-    let replicas = ceil_replicas(new_ratio * values.len() as f64);
-    if (new_ratio < 1.0 && replicas > current) || (new_ratio > 1.0 && replicas < current) {
-        return Ok(keep);
-    }
-    Ok(Utilization { replicas, ..keep })
+    })
 }
 
 /// Replicas for an average-value target (`target` milli-units per pod): (replicas, current
@@ -286,56 +310,22 @@ pub fn average_value_replicas(
         return Err(CalcError::NoPods);
     }
     let g = group(pods, samples, resource == "cpu", now);
-    let mut values: HashMap<String, i64> = samples
-        .iter()
-        .filter(|(p, _)| !g.ignored.contains(*p) && !g.unready.contains(*p))
-        .filter(|(p, _)| pods.iter().any(|pod| &pod.name == *p))
-        .map(|(p, s)| (p.clone(), s.value))
-        .collect();
-    if values.is_empty() {
-        return Err(CalcError::NoReadyMetrics);
-    }
+    let values = ready_values(pods, samples, &g)?;
     let ratio_of = |values: &HashMap<String, i64>| {
         let total: i64 = values.values().sum();
-        let average = total / values.len().max(1) as i64;
-        (
-            total as f64 / values.len().max(1) as f64 / target.max(1) as f64,
-            average,
-        )
+        total as f64 / values.len().max(1) as f64 / target.max(1) as f64
     };
-    let (ratio, average) = ratio_of(&values);
-    let scale_up_with_unready = !g.unready.is_empty() && ratio > 1.0;
-    if !scale_up_with_unready && g.missing.is_empty() {
-        if within_tolerance(ratio) {
-            return Ok((current, average));
-        }
-        return Ok((ceil_replicas(ratio * g.ready as f64), average));
-    }
-    if !g.missing.is_empty() {
-        for pod in &g.missing {
-            if ratio < 1.0 {
-                values.insert(pod.clone(), target);
-            } else if ratio > 1.0 {
-                values.insert(pod.clone(), 0);
-            }
-        }
-    }
-    if scale_up_with_unready {
-        for pod in &g.unready {
-            values.insert(pod.clone(), 0);
-        }
-    }
-    let (new_ratio, _) = ratio_of(&values);
-    if within_tolerance(new_ratio)
-        || (ratio < 1.0 && new_ratio > 1.0)
-        || (ratio > 1.0 && new_ratio < 1.0)
-    {
-        return Ok((current, average));
-    }
-    let replicas = ceil_replicas(new_ratio * values.len() as f64);
-    if (new_ratio < 1.0 && replicas > current) || (new_ratio > 1.0 && replicas < current) {
-        return Ok((current, average));
-    }
+    let average = values.values().sum::<i64>() / values.len().max(1) as i64;
+    let ratio = ratio_of(&values);
+    // On the way down, a pod without a sample is assumed at the target.
+    let replicas = corrected_replicas(
+        current,
+        &g,
+        ratio,
+        values,
+        |values| Ok(ratio_of(values)),
+        |_| target,
+    )?;
     Ok((replicas, average))
 }
 

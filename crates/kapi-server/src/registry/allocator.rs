@@ -124,28 +124,8 @@ impl Allocator {
             return Ok(reservation);
         }
         let mut guard = self.handed_out.lock().unwrap_or_else(|p| p.into_inner());
+        let (used_ips, mut used_ports) = in_use(registry, &guard);
         let (ips, ports) = &mut *guard;
-        let (mut used_ips, mut used_ports) = (ips.clone(), ports.clone());
-        // What other servers claimed for Services this one has not seen yet, too.
-        let (claimed_ips, claimed_ports) = claims::claimed(registry);
-        used_ips.extend(claimed_ips);
-        used_ports.extend(claimed_ports);
-        let (stored, _, _) = registry
-            .store()
-            .list("/registry/core/services/", None, 0, |_, _| true);
-        for (_, kv) in stored {
-            let Ok(v) = serde_json::from_slice::<Value>(&kv.value) else {
-                continue;
-            };
-            if let Some(ip) = v
-                .pointer("/spec/clusterIP")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok())
-            {
-                used_ips.insert(ip);
-            }
-            used_ports.extend(node_ports(&v));
-        }
         // An update keeps its own addresses.
         let old_ip = old
             .and_then(|o| o.pointer("/spec/clusterIP"))
@@ -237,7 +217,7 @@ impl Allocator {
             return Ok(reservation);
         }
         let kept: HashSet<u16> = old
-            .map(node_ports)
+            .map(|o| claims::held_by(o).1)
             .unwrap_or_default()
             .into_iter()
             .collect();
@@ -405,25 +385,12 @@ impl Reservation<'_> {
         registry: &Registry,
     ) -> Result<(HashSet<Ipv4Addr>, HashSet<u16>), ApiError> {
         registry.sync().await?;
-        let (mut ips, mut ports) = claims::claimed(registry);
-        let (stored, _, _) = registry
-            .store()
-            .list("/registry/core/services/", None, 0, |_, _| true);
-        for (_, kv) in stored {
-            if let Ok(v) = serde_json::from_slice::<Value>(&kv.value) {
-                let (ip, held) = claims::held_by(&v);
-                ips.extend(ip);
-                ports.extend(held);
-            }
-        }
         let guard = self
             .allocator
             .handed_out
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        ips.extend(guard.0.iter().copied());
-        ports.extend(guard.1.iter().copied());
-        Ok((ips, ports))
+        Ok(in_use(registry, &guard))
     }
 
     /// Another ClusterIP in place of one another server claimed first.
@@ -459,14 +426,27 @@ impl Reservation<'_> {
     }
 }
 
-fn node_ports(svc: &Value) -> Vec<u16> {
-    svc.pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
-        .filter_map(|n| u16::try_from(n).ok())
-        .collect()
+/// Every address and port in use as far as this server knows: held by a stored Service,
+/// claimed in the store (by other servers too, for Services not seen here yet), or handed out
+/// here to a write in flight.
+fn in_use(
+    registry: &Registry,
+    handed_out: &(HashSet<Ipv4Addr>, HashSet<u16>),
+) -> (HashSet<Ipv4Addr>, HashSet<u16>) {
+    let (mut ips, mut ports) = claims::claimed(registry);
+    let (stored, _, _) = registry
+        .store()
+        .list(claims::SERVICES_PREFIX, None, 0, |_, _| true);
+    for (_, kv) in stored {
+        if let Ok(svc) = serde_json::from_slice::<Value>(&kv.value) {
+            let (ip, held) = claims::held_by(&svc);
+            ips.extend(ip);
+            ports.extend(held);
+        }
+    }
+    ips.extend(handed_out.0.iter().copied());
+    ports.extend(handed_out.1.iter().copied());
+    (ips, ports)
 }
 
 fn drop_node_ports(spec: &mut Value) {
@@ -591,7 +571,7 @@ mod tests {
         drop_node_ports(&mut spec);
         assert_eq!(spec, json!({"ports": [{"port": 80}]}));
         assert_eq!(
-            node_ports(&json!({"spec": {"ports": [{"nodePort": 30001}, {"port": 1}]}})),
+            claims::held_by(&json!({"spec": {"ports": [{"nodePort": 30001}, {"port": 1}]}})).1,
             [30001]
         );
     }

@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 
 use super::{decode, stored, Registry};
 
+/// Where Services live.
+pub const SERVICES_PREFIX: &str = "/registry/core/services/";
 /// Where ClusterIP claims live (upstream's IPAddress key space).
 pub const IP_PREFIX: &str = "/registry/networking.k8s.io/ipaddresses/";
 /// Where NodePort claims live.
@@ -36,6 +38,21 @@ pub struct Owner {
     pub name: String,
 }
 
+impl Owner {
+    /// The Service `name` in `ns`.
+    pub fn new(ns: Option<&str>, name: &str) -> Owner {
+        Owner {
+            namespace: ns.unwrap_or_default().to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// Whether objects of `def` hold addresses that are claimed (Services).
+pub fn holds_addresses(def: &kapi_api::resources::ResourceDef) -> bool {
+    def.group.is_empty() && def.resource == "services"
+}
+
 /// A claim that someone else holds.
 #[derive(Debug)]
 pub enum ClaimError {
@@ -45,17 +62,15 @@ pub enum ClaimError {
     Failed(ApiError),
 }
 
-fn ip_claim(ip: Ipv4Addr, owner: &Owner) -> Value {
+/// A claim object named `name`, its `parentRef` the owning Service.
+fn claim(api_version: &str, kind: &str, name: String, labels: Value, owner: &Owner) -> Value {
     json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "IPAddress",
+        "apiVersion": api_version, "kind": kind,
         "metadata": {
-            "name": ip.to_string(),
+            "name": name,
             "uid": uuid::Uuid::new_v4().to_string(),
             "creationTimestamp": super::write::now(),
-            "labels": {
-                "ipaddress.kubernetes.io/ip-family": "IPv4",
-                "ipaddress.kubernetes.io/managed-by": "ipallocator.k8s.io",
-            },
+            "labels": labels,
         },
         "spec": {"parentRef": {
             "group": "", "resource": "services",
@@ -64,19 +79,28 @@ fn ip_claim(ip: Ipv4Addr, owner: &Owner) -> Value {
     })
 }
 
+fn ip_claim(ip: Ipv4Addr, owner: &Owner) -> Value {
+    let labels = json!({
+        "ipaddress.kubernetes.io/ip-family": "IPv4",
+        "ipaddress.kubernetes.io/managed-by": "ipallocator.k8s.io",
+    });
+    claim(
+        "networking.k8s.io/v1",
+        "IPAddress",
+        ip.to_string(),
+        labels,
+        owner,
+    )
+}
+
 fn port_claim(port: u16, owner: &Owner) -> Value {
-    json!({
-        "apiVersion": "kapi.dev/v1", "kind": "NodePortClaim",
-        "metadata": {
-            "name": port.to_string(),
-            "uid": uuid::Uuid::new_v4().to_string(),
-            "creationTimestamp": super::write::now(),
-        },
-        "spec": {"parentRef": {
-            "group": "", "resource": "services",
-            "namespace": owner.namespace, "name": owner.name,
-        }},
-    })
+    claim(
+        "kapi.dev/v1",
+        "NodePortClaim",
+        port.to_string(),
+        json!({}),
+        owner,
+    )
 }
 
 fn ip_key(ip: Ipv4Addr) -> String {
@@ -191,7 +215,8 @@ pub fn given_up(before: &Value, after: Option<&Value>) -> (Vec<Ipv4Addr>, Vec<u1
     )
 }
 
-fn owner_of_service(svc: &Value) -> Option<Owner> {
+/// The Service a stored object is, as the owner of its claims.
+pub fn owner_of_service(svc: &Value) -> Option<Owner> {
     Some(Owner {
         namespace: svc.pointer("/metadata/namespace")?.as_str()?.to_string(),
         name: svc.pointer("/metadata/name")?.as_str()?.to_string(),
@@ -204,7 +229,7 @@ fn owner_of_service(svc: &Value) -> Option<Owner> {
 pub async fn repair(registry: &Registry) {
     let services = registry
         .store()
-        .list("/registry/core/services/", None, 0, |_, _| true)
+        .list(SERVICES_PREFIX, None, 0, |_, _| true)
         .0;
     let mut holds: HashSet<(String, Owner)> = HashSet::new();
     for (_, kv) in &services {

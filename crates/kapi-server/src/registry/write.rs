@@ -330,7 +330,7 @@ impl Registry {
         }
         // Held until the write lands (or fails, or is a dry run): then the stored Service
         // holds the addresses, or they are free again.
-        let mut reservation = if def.group.is_empty() && def.resource == "services" {
+        let mut reservation = if claims::holds_addresses(def) {
             Some(self.allocator.allocate_service(self, &mut obj)?)
         } else {
             None
@@ -342,10 +342,7 @@ impl Registry {
             }
             return Ok(dry_run_bytes(&obj));
         }
-        let owner = claims::Owner {
-            namespace: ns.unwrap_or_default().to_string(),
-            name: name.clone(),
-        };
+        let owner = claims::Owner::new(ns, &name);
         if let Some(reservation) = reservation.as_mut() {
             reservation.claim(self, &mut obj, &owner).await?;
         }
@@ -545,12 +542,11 @@ impl Registry {
                 subresource
             };
             let mut new = strategy::prepare_update(def, written, &old, proposed)?;
-            let mut reservation =
-                if def.group.is_empty() && def.resource == "services" && written.is_empty() {
-                    Some(self.allocator.update_service(self, &old, &mut new)?)
-                } else {
-                    None
-                };
+            let mut reservation = if claims::holds_addresses(def) && written.is_empty() {
+                Some(self.allocator.update_service(self, &old, &mut new)?)
+            } else {
+                None
+            };
             match applied_fields {
                 Some(Some(fields)) => {
                     meta_mut(&mut new).insert("managedFields".into(), fields);
@@ -575,10 +571,7 @@ impl Registry {
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
                     .is_none_or(|f| f.is_empty());
-            let owner = claims::Owner {
-                namespace: ns.unwrap_or_default().to_string(),
-                name: name.to_string(),
-            };
+            let owner = claims::Owner::new(ns, name);
             if let Some(reservation) = reservation.as_mut() {
                 reservation.claim(self, &mut new, &owner).await?;
             }
@@ -691,8 +684,7 @@ impl Registry {
             if dry_run {
                 return Ok(DeleteOutcome::Deleted(kv.value));
             }
-            let held = (def.group.is_empty() && def.resource == "services")
-                .then(|| claims::given_up(&obj, None));
+            let held = claims::holds_addresses(def).then(|| claims::given_up(&obj, None));
             match self
                 .store
                 .delete(&key, Some(kv.mod_revision), encode(obj)?)
@@ -700,10 +692,7 @@ impl Registry {
             {
                 Ok(written) => {
                     if let Some((ips, ports)) = held {
-                        let owner = claims::Owner {
-                            namespace: ns.unwrap_or_default().to_string(),
-                            name: name.to_string(),
-                        };
+                        let owner = claims::Owner::new(ns, name);
                         claims::release(self, &ips, &ports, &owner).await;
                     }
                     return Ok(DeleteOutcome::Deleted(written.value));
@@ -750,12 +739,9 @@ impl Registry {
         // A Service's addresses are free again once it is gone, as after any other delete.
         let released = obj
             .as_ref()
-            .filter(|_| key.starts_with("/registry/core/services/"))
+            .filter(|_| key.starts_with(claims::SERVICES_PREFIX))
             .and_then(|svc| {
-                let owner = claims::Owner {
-                    namespace: svc.pointer("/metadata/namespace")?.as_str()?.to_string(),
-                    name: svc.pointer("/metadata/name")?.as_str()?.to_string(),
-                };
+                let owner = claims::owner_of_service(svc)?;
                 Some((claims::given_up(svc, None), owner))
             });
         // Bytes that no longer parse go as they are.
