@@ -232,7 +232,7 @@ fn a_corrupt_stored_object_is_reported_by_key_and_deleted_only_with_the_unsafe_o
         .arg(
             "import sqlite3, sys\n\
              db = sqlite3.connect(sys.argv[1])\n\
-             n = db.execute(\"UPDATE log SET value = CAST('{\\\"broken' AS BLOB) WHERE rev = (SELECT max(rev) FROM log WHERE key = '/registry/core/configmaps/default/bad')\").rowcount\n\
+             n = db.execute(\"UPDATE log SET value = CAST('{\\\"broken' AS BLOB) WHERE rev = (SELECT max(rev) FROM log WHERE key = '/registry/configmaps/default/bad')\").rowcount\n\
              db.commit()\n\
              assert n == 1, n\n",
         )
@@ -258,13 +258,13 @@ fn a_corrupt_stored_object_is_reported_by_key_and_deleted_only_with_the_unsafe_o
     );
     assert_eq!(
         status["details"]["causes"][0]["field"],
-        "/registry/core/configmaps/default/bad"
+        "/registry/configmaps/default/bad"
     );
     let (code, status) = c.curl_json(&["/api/v1/namespaces/default/configmaps/bad"]);
     assert_eq!(code, 500);
     assert!(
         status["message"].as_str().unwrap_or_default().contains(
-            "StorageError: corrupt object, Code: 1, Key: /registry/core/configmaps/default/bad"
+            "StorageError: corrupt object, Code: 1, Key: /registry/configmaps/default/bad"
         ),
         "{status}"
     );
@@ -379,5 +379,119 @@ fn a_snapshot_saved_while_serving_restores_into_a_new_data_dir_as_the_cluster_wa
     assert!(
         !after.status.success(),
         "what was written after the snapshot is not in it"
+    );
+}
+
+/// Rewrites a stopped server's store to kapi's earlier key layout.
+const OLD_LAYOUT: &str = r#"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+old = {'configmaps': 'core/configmaps', 'namespaces': 'core/namespaces',
+       'deployments': 'apps/deployments', 'services/specs': 'core/services',
+       'clusterroles': 'rbac.authorization.k8s.io/clusterroles',
+       'ipaddresses': 'networking.k8s.io/ipaddresses'}
+n = 0
+for new, legacy in old.items():
+    n += db.execute('UPDATE log SET key = ? || substr(key, ?) WHERE key LIKE ?',
+        ('/registry/' + legacy + '/', len('/registry/' + new + '/') + 1, '/registry/' + new + '/%')).rowcount
+db.commit()
+assert n > 0, n
+"#;
+
+/// A data dir written by a kapi that kept objects under its own key layout
+/// (`/registry/<group-or-core>/<resource>/...`) starts with every object, moved to
+/// kube-apiserver's keys.
+#[test]
+fn a_store_written_under_kapis_earlier_key_layout_keeps_every_object() {
+    let mut c = Cluster::start();
+    c.kubectl_ok(&["create", "namespace", "shop"]);
+    c.kubectl_ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        "shop",
+        "--from-literal=k=v",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "-n",
+        "shop",
+        "--image=nginx:1.27",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "web",
+        "-n",
+        "shop",
+        "--tcp=80:80",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "reader",
+        "--verb=get",
+        "--resource=pods",
+    ]);
+    let ip = c.kubectl_ok(&[
+        "get",
+        "service",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    c.kill();
+    // Put every key back where the earlier layout kept it.
+    let moved = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(OLD_LAYOUT)
+        .arg(c.data().join("kapi.db"))
+        .output()
+        .expect("python3");
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    c.restart();
+    assert_eq!(
+        c.kubectl_ok(&[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.k}"
+        ]),
+        "v"
+    );
+    c.kubectl_ok(&["get", "deployment", "web", "-n", "shop"]);
+    c.kubectl_ok(&["get", "clusterrole", "reader"]);
+    assert_eq!(
+        c.kubectl_ok(&[
+            "get",
+            "service",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.clusterIP}"
+        ]),
+        ip
+    );
+    c.kubectl_ok(&["get", "ipaddress", &ip]);
+    // Nothing is listed twice and the namespace is one object.
+    let namespaces = c.kubectl_ok(&["get", "namespaces", "-o", "name"]);
+    assert_eq!(
+        namespaces.matches("namespace/shop\n").count(),
+        1,
+        "{namespaces}"
     );
 }

@@ -238,3 +238,88 @@ fn services_created_on_two_servers_at_once_get_distinct_addresses_each_claimed_b
         String::from_utf8_lossy(&gone.stderr)
     );
 }
+
+/// etcd's JSON gateway (`/v3/kv/...`, keys and values in base64), so the test reads and
+/// writes etcd as another program would, without kapi's client.
+fn etcd_call(etcd: &EtcdProcess, method: &str, body: serde_json::Value) -> serde_json::Value {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-X", "POST", "-d", &body.to_string()])
+        .arg(format!("{}/v3/kv/{method}", etcd.url()))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn etcd_get(etcd: &EtcdProcess, key: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let answer = etcd_call(etcd, "range", serde_json::json!({"key": b64(key)}));
+    let value = answer["kvs"][0]["value"].as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .unwrap();
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+#[test]
+fn objects_are_kept_under_kube_apiservers_keys_and_json_it_wrote_is_served() {
+    let etcd = EtcdProcess::start();
+    let c = Cluster::start_with(&["--etcd-servers", &etcd.url()]);
+    c.kubectl_ok(&["create", "configmap", "mine", "--from-literal=k=v"]);
+    c.kubectl_ok(&["create", "service", "clusterip", "web", "--tcp=80:8080"]);
+    let ip = c.kubectl_ok(&["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    for (key, kind) in [
+        ("/registry/configmaps/default/mine", "ConfigMap"),
+        ("/registry/namespaces/kube-system", "Namespace"),
+        ("/registry/services/specs/default/web", "Service"),
+        (
+            "/registry/services/endpoints/default/kubernetes",
+            "Endpoints",
+        ),
+        ("/registry/clusterroles/admin", "ClusterRole"),
+        (
+            "/registry/serviceaccounts/default/default",
+            "ServiceAccount",
+        ),
+        (&format!("/registry/ipaddresses/{ip}"), "IPAddress"),
+        ("/registry/flowschemas/exempt", "FlowSchema"),
+    ] {
+        let obj = etcd_get(&etcd, key).unwrap_or_else(|| panic!("nothing at {key}"));
+        assert_eq!(obj["kind"], kind, "{key}");
+    }
+    // An object as kube-apiserver writes it with `--storage-media-type=application/json`:
+    // no resourceVersion (the revision is etcd's), a trailing newline.
+    let upstream = "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"theirs\",\"namespace\":\"default\",\"uid\":\"0b5c0b8e-5f5e-4f6e-9a38-3f1f4f4a0c11\",\"creationTimestamp\":\"2026-12-01T08:00:00Z\"},\"data\":{\"from\":\"kube-apiserver\"}}\n";
+    let put = etcd_call(
+        &etcd,
+        "put",
+        serde_json::json!({"key": b64("/registry/configmaps/default/theirs"), "value": b64(upstream)}),
+    );
+    let revision = put["header"]["revision"].as_str().unwrap().to_string();
+    let got = eventually("the object kube-apiserver wrote served", 20, || {
+        let out = c.kubectl(&[
+            "get",
+            "configmap",
+            "theirs",
+            "-o",
+            "jsonpath={.data.from} {.metadata.resourceVersion} {.metadata.uid}",
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(
+        got,
+        format!("kube-apiserver {revision} 0b5c0b8e-5f5e-4f6e-9a38-3f1f4f4a0c11")
+    );
+    // And kapi updates it in place, where kube-apiserver would look for it.
+    c.kubectl_ok(&["label", "configmap", "theirs", "touched=yes"]);
+    let stored = etcd_get(&etcd, "/registry/configmaps/default/theirs").unwrap();
+    assert_eq!(stored["metadata"]["labels"]["touched"], "yes");
+    assert_eq!(stored["data"]["from"], "kube-apiserver");
+}

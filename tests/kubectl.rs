@@ -386,3 +386,81 @@ fn a_cluster_ip_is_free_again_once_its_namespace_is_deleted() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+/// Events are one set, stored as core Events and served in both groups, as upstream: one
+/// written through `events.k8s.io/v1` reads back through core `v1` and the other way round,
+/// in lists, tables and watches.
+#[test]
+fn events_written_in_either_group_are_read_in_both() {
+    let c = Cluster::start();
+    let new_api = "apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: pulled.1, namespace: default}
+eventTime: 2026-12-01T08:00:00.000000Z
+reportingController: example.com/puller
+reportingInstance: node-a
+action: Pull
+reason: Pulled
+type: Normal
+note: image pulled
+regarding: {kind: Pod, name: web, namespace: default}
+";
+    let core = "apiVersion: v1
+kind: Event
+metadata: {name: started.1, namespace: default}
+involvedObject: {kind: Pod, name: web, namespace: default}
+reason: Started
+message: container started
+type: Normal
+source: {component: kubelet, host: node-a}
+count: 2
+";
+    for manifest in [new_api, core] {
+        let out = c.kubectl_stdin(&["create", "-f", "-"], Some(manifest));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let as_core: serde_json::Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "events.v1.", "pulled.1", "-o", "json"]))
+            .unwrap();
+    assert_eq!(as_core["apiVersion"], "v1");
+    assert_eq!(as_core["message"], "image pulled");
+    assert_eq!(as_core["involvedObject"]["name"], "web");
+    assert_eq!(as_core["reportingComponent"], "example.com/puller");
+    let as_new: serde_json::Value = serde_json::from_str(&c.kubectl_ok(&[
+        "get",
+        "events.v1.events.k8s.io",
+        "started.1",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(as_new["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(as_new["note"], "container started");
+    assert_eq!(as_new["regarding"]["kind"], "Pod");
+    assert_eq!(as_new["deprecatedSource"]["component"], "kubelet");
+    assert_eq!(as_new["deprecatedCount"], 2);
+    // Both in either group's list and table.
+    for resource in ["events.v1.", "events.v1.events.k8s.io"] {
+        let names = c.kubectl_ok(&["get", resource, "-o", "name"]);
+        assert!(
+            names.contains("pulled.1") && names.contains("started.1"),
+            "{resource}: {names}"
+        );
+        let table = c.kubectl_ok(&["get", resource]);
+        assert!(table.contains("image pulled"), "{resource}: {table}");
+        assert!(table.contains("container started"), "{resource}: {table}");
+    }
+    // A watch through events.k8s.io sends the new API's shape.
+    let out = c.curl(&[
+        "/apis/events.k8s.io/v1/namespaces/default/events?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%3Dstarted.1",
+    ]);
+    let first: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["note"], "container started");
+}

@@ -98,8 +98,37 @@ impl ResourceDef {
         self.subresource("status").is_some()
     }
 
-    /// The storage key prefix of this resource: `/registry/<group-or-core>/<resource>/`.
+    /// The storage key prefix of this resource, in kube-apiserver's layout so that both can
+    /// share one etcd: `/registry/<resource>/` for built-in resources whatever their group, with
+    /// upstream's historical names for a few (`services/specs`, `services/endpoints`, `minions`,
+    /// `controllers`, `ingress`), and `/registry/<group>/<resource>/` for the API groups that
+    /// upstream serves from its extension servers (and for custom resources).
     pub fn key_prefix(&self) -> String {
+        match self.location() {
+            ("", path) => format!("/registry/{path}/"),
+            (group, path) => format!("/registry/{group}/{path}/"),
+        }
+    }
+
+    /// The two parts of [`Self::key_prefix`] after `/registry/`: a group (empty for most) and a
+    /// path, compared without building the key.
+    fn location(&self) -> (&'static str, &'static str) {
+        match (self.group, self.resource) {
+            ("", "services") => ("", "services/specs"),
+            ("", "endpoints") => ("", "services/endpoints"),
+            ("", "nodes") => ("", "minions"),
+            ("", "replicationcontrollers") => ("", "controllers"),
+            ("networking.k8s.io", "ingresses") => ("", "ingress"),
+            (group @ ("apiextensions.k8s.io" | "apiregistration.k8s.io"), resource) => {
+                (group, resource)
+            }
+            (_, resource) => ("", resource),
+        }
+    }
+
+    /// The key prefix kapi used before it took upstream's layout,
+    /// `/registry/<group-or-core>/<resource>/`: stores written then are moved at start.
+    pub fn legacy_key_prefix(&self) -> String {
         let group = if self.group.is_empty() {
             "core"
         } else {
@@ -250,11 +279,17 @@ pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static Reso
 }
 
 /// The row whose version stores `def`'s objects: `def` itself, or for a resource served in
-/// several versions the first (preferred) one, as upstream stores one version of each resource.
+/// several versions or groups the first (preferred) row with its storage key, as upstream stores
+/// one version of each resource (HorizontalPodAutoscalers as `autoscaling/v2`, `events.k8s.io`
+/// Events as core `v1` Events).
 pub fn storage(def: &'static ResourceDef) -> &'static ResourceDef {
+    if !def.is_stored() {
+        return def;
+    }
+    let at = def.location();
     RESOURCES
         .iter()
-        .find(|r| r.group == def.group && r.resource == def.resource)
+        .find(|r| r.is_stored() && r.location() == at)
         .unwrap_or(def)
 }
 
@@ -292,29 +327,87 @@ mod tests {
                     "{} twice",
                     a.resource
                 );
-                if a.group == b.group && a.resource == b.resource {
-                    continue; // one resource in two versions shares its storage
+                if !a.is_stored() || !b.is_stored() {
+                    continue;
                 }
-                assert_ne!(
-                    a.key_prefix(),
-                    b.key_prefix(),
-                    "{} and {}",
-                    a.resource,
-                    b.resource
+                let (ka, kb) = (a.key_prefix(), b.key_prefix());
+                if ka == kb {
+                    // One resource in two versions or groups: one row stores both.
+                    assert!(std::ptr::eq(storage(a), storage(b)), "{ka}");
+                    assert_eq!(a.kind, b.kind);
+                    continue;
+                }
+                assert!(
+                    !ka.starts_with(&kb) && !kb.starts_with(&ka),
+                    "{ka} and {kb} overlap: a watch of one would see the other"
                 );
             }
         }
     }
 
     #[test]
-    fn keys_follow_the_design() {
-        let pods = find("", "v1", "pods").unwrap();
+    fn keys_follow_kube_apiservers_layout() {
+        let key = |group, version, resource, ns, name| {
+            find(group, version, resource).unwrap().key(ns, name)
+        };
+        let cases = [
+            (
+                key("", "v1", "pods", Some("default"), "web"),
+                "/registry/pods/default/web",
+            ),
+            (
+                key("", "v1", "namespaces", None, "default"),
+                "/registry/namespaces/default",
+            ),
+            (
+                key("", "v1", "services", Some("a"), "b"),
+                "/registry/services/specs/a/b",
+            ),
+            (
+                key("", "v1", "endpoints", Some("a"), "b"),
+                "/registry/services/endpoints/a/b",
+            ),
+            (key("", "v1", "nodes", None, "n"), "/registry/minions/n"),
+            (
+                key("", "v1", "replicationcontrollers", Some("a"), "b"),
+                "/registry/controllers/a/b",
+            ),
+            (
+                key("apps", "v1", "deployments", Some("a"), "b"),
+                "/registry/deployments/a/b",
+            ),
+            (
+                key("networking.k8s.io", "v1", "ingresses", Some("a"), "b"),
+                "/registry/ingress/a/b",
+            ),
+            (
+                key("rbac.authorization.k8s.io", "v1", "clusterroles", None, "c"),
+                "/registry/clusterroles/c",
+            ),
+            (
+                key("events.k8s.io", "v1", "events", Some("a"), "e"),
+                "/registry/events/a/e",
+            ),
+            (
+                key(
+                    "autoscaling",
+                    "v1",
+                    "horizontalpodautoscalers",
+                    Some("a"),
+                    "h",
+                ),
+                "/registry/horizontalpodautoscalers/a/h",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        let events = find("events.k8s.io", "v1", "events").unwrap();
+        assert_eq!(storage(events).api_version(), "v1", "stored as core Events");
         assert_eq!(
-            pods.key(Some("default"), "web"),
-            "/registry/core/pods/default/web"
+            find("", "v1", "pods").unwrap().legacy_key_prefix(),
+            "/registry/core/pods/"
         );
-        let ns = find("", "v1", "namespaces").unwrap();
-        assert_eq!(ns.key(None, "default"), "/registry/core/namespaces/default");
         assert_eq!(
             find("apps", "v1", "deployments").unwrap().group_resource(),
             "deployments.apps"

@@ -158,7 +158,6 @@ pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 /// registered, and again if it is ever registered afresh without the label.
 pub async fn mark_control_plane(registry: std::sync::Arc<Registry>, name: String) {
     let Ok(def) = find("", "nodes") else { return };
-    let prefix = Registry::prefix(def, None);
     let mut after = registry.store().revision();
     loop {
         if let Ok((node, _)) = registry.get_value(def, None, &name) {
@@ -189,7 +188,7 @@ pub async fn mark_control_plane(registry: std::sync::Arc<Registry>, name: String
                 }
             }
         }
-        crate::registry::next_change(&registry, &prefix, after).await;
+        crate::registry::next_change(&registry, &[def], after).await;
         after = registry.store().revision();
     }
 }

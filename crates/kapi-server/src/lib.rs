@@ -274,6 +274,11 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         }
     };
     let registry = Arc::new(Registry::new(store));
+    // Before anything writes: objects an older kapi stored under its own key layout move to
+    // kube-apiserver's.
+    registry::layout::move_legacy_keys(&registry)
+        .await
+        .map_err(ServerError::Bootstrap)?;
     let own_ip = advertise_ip.to_string();
     // On etcd other servers may share the store: the `kubernetes` Service lists them all.
     let shared = config.etcd.is_some();

@@ -13,7 +13,6 @@ use crate::filters::authz::Authorizer;
 use crate::registry::{Registry, WriteOptions};
 
 const GROUP: &str = "rbac.authorization.k8s.io";
-const PREFIX: &str = "/registry/rbac.authorization.k8s.io/";
 
 fn def(resource: &str) -> Result<&'static ResourceDef, ApiError> {
     resources::find(GROUP, "v1", resource)
@@ -156,6 +155,7 @@ pub async fn run(registry: Arc<Registry>, authorizer: Arc<Authorizer>) {
             after = registry.store().revision();
             rebuild(&registry, &authorizer);
         }
-        crate::registry::next_change(&registry, PREFIX, after).await;
+        let defs: Vec<&ResourceDef> = resources::in_group_version(GROUP, "v1").collect();
+        crate::registry::next_change(&registry, &defs, after).await;
     }
 }

@@ -33,10 +33,7 @@ fn bench_creates(
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     tasks.push(tokio::spawn(async move {
                         store
-                            .create(
-                                &format!("/registry/core/configmaps/default/cm-{n}"),
-                                value(),
-                            )
+                            .create(&format!("/registry/configmaps/default/cm-{n}"), value())
                             .await
                             .unwrap();
                     }));
@@ -121,7 +118,7 @@ fn creates(c: &mut Criterion) {
             let s = list_store.clone();
             tasks.push(tokio::spawn(async move {
                 for i in (w..10_000).step_by(32) {
-                    s.create(&format!("/registry/core/pods/default/pod-{i:05}"), value())
+                    s.create(&format!("/registry/pods/default/pod-{i:05}"), value())
                         .await
                         .unwrap();
                 }
@@ -135,7 +132,7 @@ fn creates(c: &mut Criterion) {
     group.bench_function("list 10k keys from memory", |b| {
         b.iter(|| {
             list_store
-                .list("/registry/core/pods/default/", None, 0, |_, _| true)
+                .list("/registry/pods/default/", None, 0, |_, _| true)
                 .0
                 .len()
         })

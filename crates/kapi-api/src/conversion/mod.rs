@@ -2,8 +2,9 @@
 //!
 //! Such a resource is stored in one version (upstream's storage version, the first row of the
 //! resource in [`crate::resources::RESOURCES`]); a request in another version reads objects
-//! converted from it and has what it writes converted to it. Only HorizontalPodAutoscalers
-//! need this today (`autoscaling/v2` stored, `autoscaling/v1` converted).
+//! converted from it and has what it writes converted to it: HorizontalPodAutoscalers
+//! (`autoscaling/v2` stored, `autoscaling/v1` converted) and Events (core `v1` stored,
+//! `events.k8s.io/v1` converted).
 //!
 //! ```
 //! use kapi_api::{conversion, resources};
@@ -15,6 +16,7 @@
 //! assert_eq!(out["spec"]["targetCPUUtilizationPercentage"], 50);
 //! ```
 
+mod events;
 mod hpa;
 
 use serde_json::Value;
@@ -53,6 +55,8 @@ pub fn convert(obj: Value, to: &ResourceDef) -> Result<Value, ConversionError> {
     match (to.group, to.resource, from.as_str(), to.version) {
         ("autoscaling", "horizontalpodautoscalers", "autoscaling/v2", "v1") => hpa::v2_to_v1(obj),
         ("autoscaling", "horizontalpodautoscalers", "autoscaling/v1", "v2") => hpa::v1_to_v2(obj),
+        ("events.k8s.io", "events", "v1", "v1") => Ok(events::core_to_events(obj)),
+        ("", "events", "events.k8s.io/v1", "v1") => Ok(events::events_to_core(obj)),
         _ => Err(ConversionError::Unsupported {
             from,
             to: target,

@@ -429,30 +429,17 @@ struct EventView<'a> {
     message: &'a str,
 }
 
-/// Cells for an event; `events_k8s_io` selects the field names of `events.k8s.io/v1`.
-pub(super) fn event(ev: &Value, now: DateTime<Utc>, events_k8s_io: bool) -> Vec<Value> {
-    let view = if events_k8s_io {
-        EventView {
-            first_timestamp: time_at(ev, &["deprecatedFirstTimestamp"]),
-            last_timestamp: time_at(ev, &["deprecatedLastTimestamp"]),
-            event_time: time_at(ev, &["eventTime"]),
-            count: int_at(ev, &["deprecatedCount"]),
-            series: get(ev, &["series"]).filter(|v| v.is_object()),
-            involved: get(ev, &["regarding"]),
-            source: get(ev, &["deprecatedSource"]),
-            message: str_at(ev, &["note"]),
-        }
-    } else {
-        EventView {
-            first_timestamp: time_at(ev, &["firstTimestamp"]),
-            last_timestamp: time_at(ev, &["lastTimestamp"]),
-            event_time: time_at(ev, &["eventTime"]),
-            count: int_at(ev, &["count"]),
-            series: get(ev, &["series"]).filter(|v| v.is_object()),
-            involved: get(ev, &["involvedObject"]),
-            source: get(ev, &["source"]),
-            message: str_at(ev, &["message"]),
-        }
+/// Cells for an event, in its stored core form (`events.k8s.io/v1` Events are stored so too).
+pub(super) fn event(ev: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let view = EventView {
+        first_timestamp: time_at(ev, &["firstTimestamp"]),
+        last_timestamp: time_at(ev, &["lastTimestamp"]),
+        event_time: time_at(ev, &["eventTime"]),
+        count: int_at(ev, &["count"]),
+        series: get(ev, &["series"]).filter(|v| v.is_object()),
+        involved: get(ev, &["involvedObject"]),
+        source: get(ev, &["source"]),
+        message: str_at(ev, &["message"]),
     };
     let first = match view.first_timestamp {
         Some(t) => since(Some(t), now),
@@ -479,7 +466,7 @@ pub(super) fn event(ev: &Value, now: DateTime<Utc>, events_k8s_io: bool) -> Vec<
     let source = view.source.unwrap_or(&Value::Null);
     let component = first_non_empty(
         str_at(source, &["component"]),
-        str_at(ev, &["reportingController"]),
+        str_at(ev, &["reportingComponent"]),
     );
     let instance = first_non_empty(
         str_at(source, &["host"]),

@@ -485,7 +485,6 @@ fn core_event_cells() {
         "message": "Scaled up replica set web-abc to 3",
         "eventTime": ago(Duration::minutes(3)),
         "reportingComponent": "deployment-controller",
-        "reportingController": "deployment-controller",
         "type": "Normal"
     });
     let series = json!({
@@ -493,7 +492,7 @@ fn core_event_cells() {
         "involvedObject": {"kind": "Node"},
         "eventTime": ago(Duration::hours(1)),
         "series": {"count": 5, "lastObservedTime": ago(Duration::seconds(20))},
-        "reportingController": "kubelet",
+        "reportingComponent": "kubelet",
         "reportingInstance": "node-a",
         "type": "Normal",
         "reason": "R"
@@ -560,8 +559,9 @@ fn core_event_cells() {
 }
 
 #[test]
-fn events_k8s_io_cells() {
+fn events_k8s_io_events_print_from_their_stored_core_form() {
     let ev = json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
         "metadata": meta("web.17c", Duration::minutes(10)),
         "regarding": {"kind": "Pod", "name": "web", "fieldPath": "spec.containers{a}"},
         "reason": "Pulled",
@@ -574,6 +574,8 @@ fn events_k8s_io_cells() {
         "deprecatedFirstTimestamp": ago(Duration::minutes(10)),
         "deprecatedLastTimestamp": ago(Duration::minutes(2))
     });
+    let core = crate::resources::find("", "v1", "events").unwrap();
+    let ev = crate::conversion::convert(ev, core).unwrap();
     assert_eq!(columns("events.k8s.io", "events"), columns("", "events"));
     check(
         "events.k8s.io",

@@ -20,9 +20,9 @@ use serde_json::{json, Value};
 use super::{decode, stored, Registry};
 
 /// Where Services live.
-pub const SERVICES_PREFIX: &str = "/registry/core/services/";
+pub const SERVICES_PREFIX: &str = "/registry/services/specs/";
 /// Where ClusterIP claims live (upstream's IPAddress key space).
-pub const IP_PREFIX: &str = "/registry/networking.k8s.io/ipaddresses/";
+pub const IP_PREFIX: &str = "/registry/ipaddresses/";
 /// Where NodePort claims live.
 pub const PORT_PREFIX: &str = "/registry/kapi/servicenodeports/";
 /// How old a claim without its Service must be before [`repair`] removes it: a create in
@@ -321,6 +321,17 @@ pub fn spawn_repair(registry: std::sync::Arc<Registry>, interval: std::time::Dur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_and_services_are_where_their_resources_are_stored() {
+        let key = |group, resource| {
+            kapi_api::resources::find(group, "v1", resource)
+                .unwrap()
+                .key_prefix()
+        };
+        assert_eq!(SERVICES_PREFIX, key("", "services"));
+        assert_eq!(IP_PREFIX, key("networking.k8s.io", "ipaddresses"));
+    }
 
     #[test]
     fn a_service_holds_its_cluster_ip_and_node_ports() {

@@ -41,6 +41,8 @@ pub struct ListOptions {
     pub bookmarks: bool,
     /// `sendInitialEvents`.
     pub send_initial_events: Option<bool>,
+    /// Whether the resource is namespaced: its keys end in `<namespace>/<name>`, else `<name>`.
+    pub namespaced: bool,
 }
 
 /// Parses the query string of a list or watch of `def`.
@@ -119,6 +121,7 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
         timeout_seconds,
         bookmarks: flag("allowWatchBookmarks")?.unwrap_or(false),
         send_initial_events: flag("sendInitialEvents")?,
+        namespaced: def.namespaced,
     })
 }
 
@@ -235,13 +238,10 @@ impl ListOptions {
         if !self.labels.is_empty() {
             return None;
         }
-        let segments: Vec<&str> = key.trim_start_matches('/').split('/').collect();
-        // registry/<group>/<resource>/[<namespace>/]<name>
-        let (namespace, name) = match segments.as_slice() {
-            [_, _, _, ns, name] => (*ns, *name),
-            [_, _, _, name] => ("", *name),
-            _ => return None,
-        };
+        // Keys end in `[<namespace>/]<name>`, whatever comes before (`services/specs/...`).
+        let mut tail = key.rsplit('/');
+        let name = tail.next()?;
+        let namespace = if self.namespaced { tail.next()? } else { "" };
         let mut all = true;
         for req in self.fields.requirements() {
             let actual = match req.field.as_str() {
@@ -336,4 +336,34 @@ fn decode_continue(token: &str) -> Result<(String, Revision), ApiError> {
         .ok_or_else(bad)?;
     let rv = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
     Ok((start, rv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(group: &str, resource: &str, selector: &str) -> ListOptions {
+        let def = kapi_api::resources::RESOURCES
+            .iter()
+            .find(|d| d.group == group && d.resource == resource)
+            .unwrap();
+        parse(&[("fieldSelector".into(), selector.into())], def).unwrap()
+    }
+
+    #[test]
+    fn names_and_namespaces_are_read_from_the_end_of_any_key() {
+        let pods = opts("", "pods", "metadata.name=web,metadata.namespace=shop");
+        assert_eq!(pods.matches_key("/registry/pods/shop/web"), Some(true));
+        assert_eq!(pods.matches_key("/registry/pods/other/web"), Some(false));
+        let services = opts("", "services", "metadata.namespace=shop");
+        assert_eq!(
+            services.matches_key("/registry/services/specs/shop/web"),
+            Some(true)
+        );
+        let nodes = opts("", "nodes", "metadata.name=n1");
+        assert_eq!(nodes.matches_key("/registry/minions/n1"), Some(true));
+        assert_eq!(nodes.matches_key("/registry/minions/n2"), Some(false));
+        let by_phase = opts("", "pods", "status.phase=Running");
+        assert_eq!(by_phase.matches_key("/registry/pods/shop/web"), None);
+    }
 }

@@ -15,7 +15,6 @@ use super::FlowControl;
 use crate::registry::{Registry, WriteOptions};
 
 const GROUP: &str = "flowcontrol.apiserver.k8s.io";
-const PREFIX: &str = "/registry/flowcontrol.apiserver.k8s.io/";
 
 fn def(kind: &str) -> Result<&'static ResourceDef, ApiError> {
     resources::find_kind(GROUP, "v1", kind)
@@ -139,6 +138,7 @@ pub async fn run(registry: Arc<Registry>, flow: Arc<FlowControl>) {
         let before = registry.store().revision();
         let (schemas, levels) = rebuild(&registry, &flow);
         update_conditions(&registry, &schemas, &levels).await;
-        crate::registry::next_change(&registry, PREFIX, before).await;
+        let defs: Vec<&ResourceDef> = resources::in_group_version(GROUP, "v1").collect();
+        crate::registry::next_change(&registry, &defs, before).await;
     }
 }
