@@ -469,3 +469,144 @@ fn the_api_server_proxy_refuses_loopback_and_link_local_endpoints() {
         assert_eq!(body["message"], "address not allowed", "{what}");
     }
 }
+
+fn ready_condition(c: &Cluster, cidr: &str) -> Option<(String, String, String)> {
+    let out = c.kubectl(&["get", "servicecidr", cidr, "-o", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let cond = v["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?
+        .clone();
+    let field = |k: &str| cond[k].as_str().unwrap_or_default().to_string();
+    Some((field("status"), field("reason"), field("message")))
+}
+
+/// ServiceCIDRs as upstream 1.33: the server's range as the `kubernetes` ServiceCIDR, more
+/// ranges added by creating one, addresses outside all refused, and a range being deleted
+/// kept (Ready=False, Terminating) until no Service address depends on it alone.
+#[test]
+fn service_cidrs_extend_the_service_range_and_one_in_use_is_kept_until_its_services_go() {
+    let c = Cluster::start();
+    let table = c.kubectl_ok(&["get", "servicecidrs"]);
+    assert!(
+        table.contains("kubernetes") && table.contains("10.96.0.0/12"),
+        "{table}"
+    );
+    let ready = eventually(
+        "the default ServiceCIDR Ready with its finalizer",
+        30,
+        || {
+            let finalizers = c.kubectl_ok(&[
+                "get",
+                "servicecidr",
+                "kubernetes",
+                "-o",
+                "jsonpath={.metadata.finalizers}",
+            ]);
+            ready_condition(&c, "kubernetes")
+                .filter(|(s, _, m)| s == "True" && m == "Kubernetes Service CIDR is ready")
+                .filter(|_| finalizers.contains("networking.k8s.io/service-cidr-finalizer"))
+        },
+    );
+    assert_eq!(ready.1, "");
+    let ip = c.kubectl_ok(&["get", "ipaddress", "10.96.0.1"]);
+    assert!(
+        ip.contains("PARENTREF") && ip.contains("services/default/kubernetes"),
+        "{ip}"
+    );
+
+    // Outside every range: refused as upstream words it.
+    let outside = c.kubectl(&[
+        "create",
+        "service",
+        "clusterip",
+        "far",
+        "--tcp=80",
+        "--clusterip=10.200.0.5",
+    ]);
+    assert!(!outside.status.success());
+    let err = String::from_utf8_lossy(&outside.stderr);
+    assert!(
+        err.contains(r#"spec.clusterIPs: Invalid value: []string{"10.200.0.5"}: failed to allocate IP 10.200.0.5: the provided network does not match the current range"#),
+        "{err}"
+    );
+    // Bad ranges are refused with upstream's messages.
+    let bad = c.kubectl_stdin(
+        &["create", "-f", "-"],
+        Some("apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: bad}\nspec: {cidrs: [10.200.0.1/24]}\n"),
+    );
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("must not have bits set beyond the prefix length"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    apply(
+        &c,
+        "apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: extra}\nspec: {cidrs: [10.200.0.0/24]}\n",
+    );
+    eventually("the new ServiceCIDR Ready", 30, || {
+        ready_condition(&c, "extra").filter(|(s, _, _)| s == "True")
+    });
+    c.kubectl_ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "far",
+        "--tcp=80",
+        "--clusterip=10.200.0.5",
+    ]);
+    let claim = c.kubectl_ok(&[
+        "get",
+        "ipaddress",
+        "10.200.0.5",
+        "-o",
+        "jsonpath={.spec.parentRef.name}",
+    ]);
+    assert_eq!(claim, "far");
+    // Its block cannot be changed, only another family's added.
+    let changed = c.kubectl(&[
+        "patch",
+        "servicecidr",
+        "extra",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"cidrs":["10.201.0.0/24"]}}"#,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&changed.stderr)
+            .contains("spec.cidrs[0]: Invalid value: \"10.201.0.0/24\": field is immutable"),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+
+    // Deleting the range while a Service holds an address only it covers: kept, and says why.
+    c.kubectl_ok(&["delete", "servicecidr", "extra", "--wait=false"]);
+    let (status, reason, message) = eventually("the ServiceCIDR held by its address", 30, || {
+        ready_condition(&c, "extra").filter(|(s, _, _)| s == "False")
+    });
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "Terminating"));
+    assert_eq!(
+        message,
+        "There are still IPAddresses referencing the ServiceCIDR, please remove them or create a new ServiceCIDR"
+    );
+    assert!(c.kubectl(&["get", "servicecidr", "extra"]).status.success());
+    // New Services get no address from a range being deleted.
+    let refused = c.kubectl(&[
+        "create",
+        "service",
+        "clusterip",
+        "near",
+        "--tcp=80",
+        "--clusterip=10.200.0.6",
+    ]);
+    assert!(!refused.status.success());
+    c.kubectl_ok(&["delete", "service", "far"]);
+    eventually("the ServiceCIDR gone once its address is", 40, || {
+        let out = c.kubectl(&["get", "servicecidr", "extra"]);
+        (!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"))
+            .then_some(())
+    });
+}

@@ -244,6 +244,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, RW, &["ing"], NONE, &[status("Ingress", "networking.k8s.io", "v1")], true),
     res!("networking.k8s.io", "v1", "ipaddresses", "ipaddress", "IPAddress", false, RW, &["ip"], NONE, &[], false),
     res!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, RW, &["netpol"], NONE, &[], true),
+    res!("networking.k8s.io", "v1", "servicecidrs", "servicecidr", "ServiceCIDR", false, RW, NONE, NONE, &[status("ServiceCIDR", "networking.k8s.io", "v1")], false),
     // node.k8s.io/v1
     res!("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", false, RW, NONE, NONE, &[], false),
     // policy/v1

@@ -402,6 +402,17 @@ pub fn invalid_value(field: impl Into<String>, value: &str, why: &str) -> Cause 
     }
 }
 
+/// As [`invalid_value`] for a list of strings, which upstream prints as Go's `%#v` does
+/// (`Invalid value: []string{"a", "b"}`).
+pub fn invalid_strings(field: impl Into<String>, values: &[&str], why: &str) -> Cause {
+    let quoted: Vec<String> = values.iter().map(|v| go_quote(v)).collect();
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!("Invalid value: []string{{{}}}: {why}", quoted.join(", ")),
+        field: field.into(),
+    }
+}
+
 /// As [`invalid_value`] for a number, which upstream prints unquoted (`Invalid value: 30500`).
 pub fn invalid_number(field: impl Into<String>, value: i64, why: &str) -> Cause {
     Cause {

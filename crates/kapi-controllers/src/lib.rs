@@ -52,6 +52,8 @@
 //!   ReplicationControllers through their scale subresource to keep their pods' CPU or memory
 //!   (from `metrics.k8s.io`) at each HorizontalPodAutoscaler's target, within its bounds and
 //!   `behavior`.
+//! - `service-cidr-controller`: the finalizer and Ready condition of ServiceCIDRs; one being
+//!   deleted stays while Service addresses allocated from it lie in no other.
 //! - `garbagecollector`: deletes objects whose owners are all gone, and carries out `orphan`
 //!   and `foregroundDeletion` finalizers, across every resource the server serves.
 //!
@@ -99,6 +101,7 @@ pub mod replicaset;
 mod rootca;
 pub mod scheduler;
 mod serviceaccounts;
+mod servicecidrs;
 pub mod servicelb;
 mod shared;
 pub mod statefulset;
@@ -157,6 +160,8 @@ pub const CRONJOB: &str = "cronjob";
 pub const HORIZONTAL_POD_AUTOSCALING: &str = "horizontalpodautoscaling";
 /// The garbage collector's name.
 pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
+/// The ServiceCIDR controller's name (upstream has no shorter one).
+pub const SERVICE_CIDR: &str = "service-cidr-controller";
 /// The scheduler's name in `--controllers` (it runs apart, with its own identity).
 pub const SCHEDULER: &str = "scheduler";
 
@@ -202,6 +207,7 @@ const CONTROLLERS: &[(&str, &[&str])] = &[
         &["horizontal-pod-autoscaler-controller"],
     ),
     (GARBAGE_COLLECTOR, &["garbage-collector-controller"]),
+    (SERVICE_CIDR, &[]),
     (SCHEDULER, &["kube-scheduler"]),
 ];
 
@@ -385,6 +391,7 @@ pub async fn run(client: kube::Client, options: ControllerOptions) -> Result<(),
             (CRONJOB, cronjob::run),
             (HORIZONTAL_POD_AUTOSCALING, hpa::run),
             (GARBAGE_COLLECTOR, garbagecollector::run),
+            (SERVICE_CIDR, servicecidrs::run),
         ];
         for (name, start) in started {
             if options.is_enabled(name) {

@@ -290,6 +290,9 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     bootstrap::run(&registry, &api_servers, addr.port())
         .await
         .map_err(ServerError::Bootstrap)?;
+    registry::service_cidrs::ensure_default(&registry)
+        .await
+        .map_err(ServerError::Bootstrap)?;
     // Claims of Service addresses agree with the Services (upstream repairs every 3 minutes).
     registry::claims::spawn_repair(registry.clone(), std::time::Duration::from_secs(180));
     if shared {

@@ -235,6 +235,33 @@ pub(super) fn webhook_configuration(cfg: &Value, now: DateTime<Utc>) -> Vec<Valu
     vec![s(name(cfg)), n(len_at(cfg, &["webhooks"])), age(cfg, now)]
 }
 
+pub(super) fn service_cidr(cidr: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let cidrs: Vec<&str> = arr_at(cidr, &["spec", "cidrs"])
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    vec![s(name(cidr)), s(cidrs.join(",")), age(cidr, now)]
+}
+
+/// `resource[.group]/[namespace/]name` of the parent, as upstream prints it.
+pub(super) fn ip_address(ip: &Value, _now: DateTime<Utc>) -> Vec<Value> {
+    let parent = match get(ip, &["spec", "parentRef"]).filter(|p| p.is_object()) {
+        Some(p) => {
+            let resource = str_at(p, &["resource"]).to_lowercase();
+            let mut out = match opt_str(p, &["group"]).filter(|g| !g.is_empty()) {
+                Some(group) => format!("{resource}.{group}"),
+                None => resource,
+            };
+            if let Some(ns) = opt_str(p, &["namespace"]).filter(|n| !n.is_empty()) {
+                out = format!("{out}/{ns}");
+            }
+            format!("{out}/{}", str_at(p, &["name"]))
+        }
+        None => "<none>".to_string(),
+    };
+    vec![s(name(ip)), s(parent)]
+}
+
 pub(super) fn runtime_class(rc: &Value, now: DateTime<Utc>) -> Vec<Value> {
     vec![s(name(rc)), s(str_at(rc, &["handler"])), age(rc, now)]
 }

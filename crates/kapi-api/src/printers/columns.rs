@@ -495,6 +495,27 @@ pub(super) const WEBHOOK_CONFIGURATIONS: &[Column] = &[
     AGE,
 ];
 
+pub(super) const SERVICE_CIDRS: &[Column] = &[
+    NAME,
+    col(
+        "CIDRs",
+        "string",
+        "CIDRs defines the IP blocks in CIDR notation (e.g. \"192.168.0.0/24\" or \"2001:db8::/64\") from which to assign service cluster IPs. Max of two CIDRs is allowed, one of each IP family. This field is immutable.",
+        0,
+    ),
+    AGE,
+];
+
+pub(super) const IP_ADDRESSES: &[Column] = &[
+    NAME,
+    col(
+        "ParentRef",
+        "string",
+        "ParentRef references the resource that an IPAddress is attached to. An IPAddress must reference a parent object.",
+        0,
+    ),
+];
+
 pub(super) const RUNTIME_CLASSES: &[Column] = &[
     NAME,
     // Upstream points this description at a field ObjectMeta does not have, so it is empty.

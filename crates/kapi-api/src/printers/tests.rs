@@ -903,6 +903,8 @@ fn every_printer_survives_sparse_objects() {
             "validatingwebhookconfigurations",
         ),
         ("node.k8s.io", "runtimeclasses"),
+        ("networking.k8s.io", "servicecidrs"),
+        ("networking.k8s.io", "ipaddresses"),
         ("storage.k8s.io", "csidrivers"),
         ("storage.k8s.io", "csinodes"),
         ("storage.k8s.io", "csistoragecapacities"),
@@ -1093,4 +1095,41 @@ fn table_envelope() {
     );
     assert_eq!(t["metadata"], json!({"resourceVersion": "5"}));
     assert_eq!(t["rows"], json!([]));
+}
+
+#[test]
+fn service_cidr_and_ip_address_cells() {
+    check(
+        "networking.k8s.io",
+        "servicecidrs",
+        vec![(
+            "dual stack",
+            json!({"metadata": meta("kubernetes", Duration::days(17)),
+                "spec": {"cidrs": ["10.96.0.0/28", "fd00::/120"]}}),
+            json!(["kubernetes", "10.96.0.0/28,fd00::/120", "17d"]),
+        )],
+    );
+    check(
+        "networking.k8s.io",
+        "ipaddresses",
+        vec![
+            (
+                "a Service's",
+                json!({"metadata": meta("10.96.0.1", Duration::days(1)),
+                    "spec": {"parentRef": {"group": "", "resource": "services", "namespace": "default", "name": "kubernetes"}}}),
+                json!(["10.96.0.1", "services/default/kubernetes"]),
+            ),
+            (
+                "a gateway's",
+                json!({"metadata": meta("10.0.0.9", Duration::days(1)),
+                    "spec": {"parentRef": {"group": "gateway.networking.k8s.io", "resource": "Gateways", "namespace": "ns", "name": "gw"}}}),
+                json!(["10.0.0.9", "gateways.gateway.networking.k8s.io/ns/gw"]),
+            ),
+            (
+                "none",
+                json!({"metadata": meta("10.0.0.8", Duration::days(1))}),
+                json!(["10.0.0.8", "<none>"]),
+            ),
+        ],
+    );
 }

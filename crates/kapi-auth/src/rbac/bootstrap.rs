@@ -735,6 +735,22 @@ fn controller_manager() -> Vec<PolicyRule> {
         ),
         // the service load balancer publishes ingress addresses
         rule(&["update", "patch"], &[""], &["services/status"]),
+        // the ServiceCIDR controller: finalizers and the Ready condition, from the addresses
+        rule(
+            &["get", "list", "watch", "patch", "update"],
+            &["networking.k8s.io"],
+            &["servicecidrs"],
+        ),
+        rule(
+            &["patch", "update"],
+            &["networking.k8s.io"],
+            &["servicecidrs/status", "servicecidrs/finalizers"],
+        ),
+        rule(
+            &["get", "list", "watch"],
+            &["networking.k8s.io"],
+            &["ipaddresses"],
+        ),
         rule(
             &["update", "patch"],
             &["apps"],

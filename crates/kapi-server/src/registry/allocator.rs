@@ -14,17 +14,13 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-use kapi_api::status::{invalid_number, invalid_value, ApiError};
+use kapi_api::status::{invalid_number, invalid_strings, invalid_value, ApiError};
 use serde_json::{json, Value};
 
 use super::claims::{self, ClaimError, Owner};
+use super::service_cidrs::{self, Ipv4Range};
 use super::Registry;
 
-/// The service range: 10.96.0.0/12. The first address belongs to the `kubernetes` Service.
-const RANGE_BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
-const RANGE_SIZE: u32 = 1 << 20;
-/// Upstream's static band for a /12: min(max(16, size/16), 256) addresses.
-const IP_STATIC_BAND: u32 = 256;
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 /// Upstream's static band for the default node port range: min(max(16, size/32), 128).
 const NODE_PORT_STATIC_BAND: u16 = 86;
@@ -170,19 +166,32 @@ impl Allocator {
                         )],
                     )
                 })?;
-                let n = u32::from(parsed);
-                if !(RANGE_BASE..RANGE_BASE + RANGE_SIZE).contains(&n) {
-                    return Err(ApiError::invalid("", "Service", &name, vec![invalid_value("spec.clusterIPs", ip, "provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12")]));
+                if !service_cidrs::ranges(registry)
+                    .iter()
+                    .any(|r| r.holds(parsed))
+                {
+                    return Err(ApiError::invalid(
+                        "",
+                        "Service",
+                        &name,
+                        vec![invalid_strings(
+                            "spec.clusterIPs",
+                            &[ip],
+                            &format!("failed to allocate IP {ip}: the provided network does not match the current range"),
+                        )],
+                    ));
                 }
                 if used_ips.contains(&parsed) {
                     return Err(ApiError::invalid(
                         "",
                         "Service",
                         &name,
-                        vec![invalid_value(
+                        vec![invalid_strings(
                             "spec.clusterIPs",
-                            ip,
-                            "failed to allocate IP: provided IP is already allocated",
+                            &[ip],
+                            &format!(
+                                "failed to allocate IP {ip}: provided IP is already allocated"
+                            ),
                         )],
                     ));
                 }
@@ -194,9 +203,9 @@ impl Allocator {
                 let ip = match old_ip {
                     Some(ip) => ip,
                     None => {
-                        let ip = next_ip(&used_ips).ok_or_else(|| {
-                            ApiError::internal("failed to allocate a serviceIP: range is full")
-                        })?;
+                        let ip = next_ip(&used_ips, &service_cidrs::ranges(registry)).ok_or_else(
+                            || ApiError::internal("failed to allocate a serviceIP: range is full"),
+                        )?;
                         ips.insert(ip);
                         reservation.ips.push(ip);
                         reservation.picked_ips.push(ip);
@@ -334,10 +343,17 @@ impl Reservation<'_> {
                         ip = next;
                     }
                     Err(ClaimError::Taken) => {
-                        return Err(refused(
-                            "spec.clusterIPs",
-                            ip.to_string(),
-                            "failed to allocate IP: provided IP is already allocated",
+                        return Err(ApiError::invalid(
+                            "",
+                            "Service",
+                            &owner.name,
+                            vec![invalid_strings(
+                                "spec.clusterIPs",
+                                &[&ip.to_string()],
+                                &format!(
+                                    "failed to allocate IP {ip}: provided IP is already allocated"
+                                ),
+                            )],
                         ))
                     }
                     Err(ClaimError::Failed(e)) => return Err(e),
@@ -396,7 +412,7 @@ impl Reservation<'_> {
     /// Another ClusterIP in place of one another server claimed first.
     async fn repick_ip(&mut self, registry: &Registry) -> Result<Ipv4Addr, ApiError> {
         let (ips, _) = self.taken(registry).await?;
-        let ip = next_ip(&ips)
+        let ip = next_ip(&ips, &service_cidrs::ranges(registry))
             .ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?;
         self.allocator
             .handed_out
@@ -459,14 +475,18 @@ fn drop_node_ports(spec: &mut Value) {
     }
 }
 
-/// The first free address above the static band, else the first free one in it.
-fn next_ip(used: &HashSet<Ipv4Addr>) -> Option<Ipv4Addr> {
-    let dynamic = RANGE_BASE + IP_STATIC_BAND..RANGE_BASE + RANGE_SIZE - 1;
-    let band = RANGE_BASE + 1..RANGE_BASE + IP_STATIC_BAND;
-    dynamic
-        .chain(band)
-        .map(Ipv4Addr::from)
-        .find(|ip| !used.contains(ip))
+/// The first free address of the first range with one: above the range's static band, else
+/// in it (network and broadcast addresses never).
+fn next_ip(used: &HashSet<Ipv4Addr>, ranges: &[Ipv4Range]) -> Option<Ipv4Addr> {
+    ranges.iter().find_map(|r| {
+        let band = r.static_band().min(r.size());
+        let dynamic = r.base.saturating_add(band)..r.base.saturating_add(r.size() - 1);
+        let low = r.base.saturating_add(1)..r.base.saturating_add(band);
+        dynamic
+            .chain(low)
+            .map(Ipv4Addr::from)
+            .find(|ip| r.holds(*ip) && !used.contains(ip))
+    })
 }
 
 /// The first free node port above the static band, else the first free one in it.
@@ -484,15 +504,45 @@ mod tests {
     #[test]
     fn dynamic_allocation_avoids_the_static_band_until_the_rest_is_full() {
         let mut used = HashSet::new();
-        assert_eq!(next_ip(&used), Some(Ipv4Addr::new(10, 96, 1, 0)));
+        let ranges = [service_cidrs::DEFAULT_RANGE];
+        assert_eq!(next_ip(&used, &ranges), Some(Ipv4Addr::new(10, 96, 1, 0)));
         used.insert(Ipv4Addr::new(10, 96, 1, 0));
-        assert_eq!(next_ip(&used), Some(Ipv4Addr::new(10, 96, 1, 1)));
+        assert_eq!(next_ip(&used, &ranges), Some(Ipv4Addr::new(10, 96, 1, 1)));
         let mut ports = HashSet::new();
         assert_eq!(next_port(&ports), Some(30086));
         ports.extend(30086..=32767);
         assert_eq!(next_port(&ports), Some(30000));
         ports.extend(30000..30086);
         assert_eq!(next_port(&ports), None);
+    }
+
+    #[test]
+    fn a_full_range_gives_way_to_the_next_servicecidr() {
+        let small = Ipv4Range {
+            base: u32::from(Ipv4Addr::new(10, 97, 0, 0)),
+            prefix: 29,
+        };
+        let extra = Ipv4Range {
+            base: u32::from(Ipv4Addr::new(10, 98, 0, 0)),
+            prefix: 30,
+        };
+        let mut used = HashSet::new();
+        for _ in 0..6 {
+            let ip = next_ip(&used, &[small, extra]).unwrap();
+            assert!(small.holds(ip), "{ip}");
+            used.insert(ip);
+        }
+        assert_eq!(
+            next_ip(&used, &[small, extra]),
+            Some(Ipv4Addr::new(10, 98, 0, 1))
+        );
+        used.insert(Ipv4Addr::new(10, 98, 0, 1));
+        assert_eq!(
+            next_ip(&used, &[small, extra]),
+            Some(Ipv4Addr::new(10, 98, 0, 2))
+        );
+        used.insert(Ipv4Addr::new(10, 98, 0, 2));
+        assert_eq!(next_ip(&used, &[small, extra]), None, "range is full");
     }
 
     /// Two registries on one etcd, as two servers: an address and port picked by one that

@@ -13,6 +13,7 @@ pub mod list_options;
 pub mod namespaces;
 pub mod pods;
 mod propagation;
+pub mod service_cidrs;
 mod stored;
 pub mod strategy;
 mod write;

@@ -182,6 +182,18 @@ pub fn prepare_update(
             )))
         }
     };
+    if subresource.is_empty() && (def.group, def.resource) == ("networking.k8s.io", "servicecidrs")
+    {
+        let mut causes = Vec::new();
+        super::service_cidrs::validate_update(old, &result, &mut causes);
+        if !causes.is_empty() {
+            let name = result
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            return Err(ApiError::invalid(def.group, def.kind, name, causes));
+        }
+    }
     validate(def, &result)?;
     Ok(result)
 }
@@ -511,6 +523,7 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     match (def.group, def.resource) {
         ("", "pods") => validate_pod_spec(obj.get("spec"), "spec", &mut causes),
         ("autoscaling", "horizontalpodautoscalers") => super::hpa::validate(obj, &mut causes),
+        ("networking.k8s.io", "servicecidrs") => super::service_cidrs::validate(obj, &mut causes),
         ("apps", "deployments")
         | ("apps", "replicasets")
         | ("apps", "statefulsets")
