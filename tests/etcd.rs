@@ -272,6 +272,14 @@ fn objects_are_kept_under_kube_apiservers_keys_and_json_it_wrote_is_served() {
     let c = Cluster::start_with(&["--etcd-servers", &etcd.url()]);
     c.kubectl_ok(&["create", "configmap", "mine", "--from-literal=k=v"]);
     c.kubectl_ok(&["create", "service", "clusterip", "web", "--tcp=80:8080"]);
+    c.kubectl_ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "np",
+        "--tcp=80",
+        "--node-port=30009",
+    ]);
     let ip = c.kubectl_ok(&["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
     for (key, kind) in [
         ("/registry/configmaps/default/mine", "ConfigMap"),
@@ -292,6 +300,20 @@ fn objects_are_kept_under_kube_apiservers_keys_and_json_it_wrote_is_served() {
         let obj = etcd_get(&etcd, key).unwrap_or_else(|| panic!("nothing at {key}"));
         assert_eq!(obj["kind"], kind, "{key}");
     }
+    // NodePorts as upstream's bitmap: bit 9 (port 30009) of the number the bytes spell.
+    let ports = etcd_get(&etcd, "/registry/ranges/servicenodeports").expect("the NodePort range");
+    assert_eq!(
+        (ports["kind"].as_str(), ports["range"].as_str()),
+        (Some("RangeAllocation"), Some("30000-32767"))
+    );
+    let bitmap = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(ports["data"].as_str().unwrap())
+            .unwrap()
+    };
+    let last = bitmap.len() - 1;
+    assert_eq!(bitmap[last - 1] & 0b10, 0b10, "{bitmap:?}");
     // An object as kube-apiserver writes it with `--storage-media-type=application/json`:
     // no resourceVersion (the revision is etcd's), a trailing newline.
     let upstream = "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"theirs\",\"namespace\":\"default\",\"uid\":\"0b5c0b8e-5f5e-4f6e-9a38-3f1f4f4a0c11\",\"creationTimestamp\":\"2026-12-01T08:00:00Z\"},\"data\":{\"from\":\"kube-apiserver\"}}\n";

@@ -21,12 +21,16 @@ use super::claims::{self, ClaimError, Owner};
 use super::service_cidrs::{self, Ipv4Range};
 use super::Registry;
 
-const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+const NODE_PORTS: std::ops::RangeInclusive<u16> = super::port_range::RANGE;
 /// Upstream's static band for the default node port range: min(max(16, size/32), 128).
 const NODE_PORT_STATIC_BAND: u16 = 86;
 
 pub(crate) struct Allocator {
     handed_out: Mutex<(HashSet<Ipv4Addr>, HashSet<u16>)>,
+    /// NodePorts in use that no Service held at the last repair: freed if still so at the
+    /// next (a create in flight holds its port for a moment before its Service is stored;
+    /// upstream waits several repairs too).
+    pub(super) leaked_ports: Mutex<Option<HashSet<u16>>>,
 }
 
 /// Addresses and ports handed to one write; released when dropped.
@@ -60,6 +64,7 @@ impl Allocator {
     pub fn new() -> Self {
         Self {
             handed_out: Mutex::new((HashSet::new(), HashSet::new())),
+            leaked_ports: Mutex::new(None),
         }
     }
 
@@ -362,7 +367,7 @@ impl Reservation<'_> {
         }
         for mut port in self.ports.clone() {
             for attempt in 0.. {
-                match claims::claim_port(registry, port, owner).await {
+                match claims::claim_port(registry, port).await {
                     Ok(()) => {
                         ports.push(port);
                         break;
@@ -582,7 +587,7 @@ mod tests {
         let ip: Ipv4Addr = svc["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
         let port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap() as u16;
         claims::claim_ip(&one, ip, &other).await.unwrap();
-        claims::claim_port(&one, port, &other).await.unwrap();
+        claims::claim_port(&one, port).await.unwrap();
         reservation.claim(&two, &mut svc, &owner).await.unwrap();
         let now: Ipv4Addr = svc["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
         let now_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap() as u16;

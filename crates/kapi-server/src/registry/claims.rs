@@ -3,8 +3,8 @@
 //! store refuses to a second claimant whichever server it comes from.
 //!
 //! A ClusterIP's claim is an `IPAddress` object (networking.k8s.io/v1, named by the address,
-//! its `parentRef` the Service), as upstream's allocator keeps them since 1.33; a NodePort's is
-//! a kapi object under `/registry/kapi/servicenodeports/` (upstream keeps a bitmap there).
+//! its `parentRef` the Service), as upstream's allocator keeps them since 1.33; NodePorts are
+//! bits of upstream's `RangeAllocation` bitmap ([`super::port_range`]).
 //! Claims are made before a Service is stored and released when it is deleted or gives an
 //! address up; [`repair`] collects what a crash between the two left, and claims what
 //! Services stored before claims existed hold.
@@ -23,8 +23,8 @@ use super::{decode, stored, Registry};
 pub const SERVICES_PREFIX: &str = "/registry/services/specs/";
 /// Where ClusterIP claims live (upstream's IPAddress key space).
 pub const IP_PREFIX: &str = "/registry/ipaddresses/";
-/// Where NodePort claims live.
-pub const PORT_PREFIX: &str = "/registry/kapi/servicenodeports/";
+/// Where an earlier kapi kept one claim per NodePort; [`repair`] removes them.
+const LEGACY_PORT_PREFIX: &str = "/registry/kapi/servicenodeports/";
 /// How old a claim without its Service must be before [`repair`] removes it: a create in
 /// flight holds its claims for a moment before its Service is stored.
 const GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
@@ -93,22 +93,8 @@ fn ip_claim(ip: Ipv4Addr, owner: &Owner) -> Value {
     )
 }
 
-fn port_claim(port: u16, owner: &Owner) -> Value {
-    claim(
-        "kapi.dev/v1",
-        "NodePortClaim",
-        port.to_string(),
-        json!({}),
-        owner,
-    )
-}
-
 fn ip_key(ip: Ipv4Addr) -> String {
     format!("{IP_PREFIX}{ip}")
-}
-
-fn port_key(port: u16) -> String {
-    format!("{PORT_PREFIX}{port}")
 }
 
 fn owner_of(claim: &Value) -> Option<Owner> {
@@ -133,9 +119,9 @@ pub async fn claim_ip(registry: &Registry, ip: Ipv4Addr, owner: &Owner) -> Resul
     create(registry, ip_key(ip), ip_claim(ip, owner)).await
 }
 
-/// Claims one NodePort for `owner`.
-pub async fn claim_port(registry: &Registry, port: u16, owner: &Owner) -> Result<(), ClaimError> {
-    create(registry, port_key(port), port_claim(port, owner)).await
+/// Claims one NodePort.
+pub async fn claim_port(registry: &Registry, port: u16) -> Result<(), ClaimError> {
+    super::port_range::claim(registry, port).await
 }
 
 /// Deletes the claim at `key` if `owner` holds it.
@@ -160,8 +146,9 @@ pub async fn release(registry: &Registry, ips: &[Ipv4Addr], ports: &[u16], owner
     for ip in ips {
         release_key(registry, &ip_key(*ip), owner).await;
     }
-    for port in ports {
-        release_key(registry, &port_key(*port), owner).await;
+    if let Err(ClaimError::Failed(e)) = super::port_range::release(registry, ports).await {
+        // The store is away: repair frees them later.
+        tracing::debug!(error = %e.message, "could not release node ports");
     }
 }
 
@@ -178,11 +165,7 @@ pub fn claimed(registry: &Registry) -> (HashSet<Ipv4Addr>, HashSet<u16>) {
         .iter()
         .filter_map(|n| n.parse().ok())
         .collect();
-    let ports = names(PORT_PREFIX)
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    (ips, ports)
+    (ips, super::port_range::in_use(registry))
 }
 
 /// The ClusterIP and NodePorts a stored Service holds.
@@ -232,6 +215,7 @@ pub async fn repair(registry: &Registry) {
         .list(SERVICES_PREFIX, None, 0, |_, _| true)
         .0;
     let mut holds: HashSet<(String, Owner)> = HashSet::new();
+    let mut held_ports: HashSet<u16> = HashSet::new();
     for (_, kv) in &services {
         let Ok(svc) = decode(&kv.value) else { continue };
         let Some(owner) = owner_of_service(&svc) else {
@@ -241,59 +225,46 @@ pub async fn repair(registry: &Registry) {
         if let Some(ip) = ip {
             holds.insert((ip_key(ip), owner.clone()));
         }
-        for port in ports {
-            holds.insert((port_key(port), owner.clone()));
-        }
+        held_ports.extend(ports);
     }
+    repair_ports(registry, &held_ports).await;
     let now = chrono::Utc::now();
-    for prefix in [IP_PREFIX, PORT_PREFIX] {
-        let (claims, _, _) = registry.store().list(prefix, None, 0, |_, _| true);
-        for (key, kv) in claims {
-            let Ok(claim) = decode(&kv.value) else {
-                continue;
-            };
-            let owner = owner_of(&claim);
-            if owner
-                .as_ref()
-                .is_some_and(|o| holds.remove(&(key.clone(), o.clone())))
+    let (claims, _, _) = registry.store().list(IP_PREFIX, None, 0, |_, _| true);
+    for (key, kv) in claims {
+        let Ok(claim) = decode(&kv.value) else {
+            continue;
+        };
+        let owner = owner_of(&claim);
+        if owner
+            .as_ref()
+            .is_some_and(|o| holds.remove(&(key.clone(), o.clone())))
+        {
+            continue;
+        }
+        let old = claim
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_none_or(|t| now.signed_duration_since(t) > GRACE);
+        if old {
+            let value: Bytes = kv.value.clone();
+            if let Err(e) = registry
+                .store()
+                .delete(&key, Some(kv.mod_revision), value)
+                .await
             {
-                continue;
-            }
-            let old = claim
-                .pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .is_none_or(|t| now.signed_duration_since(t) > GRACE);
-            if old {
-                let value: Bytes = kv.value.clone();
-                if let Err(e) = registry
-                    .store()
-                    .delete(&key, Some(kv.mod_revision), value)
-                    .await
-                {
-                    tracing::debug!(key, error = %e, "could not remove a stale claim");
-                } else {
-                    tracing::info!(key, "removed a claim whose Service no longer holds it");
-                }
+                tracing::debug!(key, error = %e, "could not remove a stale claim");
+            } else {
+                tracing::info!(key, "removed a claim whose Service no longer holds it");
             }
         }
     }
     // What is held without a claim: Services stored before claims existed.
     for (key, owner) in holds {
-        let claimed = if let Some(ip) = key.strip_prefix(IP_PREFIX) {
-            match ip.parse() {
-                Ok(ip) => claim_ip(registry, ip, &owner).await,
-                Err(_) => continue,
-            }
-        } else if let Some(port) = key.strip_prefix(PORT_PREFIX) {
-            match port.parse() {
-                Ok(port) => claim_port(registry, port, &owner).await,
-                Err(_) => continue,
-            }
-        } else {
+        let Some(Ok(ip)) = key.strip_prefix(IP_PREFIX).map(str::parse) else {
             continue;
         };
-        match claimed {
+        match claim_ip(registry, ip, &owner).await {
             Ok(()) => {}
             Err(ClaimError::Taken) => tracing::warn!(
                 key,
@@ -304,6 +275,43 @@ pub async fn repair(registry: &Registry) {
                 tracing::debug!(key, error = %e.message, "could not claim")
             }
         }
+    }
+}
+
+/// The NodePort bitmap agrees with the Services: every held port is set, and a port no Service
+/// holds at two repairs in a row is freed. One-key-per-port claims an earlier kapi wrote go.
+async fn repair_ports(registry: &Registry, held: &HashSet<u16>) {
+    let held_list: Vec<u16> = held.iter().copied().collect();
+    if let Err(ClaimError::Failed(e)) = super::port_range::mark(registry, &held_list).await {
+        tracing::debug!(error = %e.message, "could not mark held node ports");
+        return;
+    }
+    let leaked: HashSet<u16> = super::port_range::in_use(registry)
+        .difference(held)
+        .copied()
+        .collect();
+    let seen_before = registry
+        .allocator
+        .leaked_ports
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(leaked.clone())
+        .unwrap_or_default();
+    let free: Vec<u16> = leaked.intersection(&seen_before).copied().collect();
+    if !free.is_empty() {
+        match super::port_range::release(registry, &free).await {
+            Ok(()) => tracing::info!(ports = ?free, "freed node ports no Service holds"),
+            Err(_) => tracing::debug!("could not free leaked node ports"),
+        }
+    }
+    let (legacy, _, _) = registry
+        .store()
+        .list(LEGACY_PORT_PREFIX, None, 0, |_, _| true);
+    for (key, kv) in legacy {
+        let _ = registry
+            .store()
+            .delete(&key, Some(kv.mod_revision), kv.value.clone())
+            .await;
     }
 }
 
@@ -352,12 +360,89 @@ mod tests {
             owner_of(&ip_claim(Ipv4Addr::new(10, 96, 1, 7), &owner)),
             Some(owner.clone())
         );
-        assert_eq!(owner_of(&port_claim(30080, &owner)), Some(owner));
         let other = json!({"spec": {"clusterIP": "10.96.1.7", "ports": [{"nodePort": 30081}]}});
         assert_eq!(given_up(&svc, Some(&other)), (vec![], vec![30080]));
         assert_eq!(
             given_up(&svc, None),
             (vec![Ipv4Addr::new(10, 96, 1, 7)], vec![30080])
         );
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    async fn registry() -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = kapi_store::StoreOptions {
+            stamp: crate::registry::stamp_revision,
+            ..Default::default()
+        };
+        let store = kapi_store::Store::open(&dir.path().join("kapi.db"), options).unwrap();
+        (dir, Registry::new(store))
+    }
+
+    async fn put(registry: &Registry, key: &str, obj: Value) {
+        registry
+            .store()
+            .create(key, stored::encode(obj).unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn node_ports_are_one_bitmap_that_repair_keeps_equal_to_the_services() {
+        let (_dir, registry) = registry().await;
+        claim_port(&registry, 30100).await.unwrap();
+        assert!(matches!(
+            claim_port(&registry, 30100).await,
+            Err(ClaimError::Taken)
+        ));
+        claim_port(&registry, 30101).await.unwrap();
+        let stored = decode(
+            &registry
+                .store()
+                .get(super::super::port_range::KEY)
+                .unwrap()
+                .value,
+        )
+        .unwrap();
+        assert_eq!(stored["kind"], "RangeAllocation");
+        assert_eq!(stored["range"], "30000-32767");
+        // A Service stored before the bitmap held its port, and an earlier kapi's claim.
+        put(
+            &registry,
+            &format!("{SERVICES_PREFIX}default/old"),
+            json!({"metadata": {"name": "old", "namespace": "default"},
+                "spec": {"ports": [{"nodePort": 30200}, {"nodePort": 30100}]}}),
+        )
+        .await;
+        put(
+            &registry,
+            &format!("{LEGACY_PORT_PREFIX}30200"),
+            json!({"metadata": {"name": "30200"}}),
+        )
+        .await;
+        repair(&registry).await;
+        let in_use = super::super::port_range::in_use(&registry);
+        assert!(in_use.contains(&30200), "held without a claim: marked");
+        assert!(
+            in_use.contains(&30101),
+            "not held, but seen only once: kept"
+        );
+        assert_eq!(registry.store().count(LEGACY_PORT_PREFIX, 1), 0);
+        repair(&registry).await;
+        let in_use = super::super::port_range::in_use(&registry);
+        assert!(!in_use.contains(&30101), "not held at two repairs: freed");
+        assert!(in_use.contains(&30100) && in_use.contains(&30200));
+        release(
+            &registry,
+            &[],
+            &[30200],
+            &Owner::new(Some("default"), "old"),
+        )
+        .await;
+        assert!(!super::super::port_range::in_use(&registry).contains(&30200));
     }
 }

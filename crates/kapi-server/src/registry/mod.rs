@@ -12,6 +12,7 @@ pub mod layout;
 pub mod list_options;
 pub mod namespaces;
 pub mod pods;
+pub mod port_range;
 mod propagation;
 pub mod service_cidrs;
 mod stored;
