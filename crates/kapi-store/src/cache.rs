@@ -23,7 +23,7 @@ pub(crate) struct State {
     pub revision: Revision,
     /// The revision of the last change applied (`revision` may be ahead of it when the backend
     /// reported progress without a change under the cache's keys).
-    applied: Revision,
+    pub applied: Revision,
     /// The oldest revision a watch may start after; older starts are compacted away.
     pub oldest: Revision,
 }
@@ -59,10 +59,25 @@ impl State {
     }
 }
 
-/// The cache: state, the live event channel and the revision it has reached.
+/// The part of a key that names its resource, for the per-resource channels:
+/// `/registry/pods/` of `/registry/pods/default/web` (everything up to the third `/`); keys
+/// with fewer levels have none. Grouping is by shape alone: where two resources share a
+/// first level (`services/specs`, `services/endpoints`), they share a channel, and each
+/// watcher still filters by its own prefix.
+pub(crate) fn resource_of(key: &str) -> Option<&str> {
+    let third = key.match_indices('/').nth(2)?.0;
+    Some(&key[..=third])
+}
+
+/// The cache: state, the live event channels and the revision it has reached.
 pub(crate) struct Cache {
     state: RwLock<State>,
+    /// Every event, for watchers whose prefix spans resources.
     pub events: broadcast::Sender<Arc<Event>>,
+    /// One channel per resource ([`resource_of`]), made when first watched: a write wakes only
+    /// the watchers of its own resource, as upstream's cache per resource does. Taken after
+    /// `state` when both are.
+    resources: RwLock<std::collections::HashMap<String, broadcast::Sender<Arc<Event>>>>,
     /// The revision the cache has reached, for callers waiting for one.
     pub revision: tokio::sync::watch::Sender<Revision>,
     pub options: StoreOptions,
@@ -108,6 +123,7 @@ impl Cache {
         Cache {
             state: RwLock::new(state),
             events,
+            resources: Default::default(),
             revision,
             options,
             generation: Default::default(),
@@ -118,6 +134,43 @@ impl Cache {
         self.state
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// A receiver of the live events under `prefix`: its resource's channel, or every event
+    /// when the prefix spans resources. Call it holding the state's read lock, so that no
+    /// event falls between the history the caller copies and the subscription.
+    pub fn subscribe(&self, prefix: &str) -> broadcast::Receiver<Arc<Event>> {
+        let Some(resource) = resource_of(prefix) else {
+            return self.events.subscribe();
+        };
+        if let Some(tx) = self
+            .resources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(resource)
+        {
+            return tx.subscribe();
+        }
+        let mut channels = self.resources.write().unwrap_or_else(|p| p.into_inner());
+        let capacity = (self.options.watch_buffer / 8).max(16);
+        channels
+            .entry(resource.to_string())
+            .or_insert_with(|| broadcast::channel(capacity).0)
+            .subscribe()
+    }
+
+    /// Sends a live event to the watchers of its resource and to those of every event.
+    fn publish(&self, event: Arc<Event>) {
+        if let Some(tx) = resource_of(&event.key).and_then(|r| {
+            self.resources
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(r)
+                .cloned()
+        }) {
+            let _ = tx.send(event.clone());
+        }
+        let _ = self.events.send(event);
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
@@ -172,7 +225,7 @@ impl Feed for Cache {
                 last = Some(state.revision);
                 let event = Arc::new(event(change, now));
                 state.remember(event.clone(), &self.options);
-                let _ = self.events.send(event);
+                self.publish(event);
             }
             state.oldest
         };

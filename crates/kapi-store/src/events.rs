@@ -109,7 +109,7 @@ impl WatchStream {
                 oldest: state.oldest,
             });
         }
-        self.live = self.store.events.subscribe();
+        self.live = self.store.subscribe(&self.prefix);
         self.backlog = state
             .ring
             .iter()
@@ -119,9 +119,18 @@ impl WatchStream {
         Ok(())
     }
 
-    /// The revision up to which the stream has seen every event, under its prefix or not (or
-    /// the start revision): what a bookmark may carry.
+    /// The revision up to which the stream has seen every event under its prefix (or the
+    /// start revision): what a bookmark may carry. With nothing of its own waiting, that is
+    /// the cache's latest change, whatever resource it was, so a watch resumed from a
+    /// bookmark stays inside the history while its resource is quiet.
     pub fn revision(&self) -> Revision {
-        self.after
+        let state = self.store.read();
+        // Events are sent while the cache holds its state for writing, so under the read
+        // lock every change up to `applied` is either consumed or waiting here.
+        if self.backlog.is_empty() && self.live.is_empty() {
+            self.after.max(state.applied)
+        } else {
+            self.after
+        }
     }
 }

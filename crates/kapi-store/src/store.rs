@@ -310,7 +310,7 @@ impl Store {
                 oldest: state.oldest,
             });
         }
-        let live = self.inner.events.subscribe();
+        let live = self.inner.subscribe(prefix);
         let backlog = state
             .ring
             .iter()

@@ -228,6 +228,62 @@ async fn a_quiet_prefix_still_advances_the_stream_revision() {
 }
 
 #[tokio::test]
+async fn a_resources_watchers_wake_only_for_it_and_still_advance_with_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(
+        &dir.path().join("t.db"),
+        StoreOptions {
+            event_history: 1000,
+            watch_buffer: 128,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut pods = s.watch("/registry/pods/", s.revision()).unwrap();
+    let mut all = s.watch("/registry/", s.revision()).unwrap();
+    let mut last = 0;
+    for i in 0..40 {
+        last = s
+            .create(&format!("/registry/configmaps/default/c{i}"), v("x"))
+            .await
+            .unwrap()
+            .revision;
+    }
+    assert!(
+        pods.live.is_empty(),
+        "another resource's writes are not sent to the pods channel"
+    );
+    assert_eq!(all.live.len(), 40, "they are on the channel of every event");
+    assert_eq!(
+        pods.revision(),
+        last,
+        "a bookmark carries the cache's progress"
+    );
+    let pod = s
+        .create("/registry/pods/default/web", v("p"))
+        .await
+        .unwrap()
+        .revision;
+    assert_eq!(pods.next().await.unwrap().revision, pod);
+    // A resource's watcher that falls behind its channel catches up from the history.
+    let mut written = Vec::new();
+    for i in 0..40 {
+        written.push(
+            s.create(&format!("/registry/pods/default/p{i}"), v("x"))
+                .await
+                .unwrap()
+                .revision,
+        );
+    }
+    let mut seen = Vec::new();
+    for _ in 0..40 {
+        seen.push(pods.next().await.unwrap().revision);
+    }
+    assert_eq!(seen, written, "every event once, in order, despite the lag");
+    assert_eq!(all.next().await.unwrap().revision, last - 39);
+}
+
+#[tokio::test]
 async fn concurrent_writers_share_commits_and_all_land() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), 1000);

@@ -87,52 +87,35 @@ pub fn decode_yaml(body: &[u8], what: &str) -> Result<Value, ApiError> {
 /// of changes (a `kubectl apply` of many objects) settle for a few milliseconds, so that
 /// configuration kept in memory (RBAC, flow control) is rebuilt once per burst.
 pub async fn next_change(registry: &Registry, defs: &[&ResourceDef], after: Revision) {
-    let prefixes: Vec<String> = defs.iter().map(|d| d.key_prefix()).collect();
-    let ours = |key: &str| prefixes.iter().any(|p| key.starts_with(p.as_str()));
-    // Upstream's layout puts each resource at the top level, so one watch of the root
-    // filtered here stands for one per resource.
-    let mut watch = match registry.store().watch(common_root(&prefixes), after) {
-        Ok(w) => w,
-        Err(_) => {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            return;
-        }
-    };
-    loop {
-        match watch.next().await {
-            Ok(ev) if ours(&ev.key) => break,
-            Ok(_) => {}
+    // One watch per resource, so that only their own changes wake this.
+    let mut watches = Vec::new();
+    for def in defs {
+        match registry.store().watch(&def.key_prefix(), after) {
+            Ok(w) => watches.push(w),
             Err(_) => {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 return;
             }
         }
     }
+    if watches.is_empty() {
+        return;
+    }
+    let first = futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.next())));
+    if first.await.0.is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        return;
+    }
     let _ = tokio::time::timeout(std::time::Duration::from_millis(5), async {
-        while watch.next().await.is_ok() {}
+        loop {
+            let next =
+                futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.next())));
+            if next.await.0.is_err() {
+                return;
+            }
+        }
     })
     .await;
-}
-
-/// The longest prefix every one of `prefixes` shares, cut back to a `/`.
-fn common_root(prefixes: &[String]) -> &str {
-    let Some(first) = prefixes.first() else {
-        return "/registry/";
-    };
-    let mut len = first.len();
-    for p in &prefixes[1..] {
-        len = len.min(
-            first
-                .bytes()
-                .zip(p.bytes())
-                .take_while(|(a, b)| a == b)
-                .count(),
-        );
-    }
-    match first[..len].rfind('/') {
-        Some(slash) => &first[..=slash],
-        None => "",
-    }
 }
 
 impl Registry {
