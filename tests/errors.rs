@@ -215,3 +215,181 @@ fn health_endpoints_name_only_the_checks_kapi_makes() {
         "[+]ping ok\nlivez check passed\n"
     );
 }
+
+/// Objects upstream refuses, tried as a new user would (the issue's list): each is refused
+/// with upstream's code, field path and words, and nothing is stored.
+#[test]
+fn values_upstream_refuses_are_refused_with_its_words_and_not_stored() {
+    let c = Cluster::start();
+    let big_label = "v".repeat(1 << 20);
+    let big_annotation = "x".repeat(300 * 1024);
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: neg}\nspec:\n  replicas: -1\n  selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: a}}\n    spec: {containers: [{name: c, image: busybox}]}\n".into(),
+            422,
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: port}\nspec: {containers: [{name: c, image: busybox, ports: [{containerPort: 99999}]}]}\n".into(),
+            422,
+            "spec.containers[0].ports[0].containerPort: Invalid value: 99999: must be between 1 and 65535, inclusive",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: mem}\nspec: {containers: [{name: c, image: busybox, resources: {requests: {memory: -5Gi}}}]}\n".into(),
+            422,
+            "spec.containers[0].resources.requests[memory]: Invalid value: \"-5Gi\": must be greater than or equal to 0",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: cpu}\nspec: {containers: [{name: c, image: busybox, resources: {requests: {cpu: \"1.2.3\"}}}]}\n".into(),
+            400,
+            "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: zero}\nspec: {ports: [{port: 0}]}\n".into(),
+            422,
+            "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+        ),
+        (
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: cron}\nspec:\n  schedule: not a cron\n  jobTemplate:\n    spec:\n      template:\n        spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}\n".into(),
+            422,
+            "spec.schedule: Invalid value: \"not a cron\": expected exactly 5 fields, found 3: [not a cron]",
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: key, labels: {\"bad key!\": x}}\n".into(),
+            422,
+            "metadata.labels: Invalid value: \"bad key!\": name part must consist of alphanumeric characters",
+        ),
+        (
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: long, labels: {{a: {big_label}}}}}\n"),
+            422,
+            ": must be no more than 63 characters",
+        ),
+        (
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: notes, annotations: {{a: {big_annotation}}}}}\n"),
+            422,
+            "metadata.annotations: Too long: may not be more than 262144 bytes",
+        ),
+    ];
+    for (i, (manifest, code, words)) in cases.iter().enumerate() {
+        let path = c.dir.path().join(format!("bad{i}.yaml"));
+        std::fs::write(&path, manifest).unwrap();
+        let kind = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("kind: "))
+            .unwrap_or_default();
+        let url = match kind {
+            "Deployment" => "/apis/apps/v1/namespaces/default/deployments",
+            "CronJob" => "/apis/batch/v1/namespaces/default/cronjobs",
+            "Pod" => "/api/v1/namespaces/default/pods",
+            "Service" => "/api/v1/namespaces/default/services",
+            _ => "/api/v1/namespaces/default/configmaps",
+        };
+        let (got, status) = c.curl_json(&[
+            url,
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/yaml",
+            "--data-binary",
+            &format!("@{}", path.display()),
+        ]);
+        assert_eq!(got, *code, "case {i}: {status}");
+        let said: Vec<String> = match status["details"]["causes"].as_array() {
+            Some(causes) => causes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c["field"].as_str().unwrap_or(""),
+                        c["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect(),
+            None => vec![status["message"].as_str().unwrap_or_default().to_string()],
+        };
+        assert!(said.iter().any(|m| m.contains(words)), "case {i}: {said:?}");
+    }
+    let names = c.kubectl_ok(&[
+        "get",
+        "deployments,pods,services,cronjobs,configmaps",
+        "-o",
+        "name",
+    ]);
+    for name in [
+        "neg",
+        "port",
+        "mem",
+        "cpu",
+        "zero",
+        "cron",
+        "configmap/key",
+        "configmap/long",
+        "configmap/notes",
+    ] {
+        assert!(
+            !names.contains(&format!("/{name}\n")) && !names.contains(&format!("{name}\n")),
+            "{name} stored: {names}"
+        );
+    }
+    // A label whose value is null reads as empty, as upstream decodes it.
+    let out = c.kubectl_stdin(
+        &["create", "-f", "-", "-o", "jsonpath={.metadata.labels}"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nulls, labels: {a: null}}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Updates upstream refuses: a workload's selector, a pod's spec beyond what may change in
+/// place; an image change goes through.
+#[test]
+fn immutable_fields_refuse_updates_with_upstreams_words() {
+    let c = Cluster::start();
+    c.kubectl_ok(&["create", "deployment", "web", "--image=nginx:1.27"]);
+    let out = c.kubectl(&[
+        "patch", "deployment", "web", "--type=merge",
+        "-p", r#"{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}"#,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"other"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#),
+        "{err}"
+    );
+    let out = c.kubectl_stdin(
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {restartPolicy: Always, containers: [{name: c, image: busybox:1}]}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = c.kubectl(&[
+        "patch",
+        "pod",
+        "p",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"restartPolicy":"Never"}}"#,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`")
+            && err.contains("spec.restartPolicy"),
+        "{err}"
+    );
+    c.kubectl_ok(&["set", "image", "pod/p", "c=busybox:2"]);
+    assert_eq!(
+        c.kubectl_ok(&[
+            "get",
+            "pod",
+            "p",
+            "-o",
+            "jsonpath={.spec.containers[0].image}"
+        ]),
+        "busybox:2"
+    );
+}

@@ -93,6 +93,74 @@ pub fn validate_name(name: &str, rule: NameRule) -> Vec<String> {
     errs
 }
 
+const QUALIFIED_NAME_REGEX: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+const QUALIFIED_NAME_MESSAGE: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`.
+fn is_qualified_name_part(s: &str) -> bool {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) => {
+            f.is_ascii_alphanumeric()
+                && l.is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        }
+        _ => false,
+    }
+}
+
+/// Why `value` is not a qualified name (a label or annotation key: an optional DNS subdomain
+/// prefix and `/`, then a name of at most 63 characters), in upstream's words; empty if it is.
+pub fn qualified_name_errors(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let parts: Vec<&str> = value.split('/').collect();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errs.push("prefix part must be non-empty".to_string());
+            } else {
+                errs.extend(
+                    validate_name(prefix, NameRule::Subdomain)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
+            }
+            *name
+        }
+        _ => {
+            errs.push(format!(
+                "a qualified name {QUALIFIED_NAME_MESSAGE} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            ));
+            return errs;
+        }
+    };
+    if name.is_empty() {
+        errs.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        errs.push("name part must be no more than 63 characters".to_string());
+    }
+    if !is_qualified_name_part(name) {
+        errs.push(format!("name part {QUALIFIED_NAME_MESSAGE}"));
+    }
+    debug_assert!(QUALIFIED_NAME_MESSAGE.contains(QUALIFIED_NAME_REGEX));
+    errs
+}
+
+/// Why `value` is not a label value (empty, or at most 63 characters of a qualified name's
+/// name part), in upstream's words; empty if it is.
+pub fn label_value_errors(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > 63 {
+        errs.push("must be no more than 63 characters".to_string());
+    }
+    if !value.is_empty() && !is_qualified_name_part(value) {
+        errs.push("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')".to_string());
+    }
+    errs
+}
+
 /// Five random characters from upstream's alphabet for `generateName` (no vowels, no
 /// look-alike characters), drawn from `random` so this stays pure.
 pub fn generate_suffix(mut random: impl FnMut() -> u32) -> String {
@@ -108,6 +176,35 @@ pub fn generate_suffix(mut random: impl FnMut() -> u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_keys_and_values_as_upstream_words_them() {
+        assert!(qualified_name_errors("example.com/My_Name-1").is_empty());
+        assert_eq!(
+            qualified_name_errors("a/b/c"),
+            [format!("a qualified name {QUALIFIED_NAME_MESSAGE} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")]
+        );
+        assert_eq!(
+            qualified_name_errors(&"x".repeat(64)),
+            ["name part must be no more than 63 characters"]
+        );
+        assert_eq!(
+            qualified_name_errors("bad key!"),
+            [format!("name part {QUALIFIED_NAME_MESSAGE}")]
+        );
+        assert!(qualified_name_errors("UPPER.com/x")[0]
+            .starts_with("prefix part a lowercase RFC 1123 subdomain"));
+        assert_eq!(
+            qualified_name_errors("/x"),
+            ["prefix part must be non-empty"]
+        );
+        assert!(label_value_errors("").is_empty());
+        assert_eq!(
+            label_value_errors(&"v".repeat(64)),
+            ["must be no more than 63 characters"]
+        );
+        assert_eq!(label_value_errors("-bad-").len(), 1);
+    }
 
     #[test]
     fn names() {

@@ -7,11 +7,6 @@ use serde_json::Value;
 
 use super::SelectorError;
 
-/// Longest label value, and longest name part of a label key.
-const MAX_NAME_LEN: usize = 63;
-/// Longest DNS-1123 subdomain, the limit for a label key prefix.
-const MAX_PREFIX_LEN: usize = 253;
-
 /// How one requirement compares a label's value; the set of operators Kubernetes accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operator {
@@ -413,103 +408,21 @@ pub(super) fn json_kind(v: &Value) -> &'static str {
 /// Checks a label (or annotation) key: an optional DNS-1123 subdomain prefix and `/`, then a
 /// name of at most 63 characters of `[A-Za-z0-9._-]` that starts and ends alphanumeric.
 ///
-/// Returns the reason when invalid, worded like the API server's validation messages.
+/// Returns the first reason when invalid, in the API server's words.
 pub fn validate_qualified_name(key: &str) -> Result<(), String> {
-    let (prefix, name) = match key.split_once('/') {
-        None => (None, key),
-        Some((prefix, name)) => {
-            if name.contains('/') {
-                return Err(format!(
-                    "a qualified name must consist of alphanumeric characters, '-', '_' or '.', \
-                     and must start and end with an alphanumeric character, with an optional \
-                     DNS subdomain prefix and '/' (e.g. 'example.com/MyName'); {key:?} has \
-                     more than one '/'"
-                ));
-            }
-            (Some(prefix), name)
-        }
-    };
-    if let Some(prefix) = prefix {
-        if prefix.is_empty() {
-            return Err("prefix part must be non-empty".to_string());
-        }
-        if prefix.len() > MAX_PREFIX_LEN {
-            return Err(format!(
-                "prefix part must be no more than {MAX_PREFIX_LEN} characters"
-            ));
-        }
-        if !is_dns1123_subdomain(prefix) {
-            return Err(
-                "prefix part a lowercase RFC 1123 subdomain must consist of lower case \
-                 alphanumeric characters, '-' or '.', and must start and end with an \
-                 alphanumeric character (e.g. 'example.com')"
-                    .to_string(),
-            );
-        }
+    match crate::meta::qualified_name_errors(key).into_iter().next() {
+        Some(reason) => Err(reason),
+        None => Ok(()),
     }
-    if name.is_empty() {
-        return Err("name part must be non-empty".to_string());
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "name part must be no more than {MAX_NAME_LEN} characters"
-        ));
-    }
-    if !is_label_name(name) {
-        return Err(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must \
-             start and end with an alphanumeric character (e.g. 'MyName', or 'my.name', or \
-             '123-abc')"
-                .to_string(),
-        );
-    }
-    Ok(())
 }
 
 /// Checks a label value: empty, or at most 63 characters of `[A-Za-z0-9._-]` starting and
-/// ending alphanumeric. Returns the reason when invalid.
+/// ending alphanumeric. Returns the first reason when invalid.
 pub fn validate_label_value(value: &str) -> Result<(), String> {
-    if value.len() > MAX_NAME_LEN {
-        return Err(format!("must be no more than {MAX_NAME_LEN} characters"));
+    match crate::meta::label_value_errors(value).into_iter().next() {
+        Some(reason) => Err(reason),
+        None => Ok(()),
     }
-    if !value.is_empty() && !is_label_name(value) {
-        return Err(
-            "a valid label must be an empty string or consist of alphanumeric characters, \
-             '-', '_' or '.', and must start and end with an alphanumeric character (e.g. \
-             'MyValue', or 'my_value', or '12345')"
-                .to_string(),
-        );
-    }
-    Ok(())
-}
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, non-empty.
-fn is_label_name(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            first.is_ascii_alphanumeric()
-                && last.is_ascii_alphanumeric()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// Lowercase RFC 1123 subdomain: dot-separated labels of `[a-z0-9-]`, alphanumeric at both ends.
-fn is_dns1123_subdomain(s: &str) -> bool {
-    s.split('.').all(|label| {
-        let bytes = label.as_bytes();
-        let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-        match (bytes.first(), bytes.last()) {
-            (Some(first), Some(last)) => {
-                alnum(first) && alnum(last) && bytes.iter().all(|b| alnum(b) || *b == b'-')
-            }
-            _ => false,
-        }
-    })
 }
 
 /// A lexical token of the label selector grammar.
@@ -807,7 +720,7 @@ mod tests {
                 "Example.com/x=a",
                 "prefix part a lowercase RFC 1123 subdomain",
             ),
-            ("a/b/c=d", "more than one '/'"),
+            ("a/b/c=d", "with an optional DNS subdomain prefix and '/'"),
             ("example.com/=a", "name part must be non-empty"),
             ("x=-a", "invalid label value \"-a\""),
             (&long_value, "must be no more than 63 characters"),

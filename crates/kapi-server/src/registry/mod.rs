@@ -11,12 +11,15 @@ mod hpa;
 pub mod layout;
 pub mod list_options;
 pub mod namespaces;
+pub mod object_meta;
 pub mod pods;
 pub mod port_range;
 mod propagation;
 pub mod service_cidrs;
 mod stored;
 pub mod strategy;
+mod update_rules;
+mod workload_checks;
 mod write;
 
 use bytes::Bytes;

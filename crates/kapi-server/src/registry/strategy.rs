@@ -62,6 +62,7 @@ pub fn prepare_create(
         ));
     }
     check_type(def, obj)?;
+    super::object_meta::normalize(obj);
     {
         let meta = child(obj, "metadata");
         if let Some(name) = generated_name(meta, || generate_suffix(rand::random::<u32>)) {
@@ -117,6 +118,7 @@ pub fn prepare_update(
         ));
     }
     check_type(def, &mut new)?;
+    super::object_meta::normalize(&mut new);
     let result = match subresource {
         "status" => {
             // Only .status changes through the status subresource.
@@ -182,10 +184,9 @@ pub fn prepare_update(
             )))
         }
     };
-    if subresource.is_empty() && (def.group, def.resource) == ("networking.k8s.io", "servicecidrs")
-    {
+    if subresource.is_empty() {
         let mut causes = Vec::new();
-        super::service_cidrs::validate_update(old, &result, &mut causes);
+        super::update_rules::check(def, old, &result, &mut causes);
         if !causes.is_empty() {
             let name = result
                 .pointer("/metadata/name")
@@ -520,14 +521,27 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
             causes.push(invalid_value("metadata.name", name, &msg));
         }
     }
+    let pod_spec = match (def.group, def.resource) {
+        ("", "pods") => obj.get("spec"),
+        ("apps", _) | ("", "replicationcontrollers") | ("batch", "jobs") => {
+            obj.pointer("/spec/template/spec")
+        }
+        ("batch", "cronjobs") => obj.pointer("/spec/jobTemplate/spec/template/spec"),
+        _ => None,
+    };
+    super::workload_checks::quantity_syntax(def.kind, def.version, pod_spec)?;
+    super::object_meta::validate(obj, &mut causes);
     match (def.group, def.resource) {
         ("", "pods") => validate_pod_spec(obj.get("spec"), "spec", &mut causes),
         ("autoscaling", "horizontalpodautoscalers") => super::hpa::validate(obj, &mut causes),
         ("networking.k8s.io", "servicecidrs") => super::service_cidrs::validate(obj, &mut causes),
+        ("", "services") => super::workload_checks::service_ports(obj, &mut causes),
+        ("batch", "cronjobs") => super::workload_checks::schedule(obj, &mut causes),
         ("apps", "deployments")
         | ("apps", "replicasets")
         | ("apps", "statefulsets")
         | ("apps", "daemonsets") => {
+            super::workload_checks::replicas(obj, &mut causes);
             match obj.pointer("/spec/selector") {
                 None => causes.push(required("spec.selector")),
                 Some(selector) => validate_selector(def, selector, obj, &mut causes),
@@ -539,6 +553,7 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
             );
         }
         ("", "replicationcontrollers") => {
+            super::workload_checks::replicas(obj, &mut causes);
             let selector = obj.pointer("/spec/selector").and_then(Value::as_object);
             match selector.filter(|m| !m.is_empty()) {
                 None => causes.push(required("spec.selector")),
@@ -641,6 +656,7 @@ fn selector_mismatch(labels: &std::collections::BTreeMap<String, String>) -> Cau
 }
 
 fn validate_pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
+    super::workload_checks::containers(spec, path, causes);
     let containers = spec
         .and_then(|s| s.get("containers"))
         .and_then(Value::as_array);
