@@ -227,22 +227,13 @@ fn a_corrupt_stored_object_is_reported_by_key_and_deleted_only_with_the_unsafe_o
     ]);
     c.kill();
     // Damage the stored bytes as a disk or a careless hand would.
-    let damaged = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3, sys\n\
-             db = sqlite3.connect(sys.argv[1])\n\
-             n = db.execute(\"UPDATE log SET value = CAST('{\\\"broken' AS BLOB) WHERE rev = (SELECT max(rev) FROM log WHERE key = '/registry/configmaps/default/bad')\").rowcount\n\
-             db.commit()\n\
-             assert n == 1, n\n",
-        )
-        .arg(c.data().join("kapi.db"))
-        .output()
-        .expect("python3");
-    assert!(
-        damaged.status.success(),
-        "{}",
-        String::from_utf8_lossy(&damaged.stderr)
+    on_store(
+        &c,
+        "import sqlite3, sys\n\
+         db = sqlite3.connect(sys.argv[1])\n\
+         n = db.execute(\"UPDATE log SET value = CAST('{\\\"broken' AS BLOB) WHERE rev = (SELECT max(rev) FROM log WHERE key = '/registry/configmaps/default/bad')\").rowcount\n\
+         db.commit()\n\
+         assert n == 1, n\n",
     );
     c.restart();
 
@@ -382,6 +373,22 @@ fn a_snapshot_saved_while_serving_restores_into_a_new_data_dir_as_the_cluster_wa
     );
 }
 
+/// Runs a Python `script` on a stopped server's SQLite store (its path is `sys.argv[1]`), as a
+/// damaged disk or an older kapi would have left it.
+fn on_store(c: &Cluster, script: &str) {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(c.data().join("kapi.db"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Rewrites a stopped server's store to kapi's earlier key layout.
 const OLD_LAYOUT: &str = r#"
 import sqlite3, sys
@@ -448,17 +455,7 @@ fn a_store_written_under_kapis_earlier_key_layout_keeps_every_object() {
     ]);
     c.kill();
     // Put every key back where the earlier layout kept it.
-    let moved = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(OLD_LAYOUT)
-        .arg(c.data().join("kapi.db"))
-        .output()
-        .expect("python3");
-    assert!(
-        moved.status.success(),
-        "{}",
-        String::from_utf8_lossy(&moved.stderr)
-    );
+    on_store(&c, OLD_LAYOUT);
     c.restart();
     assert_eq!(
         c.kubectl_ok(&[

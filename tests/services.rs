@@ -516,15 +516,16 @@ fn service_cidrs_extend_the_service_range_and_one_in_use_is_kept_until_its_servi
         "{ip}"
     );
 
-    // Outside every range: refused as upstream words it.
-    let outside = c.kubectl(&[
+    let far = [
         "create",
         "service",
         "clusterip",
         "far",
         "--tcp=80",
         "--clusterip=10.200.0.5",
-    ]);
+    ];
+    // Outside every range: refused as upstream words it.
+    let outside = c.kubectl(&far);
     assert!(!outside.status.success());
     let err = String::from_utf8_lossy(&outside.stderr);
     assert!(
@@ -550,14 +551,7 @@ fn service_cidrs_extend_the_service_range_and_one_in_use_is_kept_until_its_servi
     eventually("the new ServiceCIDR Ready", 30, || {
         ready_condition(&c, "extra").filter(|(s, _, _)| s == "True")
     });
-    c.kubectl_ok(&[
-        "create",
-        "service",
-        "clusterip",
-        "far",
-        "--tcp=80",
-        "--clusterip=10.200.0.5",
-    ]);
+    c.kubectl_ok(&far);
     let claim = c.kubectl_ok(&[
         "get",
         "ipaddress",

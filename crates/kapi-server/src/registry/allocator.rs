@@ -175,30 +175,14 @@ impl Allocator {
                     .iter()
                     .any(|r| r.holds(parsed))
                 {
-                    return Err(ApiError::invalid(
-                        "",
-                        "Service",
+                    return Err(ip_refused(
                         &name,
-                        vec![invalid_strings(
-                            "spec.clusterIPs",
-                            &[ip],
-                            &format!("failed to allocate IP {ip}: the provided network does not match the current range"),
-                        )],
+                        ip,
+                        "the provided network does not match the current range",
                     ));
                 }
                 if used_ips.contains(&parsed) {
-                    return Err(ApiError::invalid(
-                        "",
-                        "Service",
-                        &name,
-                        vec![invalid_strings(
-                            "spec.clusterIPs",
-                            &[ip],
-                            &format!(
-                                "failed to allocate IP {ip}: provided IP is already allocated"
-                            ),
-                        )],
-                    ));
+                    return Err(ip_refused(&name, ip, "provided IP is already allocated"));
                 }
                 ips.insert(parsed);
                 reservation.ips.push(parsed);
@@ -348,17 +332,10 @@ impl Reservation<'_> {
                         ip = next;
                     }
                     Err(ClaimError::Taken) => {
-                        return Err(ApiError::invalid(
-                            "",
-                            "Service",
+                        return Err(ip_refused(
                             &owner.name,
-                            vec![invalid_strings(
-                                "spec.clusterIPs",
-                                &[&ip.to_string()],
-                                &format!(
-                                    "failed to allocate IP {ip}: provided IP is already allocated"
-                                ),
-                            )],
+                            &ip.to_string(),
+                            "provided IP is already allocated",
                         ))
                     }
                     Err(ClaimError::Failed(e)) => return Err(e),
@@ -468,6 +445,20 @@ fn in_use(
     ips.extend(handed_out.0.iter().copied());
     ports.extend(handed_out.1.iter().copied());
     (ips, ports)
+}
+
+/// A Service's ClusterIP refused, in the words of upstream's allocator.
+fn ip_refused(service: &str, ip: &str, why: &str) -> ApiError {
+    ApiError::invalid(
+        "",
+        "Service",
+        service,
+        vec![invalid_strings(
+            "spec.clusterIPs",
+            &[ip],
+            &format!("failed to allocate IP {ip}: {why}"),
+        )],
+    )
 }
 
 fn drop_node_ports(spec: &mut Value) {

@@ -80,10 +80,7 @@ mod tests {
     use serde_json::json;
 
     fn def(group: &str, resource: &str) -> &'static ResourceDef {
-        RESOURCES
-            .iter()
-            .find(|d| d.group == group && d.resource == resource)
-            .unwrap()
+        resources::find(group, "v1", resource).unwrap()
     }
 
     #[tokio::test]

@@ -343,10 +343,7 @@ mod tests {
     use super::*;
 
     fn opts(group: &str, resource: &str, selector: &str) -> ListOptions {
-        let def = kapi_api::resources::RESOURCES
-            .iter()
-            .find(|d| d.group == group && d.resource == resource)
-            .unwrap();
+        let def = kapi_api::resources::find(group, "v1", resource).unwrap();
         parse(&[("fieldSelector".into(), selector.into())], def).unwrap()
     }
 

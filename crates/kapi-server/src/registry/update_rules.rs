@@ -186,10 +186,7 @@ mod tests {
     use serde_json::json;
 
     fn def(group: &str, resource: &str) -> &'static ResourceDef {
-        kapi_api::resources::RESOURCES
-            .iter()
-            .find(|d| d.group == group && d.resource == resource)
-            .unwrap()
+        kapi_api::resources::find(group, "v1", resource).unwrap()
     }
 
     fn causes(group: &str, resource: &str, old: Value, new: Value) -> Vec<(String, String)> {
