@@ -122,3 +122,42 @@ fn python_client_reads_writes_watches() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The Python client's apiregistration API and discovery: an APIService per group-version
+/// served, Local and Available, with kube-apiserver's priorities; `kubectl get apiservices`.
+#[test]
+fn every_served_group_version_has_a_local_available_apiservice() {
+    let c = Cluster::start();
+    let script = r#"
+import os
+from kubernetes import client, config
+config.load_kube_config(config_file=os.environ["KUBECONFIG"])
+groups = [g.name for g in client.ApisApi().get_api_versions().groups]
+assert "apiregistration.k8s.io" in groups, groups
+api = client.ApiregistrationV1Api()
+names = {s.metadata.name for s in api.list_api_service().items}
+for want in ["v1.", "v1.apps", "v2.autoscaling", "v1.autoscaling", "v1.events.k8s.io", "v1beta1.metrics.k8s.io"]:
+    assert want in names, (want, sorted(names))
+apps = api.read_api_service("v1.apps")
+assert (apps.spec.group, apps.spec.version, apps.spec.group_priority_minimum, apps.spec.version_priority) == ("apps", "v1", 17800, 15), apps.spec
+assert apps.spec.service is None
+cond = [c for c in apps.status.conditions if c.type == "Available"][0]
+assert (cond.status, cond.reason, cond.message) == ("True", "Local", "Local APIServices are always available"), cond
+assert apps.metadata.labels["kube-aggregator.kubernetes.io/automanaged"] == "onstart"
+print("ok")
+"#;
+    let out = c.python(script, &[]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = c.kubectl_ok(&["get", "apiservices"]);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("v1.apps "))
+        .unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..3], ["v1.apps", "Local", "True"], "{table}");
+}

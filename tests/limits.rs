@@ -691,7 +691,13 @@ fn concurrent_lists_of_ten_thousand_pods_stay_within_memory() {
     assert!(ok > 0, "{codes:?}");
     let peak = c.peak_rss_mib();
     eprintln!("120 concurrent LISTs of 10,000 pods: {ok} answered, {refused} refused; peak RSS {before} MiB before, {peak} MiB after");
-    assert!(peak < 500, "peak RSS {peak} MiB");
+    // Unbounded, 120 responses of ~15 MB each would be 1.8 GB at once; the server holds at
+    // most a score of them. Measured from the server's own start (its store of 10,000 pods
+    // takes ~240 MiB), since on a loaded machine the lists overlap more than alone.
+    assert!(
+        peak.saturating_sub(before) < 350,
+        "peak RSS {peak} MiB, {before} MiB before the lists"
+    );
 }
 
 #[test]

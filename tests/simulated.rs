@@ -191,6 +191,34 @@ fn simulated_nodes_register_ready_with_kubelet_labels_capacity_and_leases() {
             .then_some(names)
     });
     assert!(leases.contains("sim-0"));
+    // Every node serves cluster DNS: the kube-dns Service's slice lists them all.
+    let dns = eventually("the kube-dns slice listing the nodes", 30, || {
+        let slices = items(&get_json(
+            &c,
+            &[
+                "get",
+                "endpointslices",
+                "-n",
+                "kube-system",
+                "-l",
+                "kubernetes.io/service-name=kube-dns",
+            ],
+        ));
+        let slice = slices.first()?.clone();
+        let names: BTreeSet<String> = slice["endpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["nodeName"].as_str().map(String::from))
+            .collect();
+        ["sim-0", "sim-1", "sim-2"]
+            .iter()
+            .all(|n| names.contains(*n))
+            .then_some(slice)
+    });
+    assert_eq!(
+        dns["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "cluster-dns.kapi.dev"
+    );
 }
 
 #[test]

@@ -19,7 +19,9 @@ impl NameRule {
         match (group, resource) {
             ("", "namespaces") => NameRule::Label,
             ("", "services") => NameRule::Rfc1035Label,
-            ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+            ("rbac.authorization.k8s.io", _) | ("apiregistration.k8s.io", _) => {
+                NameRule::PathSegment
+            }
             _ => NameRule::Subdomain,
         }
     }

@@ -209,6 +209,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("", "v1", "secrets", "secret", "Secret", true, RW, NONE, NONE, &[], false),
     res!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, RW, &["sa"], NONE, &[Subresource { name: "token", group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: &["create"] }], false),
     res!("", "v1", "services", "service", "Service", true, &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch" ], &["svc"], ALL, &[status("Service", "", "v1"), Subresource { name: "proxy", group: "", version: "v1", kind: "ServiceProxyOptions", verbs: &["create", "delete", "get", "head", "patch", "put", "update"] } ], false),
+    // apiregistration.k8s.io/v1: listed first among groups, as the aggregator lists itself
+    res!("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", false, RW, NONE, &["api-extensions"], &[status("APIService", "apiregistration.k8s.io", "v1")], false),
     // authentication.k8s.io/v1 and authorization.k8s.io/v1: reviews, answered and never stored
     res!("authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", false, CREATE_ONLY, NONE, NONE, &[], false),
     res!("authentication.k8s.io", "v1", "tokenreviews", "tokenreview", "TokenReview", false, CREATE_ONLY, NONE, NONE, &[], false),

@@ -28,7 +28,7 @@ pub const NAMESPACE: &str = "kube-system";
 /// The port every node's DNS server listens on.
 pub const DNS_PORT: i32 = 53;
 /// The `managed-by` value of the slice.
-pub const MANAGED_BY: &str = "kapi.dev/cluster-dns";
+pub const MANAGED_BY: &str = "cluster-dns.kapi.dev";
 
 /// Keeps the `kube-dns` slice listing the nodes.
 pub fn run(ctx: Arc<Context>) -> Task {

@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod apiserver_leases;
+pub mod apiservices;
 pub mod bootstrap;
 pub mod data_dir;
 pub mod filters;
@@ -291,6 +292,9 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
         .await
         .map_err(ServerError::Bootstrap)?;
     registry::service_cidrs::ensure_default(&registry)
+        .await
+        .map_err(ServerError::Bootstrap)?;
+    apiservices::register(&registry)
         .await
         .map_err(ServerError::Bootstrap)?;
     // Claims of Service addresses agree with the Services (upstream repairs every 3 minutes).

@@ -235,6 +235,24 @@ pub(super) fn webhook_configuration(cfg: &Value, now: DateTime<Utc>) -> Vec<Valu
     vec![s(name(cfg)), n(len_at(cfg, &["webhooks"])), age(cfg, now)]
 }
 
+/// `Local` or `namespace/name`; `True`, `False (Reason)` or `Unknown`.
+pub(super) fn api_service(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let service = match get(svc, &["spec", "service"]).filter(|s| s.is_object()) {
+        Some(s) => format!("{}/{}", str_at(s, &["namespace"]), str_at(s, &["name"])),
+        None => "Local".to_string(),
+    };
+    let available = arr_at(svc, &["status", "conditions"])
+        .iter()
+        .find(|c| str_at(c, &["type"]) == "Available")
+        .map(|c| match (str_at(c, &["status"]), str_at(c, &["reason"])) {
+            ("True", _) => "True".to_string(),
+            (status, "") => status.to_string(),
+            (status, reason) => format!("{status} ({reason})"),
+        })
+        .unwrap_or_else(|| "Unknown".to_string());
+    vec![s(name(svc)), s(service), s(available), age(svc, now)]
+}
+
 pub(super) fn service_cidr(cidr: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let cidrs: Vec<&str> = arr_at(cidr, &["spec", "cidrs"])
         .iter()

@@ -495,6 +495,23 @@ pub(super) const WEBHOOK_CONFIGURATIONS: &[Column] = &[
     AGE,
 ];
 
+pub(super) const API_SERVICES: &[Column] = &[
+    NAME,
+    col(
+        "Service",
+        "string",
+        "The reference to the service that hosts this API endpoint.",
+        0,
+    ),
+    col(
+        "Available",
+        "string",
+        "Whether this service is available.",
+        0,
+    ),
+    AGE,
+];
+
 pub(super) const SERVICE_CIDRS: &[Column] = &[
     NAME,
     col(

@@ -905,6 +905,7 @@ fn every_printer_survives_sparse_objects() {
         ("node.k8s.io", "runtimeclasses"),
         ("networking.k8s.io", "servicecidrs"),
         ("networking.k8s.io", "ipaddresses"),
+        ("apiregistration.k8s.io", "apiservices"),
         ("storage.k8s.io", "csidrivers"),
         ("storage.k8s.io", "csinodes"),
         ("storage.k8s.io", "csistoragecapacities"),
@@ -1129,6 +1130,39 @@ fn service_cidr_and_ip_address_cells() {
                 "none",
                 json!({"metadata": meta("10.0.0.8", Duration::days(1))}),
                 json!(["10.0.0.8", "<none>"]),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn api_service_cells() {
+    check(
+        "apiregistration.k8s.io",
+        "apiservices",
+        vec![
+            (
+                "local",
+                json!({"metadata": meta("v1.apps", Duration::days(2)), "spec": {"group": "apps"},
+                    "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Local"}]}}),
+                json!(["v1.apps", "Local", "True", "2d"]),
+            ),
+            (
+                "aggregated, down",
+                json!({"metadata": meta("v1beta1.metrics.k8s.io", Duration::days(2)),
+                    "spec": {"service": {"namespace": "kube-system", "name": "metrics-server"}},
+                    "status": {"conditions": [{"type": "Available", "status": "False", "reason": "ServiceNotFound"}]}}),
+                json!([
+                    "v1beta1.metrics.k8s.io",
+                    "kube-system/metrics-server",
+                    "False (ServiceNotFound)",
+                    "2d"
+                ]),
+            ),
+            (
+                "not judged",
+                json!({"metadata": meta("v1.example.com", Duration::days(2))}),
+                json!(["v1.example.com", "Local", "Unknown", "2d"]),
             ),
         ],
     );
