@@ -464,3 +464,58 @@ count: 2
     assert_eq!(first["type"], "ADDED");
     assert_eq!(first["object"]["note"], "container started");
 }
+
+/// Field selectors read fields as upstream's field sets give them: Services by type and
+/// cluster IP, a pod that leaves `hostNetwork` unset as `false`.
+#[test]
+fn field_selectors_read_unset_fields_and_services_as_upstream() {
+    let c = Cluster::start();
+    c.kubectl_ok(&["create", "service", "nodeport", "np", "--tcp=80"]);
+    c.kubectl_ok(&["create", "service", "clusterip", "cip", "--tcp=80"]);
+    let by_type = c.kubectl_ok(&[
+        "get",
+        "services",
+        "--field-selector",
+        "spec.type=NodePort",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(by_type.trim(), "service/np");
+    let ip = c.kubectl_ok(&["get", "service", "cip", "-o", "jsonpath={.spec.clusterIP}"]);
+    let by_ip = c.kubectl_ok(&[
+        "get",
+        "services",
+        "--field-selector",
+        &format!("spec.clusterIP={ip}"),
+        "-o",
+        "name",
+    ]);
+    assert_eq!(by_ip.trim(), "service/cip");
+    let out = c.kubectl_stdin(
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pods = c.kubectl_ok(&[
+        "get",
+        "pods",
+        "--field-selector",
+        "spec.hostNetwork=false",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(pods.trim(), "pod/p");
+    let none = c.kubectl_ok(&[
+        "get",
+        "pods",
+        "--field-selector",
+        "spec.hostNetwork=true",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(none.trim(), "");
+}

@@ -43,6 +43,43 @@ pub struct ListOptions {
     pub send_initial_events: Option<bool>,
     /// Whether the resource is namespaced: its keys end in `<namespace>/<name>`, else `<name>`.
     pub namespaced: bool,
+    /// How the resource's selectable fields read from its stored form ([`field_reading`]).
+    pub fields_read: &'static [FieldReading],
+}
+
+/// Where a selectable field is read in the stored object and what it is when unset, as
+/// upstream's per-type field sets give it (a pod's `spec.hostNetwork` is `false` when unset,
+/// `events.k8s.io`'s `regarding.name` is the stored core Event's `involvedObject.name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldReading {
+    /// The field as selected.
+    pub field: &'static str,
+    /// Its path in the stored object.
+    pub path: &'static str,
+    /// Its value when unset.
+    pub unset: &'static str,
+}
+
+const fn reading(field: &'static str, path: &'static str, unset: &'static str) -> FieldReading {
+    FieldReading { field, path, unset }
+}
+
+const POD_FIELDS: &[FieldReading] = &[reading("spec.hostNetwork", "spec.hostNetwork", "false")];
+const EVENT_FIELDS: &[FieldReading] = &[
+    reading("source", "source.component", ""),
+    reading("regarding.kind", "involvedObject.kind", ""),
+    reading("regarding.namespace", "involvedObject.namespace", ""),
+    reading("regarding.name", "involvedObject.name", ""),
+    reading("regarding.uid", "involvedObject.uid", ""),
+];
+
+/// The fields of `def` that read other than as their own path with "" when unset.
+fn field_reading(def: &ResourceDef) -> &'static [FieldReading] {
+    match (def.group, def.resource) {
+        ("", "pods") => POD_FIELDS,
+        ("", "events") | ("events.k8s.io", "events") => EVENT_FIELDS,
+        _ => &[],
+    }
 }
 
 /// Parses the query string of a list or watch of `def`.
@@ -122,6 +159,7 @@ pub fn parse(query: &[(String, String)], def: &ResourceDef) -> Result<ListOption
         bookmarks: flag("allowWatchBookmarks")?.unwrap_or(false),
         send_initial_events: flag("sendInitialEvents")?,
         namespaced: def.namespaced,
+        fields_read: field_reading(def),
     })
 }
 
@@ -228,7 +266,13 @@ impl ListOptions {
                 return false;
             }
         }
-        self.fields.is_empty() || self.fields.matches(|f| field_value(obj, f))
+        self.fields.is_empty()
+            || self
+                .fields
+                .matches(|f| match self.fields_read.iter().find(|r| r.field == f) {
+                    Some(r) => field_value(obj, r.path).or_else(|| Some(r.unset.to_string())),
+                    None => field_value(obj, f),
+                })
     }
 
     /// Decides from the storage key alone when the selectors look only at the name and
@@ -304,6 +348,7 @@ fn field_supported(def: &ResourceDef, field: &str) -> bool {
             "regarding.uid",
         ],
         ("", "secrets") => &["type"],
+        ("", "services") => &["spec.clusterIP", "spec.type"],
         ("", "namespaces") => &["status.phase"],
         ("", "nodes") => &["spec.unschedulable"],
         ("", "replicationcontrollers") => &["status.replicas"],
@@ -362,5 +407,24 @@ mod tests {
         assert_eq!(nodes.matches_key("/registry/minions/n2"), Some(false));
         let by_phase = opts("", "pods", "status.phase=Running");
         assert_eq!(by_phase.matches_key("/registry/pods/shop/web"), None);
+    }
+
+    #[test]
+    fn fields_read_as_upstreams_field_sets_give_them() {
+        use serde_json::json;
+        let unset = json!({"metadata": {"name": "p"}, "spec": {}});
+        assert!(opts("", "pods", "spec.hostNetwork=false").matches(&unset));
+        assert!(!opts("", "pods", "spec.hostNetwork=true").matches(&unset));
+        assert!(opts("", "pods", "spec.nodeName=").matches(&unset));
+        let svc = json!({"spec": {"type": "NodePort", "clusterIP": "10.96.0.7"}});
+        assert!(opts(
+            "",
+            "services",
+            "spec.type=NodePort,spec.clusterIP=10.96.0.7"
+        )
+        .matches(&svc));
+        let ev = json!({"involvedObject": {"kind": "Pod", "name": "web"}, "source": {"component": "kubelet"}});
+        assert!(opts("events.k8s.io", "events", "regarding.name=web").matches(&ev));
+        assert!(opts("", "events", "source=kubelet").matches(&ev));
     }
 }
