@@ -95,6 +95,17 @@ pub fn validate_name(name: &str, rule: NameRule) -> Vec<String> {
     errs
 }
 
+/// Upstream's cap on the bytes of an object's annotations, keys and values together.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+/// The bytes of `annotations` as upstream counts them against [`MAX_ANNOTATIONS_BYTES`].
+pub fn annotations_size(annotations: &serde_json::Map<String, serde_json::Value>) -> usize {
+    annotations
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+        .sum()
+}
+
 const QUALIFIED_NAME_REGEX: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const QUALIFIED_NAME_MESSAGE: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 

@@ -161,14 +161,11 @@ impl Cache {
 
     /// Sends a live event to the watchers of its resource and to those of every event.
     fn publish(&self, event: Arc<Event>) {
-        if let Some(tx) = resource_of(&event.key).and_then(|r| {
-            self.resources
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(r)
-                .cloned()
-        }) {
-            let _ = tx.send(event.clone());
+        if let Some(resource) = resource_of(&event.key) {
+            let channels = self.resources.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(tx) = channels.get(resource) {
+                let _ = tx.send(event.clone());
+            }
         }
         let _ = self.events.send(event);
     }

@@ -52,9 +52,6 @@ pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-co
 /// The manager `kubectl apply --server-side` uses; it alone migrates client-side apply.
 const KUBECTL_MANAGER: &str = "kubectl";
 
-/// Upstream's cap on the total size of an object's annotations.
-const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
-
 /// What is being written: the kind, the version it is served in, and through which
 /// subresource.
 #[derive(Debug, Clone, Copy)]
@@ -704,11 +701,7 @@ fn set_last_applied(obj: &mut Value, value: &str) {
         return;
     };
     a.insert(LAST_APPLIED_ANNOTATION.into(), json!(value));
-    let size: usize = a
-        .iter()
-        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
-        .sum();
-    if size > MAX_ANNOTATIONS_BYTES {
+    if crate::meta::annotations_size(a) > crate::meta::MAX_ANNOTATIONS_BYTES {
         a.remove(LAST_APPLIED_ANNOTATION);
     }
 }

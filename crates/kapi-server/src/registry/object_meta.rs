@@ -4,12 +4,11 @@
 //! break every client that lists the namespace. (Values of the wrong JSON type are refused
 //! before this, by the schema check.)
 
-use kapi_api::meta::{label_value_errors, qualified_name_errors};
+use kapi_api::meta::{
+    annotations_size, label_value_errors, qualified_name_errors, MAX_ANNOTATIONS_BYTES,
+};
 use kapi_api::status::{invalid_number, invalid_value, Cause};
 use serde_json::Value;
-
-/// Upstream's cap on the bytes of all annotations' keys and values together.
-pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 /// Labels and annotations whose value is `null` read as empty strings, as a Go client's
 /// `map[string]string` decodes them upstream; anything else stays for validation to refuse.
@@ -43,15 +42,13 @@ pub fn validate(obj: &Value, causes: &mut Vec<Cause>) {
         }
     }
     if let Some(Value::Object(m)) = obj.pointer("/metadata/annotations") {
-        let mut size = 0;
-        for (k, v) in m {
+        for k in m.keys() {
             // Upstream checks annotation keys lower-cased: case does not matter there.
             for msg in qualified_name_errors(&k.to_lowercase()) {
                 causes.push(invalid_value("metadata.annotations", k, &msg));
             }
-            size += k.len() + v.as_str().map_or(0, str::len);
         }
-        if size > MAX_ANNOTATIONS_BYTES {
+        if annotations_size(m) > MAX_ANNOTATIONS_BYTES {
             causes.push(Cause {
                 reason: "FieldValueTooLong".into(),
                 message: format!("Too long: may not be more than {MAX_ANNOTATIONS_BYTES} bytes"),

@@ -25,55 +25,67 @@ fn port_in_range(n: i64) -> bool {
     (1..=65535).contains(&n)
 }
 
+/// Every container of a pod spec, init containers first, with its field path.
+fn each_container<'a>(
+    spec: &'a Value,
+    path: &'a str,
+) -> impl Iterator<Item = (String, &'a Value)> + 'a {
+    ["initContainers", "containers"]
+        .into_iter()
+        .flat_map(move |list| {
+            spec.get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(move |(i, c)| (format!("{path}.{list}[{i}]"), c))
+        })
+}
+
+/// A container's resource quantities: the field path of each and its text.
+fn quantities(at: &str, c: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for kind in ["requests", "limits"] {
+        if let Some(Value::Object(m)) = c.pointer(&format!("/resources/{kind}")) {
+            for (name, q) in m {
+                let text = q.as_str().map_or_else(|| q.to_string(), str::to_string);
+                out.push((format!("{at}.resources.{kind}[{name}]"), text));
+            }
+        }
+    }
+    out
+}
+
 /// Container ports and resource quantities of every container of a pod spec at `path`.
 pub fn containers(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
     let Some(spec) = spec else { return };
-    for list in ["initContainers", "containers"] {
-        let Some(Value::Array(items)) = spec.get(list) else {
-            continue;
-        };
-        for (i, c) in items.iter().enumerate() {
-            let at = format!("{path}.{list}[{i}]");
-            if let Some(Value::Array(ports)) = c.get("ports") {
-                for (j, p) in ports.iter().enumerate() {
-                    let port_at = format!("{at}.ports[{j}]");
-                    match p.get("containerPort").and_then(Value::as_i64) {
-                        None | Some(0) => causes.push(required(format!("{port_at}.containerPort"))),
-                        Some(n) if !port_in_range(n) => causes.push(invalid_number(
-                            format!("{port_at}.containerPort"),
-                            n,
-                            PORT_RANGE,
-                        )),
-                        Some(_) => {}
-                    }
-                    if let Some(n) = p.get("hostPort").and_then(Value::as_i64) {
-                        if n != 0 && !port_in_range(n) {
-                            causes.push(invalid_number(
-                                format!("{port_at}.hostPort"),
-                                n,
-                                PORT_RANGE,
-                            ));
-                        }
-                    }
+    for (at, c) in each_container(spec, path) {
+        for (j, p) in c
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let port_at = format!("{at}.ports[{j}]");
+            match p.get("containerPort").and_then(Value::as_i64) {
+                None | Some(0) => causes.push(required(format!("{port_at}.containerPort"))),
+                Some(n) if !port_in_range(n) => causes.push(invalid_number(
+                    format!("{port_at}.containerPort"),
+                    n,
+                    PORT_RANGE,
+                )),
+                Some(_) => {}
+            }
+            if let Some(n) = p.get("hostPort").and_then(Value::as_i64) {
+                if n != 0 && !port_in_range(n) {
+                    causes.push(invalid_number(format!("{port_at}.hostPort"), n, PORT_RANGE));
                 }
             }
-            for kind in ["requests", "limits"] {
-                let Some(Value::Object(m)) = c.pointer(&format!("/resources/{kind}")) else {
-                    continue;
-                };
-                for (name, q) in m {
-                    let text = q
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| q.to_string());
-                    if kapi_api::quantity::parse_milli(&text).is_some_and(|v| v < 0) {
-                        causes.push(invalid_value(
-                            format!("{at}.resources.{kind}[{name}]"),
-                            &text,
-                            NON_NEGATIVE,
-                        ));
-                    }
-                }
+        }
+        for (field, text) in quantities(&at, c) {
+            if kapi_api::quantity::parse_milli(&text).is_some_and(|v| v < 0) {
+                causes.push(invalid_value(field, &text, NON_NEGATIVE));
             }
         }
     }
@@ -82,28 +94,13 @@ pub fn containers(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
 /// Quantities that do not parse, which upstream refuses while decoding the body (400).
 pub fn quantity_syntax(kind: &str, version: &str, spec: Option<&Value>) -> Result<(), ApiError> {
     let Some(spec) = spec else { return Ok(()) };
-    for list in ["initContainers", "containers"] {
-        let Some(Value::Array(items)) = spec.get(list) else {
-            continue;
-        };
-        for c in items {
-            for kind_of in ["requests", "limits"] {
-                let Some(Value::Object(m)) = c.pointer(&format!("/resources/{kind_of}")) else {
-                    continue;
-                };
-                for q in m.values() {
-                    let text = q
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| q.to_string());
-                    if kapi_api::quantity::parse_milli(&text).is_none() {
-                        return Err(ApiError::bad_request(format!(
-                            "{kind} in version \"{version}\" cannot be handled as a {kind}: {QUANTITY_SYNTAX}"
-                        )));
-                    }
-                }
-            }
-        }
+    let unparseable = each_container(spec, "")
+        .flat_map(|(at, c)| quantities(&at, c))
+        .any(|(_, text)| kapi_api::quantity::parse_milli(&text).is_none());
+    if unparseable {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {QUANTITY_SYNTAX}"
+        )));
     }
     Ok(())
 }
