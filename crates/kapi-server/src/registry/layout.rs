@@ -23,7 +23,9 @@ pub async fn move_legacy_keys(registry: &Registry) -> Result<usize, ApiError> {
     let mut moved = 0;
     for def in RESOURCES.iter().filter(|d| d.is_stored()) {
         let old = def.legacy_key_prefix();
-        if !seen.insert(old.clone()) {
+        // Upstream keeps some groups under their group's name too (APIServices, CRDs): the
+        // old key is the new one, and nothing moves.
+        if old == def.key_prefix() || !seen.insert(old.clone()) {
             continue;
         }
         let (items, _, _) = registry.store().list(&old, None, 0, |_, _| true);
@@ -131,7 +133,19 @@ mod tests {
             .await
             .unwrap();
 
+        // Upstream's key for APIServices is the old layout's: the object stays where it is.
+        let apiservices = def("apiregistration.k8s.io", "apiservices");
+        put(
+            legacy_key(apiservices, None, "v1.shop.example.com"),
+            json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                "metadata": {"name": "v1.shop.example.com"}}),
+        )
+        .await;
+
         assert_eq!(move_legacy_keys(&registry).await.unwrap(), 4);
+        assert!(registry
+            .get_value(apiservices, None, "v1.shop.example.com")
+            .is_ok());
 
         let (moved, _) = registry.get_value(svc, Some("shop"), "web").unwrap();
         assert_eq!(moved["metadata"]["uid"], "u1");
@@ -152,7 +166,10 @@ mod tests {
                 .map(|kv| kv.value),
             Some(junk)
         );
-        for def in RESOURCES.iter().filter(|d| d.is_stored()) {
+        for def in RESOURCES
+            .iter()
+            .filter(|d| d.is_stored() && d.legacy_key_prefix() != d.key_prefix())
+        {
             assert_eq!(
                 registry.store().count(&def.legacy_key_prefix(), 1),
                 0,
