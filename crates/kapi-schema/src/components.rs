@@ -233,7 +233,9 @@ fn list_schema(k: &KindType, item: &str) -> Value {
 fn wrap_ref_siblings(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            if m.len() > 1 {
+            // A `properties` map may hold a field named `$ref` (JSONSchemaProps does); only a
+            // string is a reference.
+            if m.len() > 1 && m.get("$ref").is_some_and(Value::is_string) {
                 if let Some(r) = m.remove("$ref") {
                     m.insert("allOf".into(), json!([{"$ref": r}]));
                 }

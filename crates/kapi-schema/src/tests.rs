@@ -319,3 +319,16 @@ fn generation_cost() {
         t.elapsed()
     );
 }
+
+#[test]
+fn a_field_named_ref_is_a_property_not_a_reference() {
+    let doc = openapi_v3_document("apiextensions.k8s.io", "v1");
+    let props = &doc["components"]["schemas"]
+        ["io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"]["properties"];
+    assert_eq!(props["$ref"], json!({"type": "string"}));
+    assert!(
+        props["allOf"]["type"] == "array",
+        "allOf is JSONSchemaProps' own list: {}",
+        props["allOf"]
+    );
+}
