@@ -10,6 +10,9 @@
 //!   `/openapi/v3/<api/v1|apis/g/v>`, paths and `components.schemas`.
 //! - [`validate_fields`] and [`prune_unknown_fields`]: an object checked as upstream's strict
 //!   decoding into Go structs checks it: unknown fields and type mismatches, worded as upstream.
+//! - [`structural::CustomSchema`]: a CRD version's structural schema, compiled once; checks the
+//!   schema as the CRD API does, then prunes, defaults and validates custom resources as
+//!   kube-apiserver does.
 //!
 //! ```
 //! let deployment = serde_json::json!({
@@ -27,9 +30,11 @@
 mod components;
 mod document;
 mod kinds;
+pub mod structural;
 mod validate;
 
 pub use document::{openapi_v3_document, openapi_v3_documents};
+pub use structural::CustomSchema;
 pub use validate::{is_known, prune_unknown_fields, validate_fields, Problems};
 
 /// A document that does not hold together; see [`check_document`].

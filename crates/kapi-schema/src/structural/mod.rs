@@ -1,0 +1,205 @@
+//! Custom resources checked against their CRD's structural schema, as kube-apiserver 1.34
+//! checks them, with upstream's field paths and messages.
+//!
+//! A [`CustomSchema`] is compiled once from a CRD version's `schema.openAPIV3Schema`;
+//! compiling runs the CRD API's checks of that schema (the forbidden fields, the structural
+//! rules, the extension rules, the defaults) and refuses the schema with upstream's causes.
+//! A request then goes through the same steps as upstream's:
+//!
+//! 1. [`CustomSchema::prune`] (decoding): unknown fields, disallowed nulls, unknown metadata
+//!    fields of embedded resources go;
+//! 2. [`CustomSchema::apply_defaults`] (decoding, and again on reads from storage);
+//! 3. [`CustomSchema::validate`]: schema validation, embedded resources, list sets and maps.
+//!
+//! The root's `apiVersion`, `kind` and `metadata` are the API server's business (it checks
+//! kind, version and `ObjectMeta` itself); the schema only restricts what it declares for
+//! them, as upstream's does.
+//!
+//! Not covered: `x-kubernetes-validations` (CEL) rules are neither checked nor evaluated, so a
+//! schema carrying them is accepted as if they were absent; validation ratcheting on update
+//! (upstream tolerates errors in fields an update leaves unchanged); the root rule for
+//! versions with the status subresource is a separate call,
+//! [`check_status_subresource_root`], because only the CRD knows whether it applies.
+//!
+//! ```
+//! use kapi_schema::structural::CustomSchema;
+//! use serde_json::json;
+//!
+//! let schema = CustomSchema::compile(
+//!     &json!({"type": "object", "properties": {"spec": {
+//!         "type": "object",
+//!         "required": ["cronSpec"],
+//!         "properties": {
+//!             "cronSpec": {"type": "string"},
+//!             "replicas": {"type": "integer", "default": 1},
+//!         },
+//!     }}}),
+//!     "spec.versions[0].schema.openAPIV3Schema",
+//! )
+//! .expect("a structural schema");
+//!
+//! let mut obj = json!({
+//!     "apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": "a"},
+//!     "spec": {"image": "x", "replicas": "x"},
+//! });
+//! schema.prune(&mut obj);
+//! schema.apply_defaults(&mut obj);
+//! let causes = schema.validate(&obj);
+//! assert_eq!(causes[0].field, "spec.replicas");
+//! assert_eq!(
+//!     causes[0].message,
+//!     r#"Invalid value: "string": spec.replicas in body must be of type integer: "string""#,
+//! );
+//! assert_eq!((causes[1].field.as_str(), causes[1].message.as_str()), ("spec.cronSpec", "Required value"));
+//! assert!(obj["spec"].get("image").is_none(), "pruned");
+//! ```
+
+mod check;
+mod defaults;
+mod defaults_check;
+mod fielderr;
+mod finding;
+mod formats;
+mod formats_net;
+mod formats_time;
+mod gofmt;
+mod gore;
+mod invariants;
+mod listtype;
+mod node;
+mod objectmeta;
+mod props;
+mod prune;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use kapi_api::status::Cause;
+use serde_json::Value;
+
+use fielderr::FieldError;
+use gofmt::Bad;
+use node::Node;
+use props::Props;
+
+/// A CRD version's schema, compiled: cheap to share (hold it in an `Arc`), immutable, and
+/// used on every request for the version's resources.
+#[derive(Debug, Clone)]
+pub struct CustomSchema {
+    root: Node,
+}
+
+impl CustomSchema {
+    /// Compiles a CRD version's `schema.openAPIV3Schema` (a `JSONSchemaProps` as JSON), or
+    /// returns every reason upstream would refuse it, as causes under `path` (the schema's
+    /// field path in the CRD, e.g. `spec.versions[0].schema.openAPIV3Schema`).
+    ///
+    /// The checks and their order are upstream's: `nullable` at the root; then, if the schema
+    /// can be structural at all, the structural rules (sorted as upstream sorts them) or, when
+    /// those pass, the defaults; then the CRD API's rules for the schema's fields and
+    /// extensions.
+    pub fn compile(schema: &Value, path: &str) -> Result<CustomSchema, Vec<Cause>> {
+        let props = Props::decode(schema, path).map_err(into_causes)?;
+        let mut errs: Vec<FieldError> = check::check_root_nullable(&props, path)
+            .into_iter()
+            .collect();
+        let unsupported = check::unsupported(&props);
+        let mut compiled = None;
+        if unsupported.is_none() {
+            let structural = invariants::check_structural(&props, path);
+            if structural.is_empty() {
+                match Node::compile(&props) {
+                    Ok(root) => {
+                        errs.extend(defaults_check::check_defaults(&props, &root, path));
+                        compiled = Some(root);
+                    }
+                    Err((pattern, why)) => errs.push(FieldError::invalid(
+                        path,
+                        Bad::str(&pattern),
+                        format!("must be a valid regular expression, but isn't: {why}"),
+                    )),
+                }
+            } else {
+                errs.extend(structural);
+            }
+        }
+        errs.extend(check::check_api(&props, path));
+        if let (true, Some(why)) = (errs.is_empty(), unsupported) {
+            errs.push(FieldError::invalid(path, Bad::str(""), why));
+        }
+        match compiled {
+            Some(root) if errs.is_empty() => Ok(CustomSchema { root }),
+            _ => Err(into_causes(errs)),
+        }
+    }
+
+    /// Validates a whole custom resource: what kube-apiserver lists in a 422's
+    /// `details.causes` for it, short of the checks of the root's `kind`, `apiVersion` and
+    /// `ObjectMeta`. In upstream's order: schema validation (kube-openapi), embedded resources,
+    /// then duplicates in `set` and `map` lists.
+    pub fn validate(&self, obj: &Value) -> Vec<Cause> {
+        let mut causes = finding::causes(&validate::validate(&self.root, obj), None);
+        let mut errs = Vec::new();
+        objectmeta::check(&self.root, obj, "", &mut errs);
+        if let Value::Object(map) = obj {
+            listtype::check(&self.root, map, "", &mut errs);
+        }
+        causes.extend(into_causes(errs));
+        causes
+    }
+
+    /// Validates the `status` of a resource on its `/status` subresource, as upstream does
+    /// with the `properties.status` schema alone (causes under `status`). Nothing to check
+    /// when the schema does not specify `status`.
+    pub fn validate_status(&self, status: &Value) -> Vec<Cause> {
+        match self.root.property("status") {
+            Some(node) => finding::causes(&validate::validate(node, status), Some("status")),
+            None => Vec::new(),
+        }
+    }
+
+    /// Prunes `obj` as upstream's decoder does: drops the fields the schema does not specify
+    /// (keeping everything under `x-kubernetes-preserve-unknown-fields`, and `apiVersion`,
+    /// `kind` and `metadata` of the resource and of embedded resources), drops nulls where the
+    /// schema allows none and has no default, and puts the metadata of embedded resources
+    /// through `ObjectMeta`.
+    pub fn prune(&self, obj: &mut Value) {
+        prune::prune_resource(&self.root, obj);
+    }
+
+    /// As [`CustomSchema::prune`], returning the paths of the unknown fields it dropped, sorted
+    /// (`spec.foo`, `spec.items[0].bar`): what upstream reports for `fieldValidation=Strict`
+    /// (`unknown field "spec.foo"`) and `Warn`.
+    pub fn prune_unknown_fields(&self, obj: &mut Value) -> Vec<String> {
+        prune::prune_resource(&self.root, obj)
+    }
+
+    /// Applies the schema's `default`s as upstream's structural defaulting does: absent
+    /// properties, and nulls where null is not allowed, get a copy of their default;
+    /// defaulting then continues into every member, array items and `additionalProperties`
+    /// values included, so nested defaults apply inside defaulted values too.
+    pub fn apply_defaults(&self, obj: &mut Value) {
+        defaults::apply(&self.root, obj);
+    }
+}
+
+/// The root rule upstream adds for a version whose `subresources.status` is set: the root of
+/// `openAPIV3Schema` (at `path`) must be of type `object` and may only use the fields that
+/// keep `properties.status` a complete schema of the status (`description`, `type`,
+/// `format`, `title`, bounds and lengths, `pattern`, `uniqueItems`, `multipleOf`, `required`,
+/// `items`, `properties`, `externalDocs`, `example`, `x-kubernetes-preserve-unknown-fields`,
+/// `x-kubernetes-validations`). At most one cause, as upstream stops at the first offence.
+pub fn check_status_subresource_root(schema: &Value, path: &str) -> Vec<Cause> {
+    let Ok(props) = Props::decode(schema, path) else {
+        return Vec::new();
+    };
+    check::check_status_root(&props, schema, path)
+        .map(FieldError::into_cause)
+        .into_iter()
+        .collect()
+}
+
+fn into_causes(errs: Vec<FieldError>) -> Vec<Cause> {
+    errs.into_iter().map(FieldError::into_cause).collect()
+}
