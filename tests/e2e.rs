@@ -10,6 +10,7 @@ mod autoscaling; // HorizontalPodAutoscalers: kubectl autoscale, v1 and v2, scal
 mod clients; // kube-rs and the Python kubernetes package
 mod controllers; // default accounts, root CA, token Secrets, CSR signing, leader Lease, --controllers
 mod crash; // SIGKILL during a stream of writes loses no acknowledged write
+mod crds; // CustomResourceDefinitions: served at once, schema-validated, printer columns, status, deletion
 mod errors; // bad input gets the right Status and never hurts the server
 mod etcd; // the cluster in etcd: restarts, two servers sharing it, the kubernetes Service listing the live ones
 mod jobs; // Jobs (completions, backoff, deadline, indexes), TTL after finished, CronJobs

@@ -2,7 +2,8 @@
 //!
 //! Everything here is a pure function of its input, so it compiles fast, fuzzes easily and is
 //! shared by the server, the CLI and clients: the resource table, Status errors, object metadata
-//! rules, label and field selectors, patches, Table printers and the protobuf request envelope.
+//! rules, label and field selectors, patches, Table printers (with the JSONPath dialect of custom
+//! resources' printer columns) and the protobuf request envelope.
 //!
 //! ```
 //! let sel = kapi_api::selectors::LabelSelector::parse("app=web,tier in (a,b)").unwrap();
@@ -13,6 +14,7 @@
 pub mod apply;
 pub mod bounded;
 pub mod conversion;
+pub mod jsonpath;
 pub mod meta;
 pub mod patch;
 pub mod printers;

@@ -17,6 +17,7 @@ pub mod admission;
 pub mod apiserver_leases;
 pub mod apiservices;
 pub mod bootstrap;
+pub mod crd;
 pub mod data_dir;
 pub mod filters;
 pub mod handlers;
@@ -297,6 +298,8 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     apiservices::register(&registry)
         .await
         .map_err(ServerError::Bootstrap)?;
+    // Custom resources are served from the first request on, as before a restart.
+    crd::sync::load(&registry);
     // Claims of Service addresses agree with the Services (upstream repairs every 3 minutes).
     registry::claims::spawn_repair(registry.clone(), std::time::Duration::from_secs(180));
     if shared {
@@ -368,6 +371,7 @@ pub async fn start(mut config: Config) -> Result<Running, ServerError> {
     });
     tokio::spawn(rbac_sync::run(registry.clone(), authz));
     tokio::spawn(filters::flowcontrol::sync::run(registry.clone(), flow));
+    tokio::spawn(crd::sync::run(registry.clone()));
     tokio::spawn(registry::namespaces::run(registry));
     tokio::spawn(metrics::scrape::run(server.clone()));
     tokio::spawn(listen::serve(

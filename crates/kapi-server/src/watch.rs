@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::Response;
 use http_body_util::StreamBody;
 use hyper::body::Frame;
-use kapi_api::printers::{self, IncludeObject};
+use kapi_api::printers::IncludeObject;
 use kapi_api::resources::ResourceDef;
 use kapi_api::status::ApiError;
 use kapi_store::{EventKind, StoreError};
@@ -174,9 +174,8 @@ impl Framer {
                         .pointer("/metadata/resourceVersion")
                         .and_then(Value::as_str)
                         .unwrap_or("");
-                    printers::table(
-                        self.def.group,
-                        self.def.resource,
+                    crate::crd::table(
+                        self.def,
                         &[obj],
                         chrono::Utc::now(),
                         IncludeObject::Metadata,

@@ -4,7 +4,8 @@
 //! resource in [`crate::resources::RESOURCES`]); a request in another version reads objects
 //! converted from it and has what it writes converted to it: HorizontalPodAutoscalers
 //! (`autoscaling/v2` stored, `autoscaling/v1` converted) and Events (core `v1` stored,
-//! `events.k8s.io/v1` converted).
+//! `events.k8s.io/v1` converted). Custom resources convert as their definitions' `None`
+//! strategy does: only `apiVersion` changes.
 //!
 //! ```
 //! use kapi_api::{conversion, resources};
@@ -52,6 +53,9 @@ pub fn convert(obj: Value, to: &ResourceDef) -> Result<Value, ConversionError> {
     if from == target {
         return Ok(obj);
     }
+    if to.custom {
+        return Ok(relabel(obj, target));
+    }
     match (to.group, to.resource, from.as_str(), to.version) {
         ("autoscaling", "horizontalpodautoscalers", "autoscaling/v2", "v1") => hpa::v2_to_v1(obj),
         ("autoscaling", "horizontalpodautoscalers", "autoscaling/v1", "v2") => hpa::v1_to_v2(obj),
@@ -63,4 +67,16 @@ pub fn convert(obj: Value, to: &ResourceDef) -> Result<Value, ConversionError> {
             resource: to.group_resource(),
         }),
     }
+}
+
+/// `obj` with `apiVersion` set to `api_version` (in first place, where objects carry it) and
+/// nothing else changed: the `None` conversion of custom resources.
+fn relabel(obj: Value, api_version: String) -> Value {
+    let Value::Object(fields) = obj else {
+        return obj;
+    };
+    let mut out = serde_json::Map::with_capacity(fields.len() + 1);
+    out.insert("apiVersion".into(), Value::String(api_version));
+    out.extend(fields.into_iter().filter(|(k, _)| k != "apiVersion"));
+    Value::Object(out)
 }

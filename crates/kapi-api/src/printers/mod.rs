@@ -4,7 +4,7 @@
 //! a `meta.k8s.io/v1` `Table`: column definitions, then one row of cells per object. This module
 //! reproduces upstream's column sets (names, types, descriptions, priorities) and cell formats for
 //! the built-in resources; resources without a printer get upstream's default table, `Name` and
-//! `Created At`.
+//! `Created At`. Custom resources print the columns their definition declares ([`custom`]).
 //!
 //! Like upstream's server, the cells always include the wide (`priority: 1`) columns; `kubectl`
 //! hides them unless asked for `-o wide`. Objects may be sparse: a missing field never panics, and
@@ -24,6 +24,7 @@ mod autoscaling;
 mod cluster;
 mod columns;
 mod core_group;
+pub mod custom;
 mod descriptions;
 mod duration;
 mod quantity;
@@ -336,6 +337,21 @@ fn row_object(obj: &Value, include: IncludeObject) -> Value {
     }
 }
 
+/// A Table's `metadata`: `resourceVersion` unless empty, `continue` when given and non-empty.
+fn list_metadata(resource_version: &str, continue_token: Option<&str>) -> Map<String, Value> {
+    let mut metadata = Map::new();
+    if !resource_version.is_empty() {
+        metadata.insert(
+            "resourceVersion".to_string(),
+            Value::String(resource_version.to_string()),
+        );
+    }
+    if let Some(token) = continue_token.filter(|t| !t.is_empty()) {
+        metadata.insert("continue".to_string(), Value::String(token.to_string()));
+    }
+    metadata
+}
+
 /// One Table row: `{"cells":[...],"conditions"?:[...],"object":...}`.
 ///
 /// `object` is a `PartialObjectMetadata` for [`IncludeObject::Metadata`], the object itself for
@@ -376,16 +392,7 @@ pub fn table(
     resource_version: &str,
     continue_token: Option<&str>,
 ) -> Value {
-    let mut metadata = Map::new();
-    if !resource_version.is_empty() {
-        metadata.insert(
-            "resourceVersion".to_string(),
-            Value::String(resource_version.to_string()),
-        );
-    }
-    if let Some(token) = continue_token.filter(|t| !t.is_empty()) {
-        metadata.insert("continue".to_string(), Value::String(token.to_string()));
-    }
+    let metadata = list_metadata(resource_version, continue_token);
     let column_definitions: Vec<Value> = columns(group, resource)
         .iter()
         .map(Column::to_json)

@@ -124,13 +124,22 @@ fn api_group(group: &str, versions: &[&str]) -> Value {
     })
 }
 
+/// The verbs discovery lists: a custom resource whose definition is being deleted can no longer
+/// be created or changed, as upstream lists it.
+fn verbs(r: &ResourceDef) -> &'static [&'static str] {
+    match crate::crd::served(r) {
+        Some(s) if s.terminating => &["delete", "deletecollection", "get", "list", "watch"],
+        _ => r.verbs,
+    }
+}
+
 fn aggregated_resource(r: &ResourceDef) -> Value {
     let mut v = json!({
         "resource": r.resource,
         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": r.singular,
-        "verbs": r.verbs,
+        "verbs": verbs(r),
     });
     if !r.short_names.is_empty() {
         v["shortNames"] = json!(r.short_names);
@@ -182,7 +191,7 @@ fn resource_list(group: &str, version: &str) -> Response<Body> {
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": r.verbs,
+            "verbs": verbs(r),
         });
         if !r.short_names.is_empty() {
             v["shortNames"] = json!(r.short_names);

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{header, HeaderValue, Request, Response};
-use kapi_api::printers::{self, IncludeObject};
+use kapi_api::printers::IncludeObject;
 use kapi_api::resources::{self, ResourceDef};
 use kapi_api::status::ApiError;
 use kapi_auth::UserInfo;
@@ -763,9 +763,8 @@ fn single_status(
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let table = printers::table(
-                def.group,
-                def.resource,
+            let table = crate::crd::table(
+                def,
                 &[&obj],
                 chrono::Utc::now(),
                 include_object(query)?,
@@ -809,8 +808,9 @@ fn list(
             }
             out.put_slice(
                 format!(
-                    "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
-                    def.kind,
+                    "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+                    crate::crd::served(def)
+                        .map_or_else(|| format!("{}List", def.kind), |s| s.list_kind.clone()),
                     def.api_version(),
                     metadata
                 )
@@ -847,9 +847,8 @@ fn list(
                 objs.sort_by_key(key);
             }
             let refs: Vec<&Value> = objs.iter().collect();
-            let table = printers::table(
-                def.group,
-                def.resource,
+            let table = crate::crd::table(
+                def,
                 &refs,
                 chrono::Utc::now(),
                 include_object(query)?,

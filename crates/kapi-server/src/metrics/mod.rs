@@ -36,6 +36,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         subresources: &[],
         generation: false,
+        custom: false,
     },
     ResourceDef {
         group: GROUP,
@@ -49,6 +50,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         categories: &[],
         subresources: &[],
         generation: false,
+        custom: false,
     },
 ];
 

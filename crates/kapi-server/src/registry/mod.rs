@@ -31,7 +31,7 @@ use serde_json::Value;
 pub use list_options::ListOptions;
 pub use propagation::validate as validate_delete_options;
 pub use stored::{stamp_revision, validate_stored};
-pub use write::{Admit, DeleteOutcome, PatchType, WriteOptions};
+pub use write::{now, Admit, DeleteOutcome, PatchType, WriteOptions};
 
 /// The registry over one store.
 pub struct Registry {

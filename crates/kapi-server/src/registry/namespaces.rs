@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kapi_api::resources::{self, RESOURCES};
+use kapi_api::resources;
 use serde_json::Value;
 
 use super::Registry;
@@ -51,7 +51,7 @@ pub async fn run(registry: Arc<Registry>) {
 }
 
 async fn empty(registry: &Registry, ns: &str) -> Result<(), kapi_store::StoreError> {
-    for def in RESOURCES.iter().filter(|d| d.namespaced) {
+    for def in resources::stored().into_iter().filter(|d| d.namespaced) {
         let prefix = Registry::prefix(def, Some(ns));
         let (items, _, _) = registry.store().list(&prefix, None, 0, |_, _| true);
         for (key, _) in items {

@@ -401,6 +401,9 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
             default_pod_spec(tspec);
         }
         ("autoscaling", "horizontalpodautoscalers") => default_hpa_spec(child(obj, "spec")),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            crate::crd::validation::defaults(obj)
+        }
         ("batch", "cronjobs") => {
             let spec = child(obj, "spec");
             default(spec, "concurrencyPolicy", json!("Allow"));
@@ -535,6 +538,9 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
         ("", "pods") => validate_pod_spec(obj.get("spec"), "spec", &mut causes),
         ("autoscaling", "horizontalpodautoscalers") => super::hpa::validate(obj, &mut causes),
         ("networking.k8s.io", "servicecidrs") => super::service_cidrs::validate(obj, &mut causes),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            crate::crd::validation::validate(obj, &mut causes)
+        }
         ("", "services") => super::workload_checks::service_ports(obj, &mut causes),
         ("batch", "cronjobs") => super::workload_checks::schedule(obj, &mut causes),
         ("apps", "deployments")

@@ -30,6 +30,9 @@ pub fn check(def: &ResourceDef, old: &Value, new: &Value, causes: &mut Vec<Cause
         ("networking.k8s.io", "servicecidrs") => {
             super::service_cidrs::validate_update(old, new, causes)
         }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            crate::crd::validation::validate_update(old, new, causes)
+        }
         _ => {}
     }
 }

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use super::claims;
 use super::stored::encode;
 use super::{decode, store_error, strategy, Registry};
+use crate::crd::Served;
 
 /// How many times a write retries a conflict it did not ask for.
 const RETRIES: usize = 8;
@@ -303,9 +304,13 @@ impl Registry {
         opts: &WriteOptions,
         applied: Option<Vec<ManagedFieldsEntry>>,
     ) -> Result<Bytes, ApiError> {
-        check_body(def, &mut obj, opts)?;
+        let custom = crate::crd::served(def);
+        check_body(def, custom.as_deref(), &mut obj, opts)?;
         let requested = obj.pointer("/metadata/managedFields").cloned();
         strategy::prepare_create(def, ns, &mut obj)?;
+        if let Some(served) = &custom {
+            crate::crd::admit_create(def, served, &obj)?;
+        }
         let name = obj
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -412,7 +417,7 @@ impl Registry {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        check_body(def, &mut new, opts)?;
+        check_body(def, crate::crd::served(def).as_deref(), &mut new, opts)?;
         let pinned = rv_of(&new)?;
         self.guaranteed_update(def, ns, name, subresource, pinned, opts, false, |_| {
             Ok(new.clone())
@@ -436,8 +441,19 @@ impl Registry {
             PatchType::Json => None,
             _ => Some(parse_patch_body(body)?),
         };
+        let custom = crate::crd::served(def);
+        if custom.is_some() && patch_type == PatchType::Strategic {
+            return Err(ApiError::unsupported_media_type(
+                "application/strategic-merge-patch+json",
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/apply-patch+yaml",
+                ],
+            ));
+        }
         if let (PatchType::Apply { force }, Some(applied)) = (patch_type, &patch_value) {
-            check_applied(def, applied)?;
+            check_applied(def, custom.as_deref(), applied)?;
             return self
                 .server_side_apply(def, ns, name, subresource, applied, force, opts)
                 .await;
@@ -448,7 +464,7 @@ impl Registry {
                 let mut patched =
                     apply_patch(def, current, patch_type, body, patch_value.as_ref())?;
                 check_identity_kept(def, current, &patched, name, ns)?;
-                check_patched(def, &mut patched, opts, body)?;
+                check_patched(def, custom.as_deref(), &mut patched, opts, body)?;
                 Ok(patched)
             })
             .await?;
@@ -542,6 +558,9 @@ impl Registry {
                 subresource
             };
             let mut new = strategy::prepare_update(def, written, &old, proposed)?;
+            if let Some(served) = crate::crd::served(def) {
+                crate::crd::validate_object(def, &served, &new)?;
+            }
             let mut reservation = if claims::holds_addresses(def) && written.is_empty() {
                 Some(self.allocator.update_service(self, &old, &mut new)?)
             } else {
@@ -625,6 +644,12 @@ impl Registry {
             let mut obj = decode(&kv.value)?;
             check_preconditions(def, name, &obj, options)?;
             let is_namespace = def.group.is_empty() && def.resource == "namespaces";
+            // A definition's objects go before it does (upstream adds the finalizer on delete).
+            if def.group == "apiextensions.k8s.io"
+                && obj.pointer("/metadata/deletionTimestamp").is_none()
+            {
+                crate::crd::mark_deleting(&mut obj);
+            }
             // Namespaces keep their own deletion (the namespace controller empties them).
             let orphan_by_default =
                 def.group.is_empty() && def.resource == "replicationcontrollers";
@@ -807,8 +832,13 @@ fn check_preconditions(
 /// type fails, unknown fields are dropped and reported as `fieldValidation` says, in
 /// upstream's words (`Deployment in version "v1" cannot be handled as a Deployment: strict
 /// decoding error: unknown field "spec.foo"`).
-fn check_body(def: &ResourceDef, obj: &mut Value, opts: &WriteOptions) -> Result<(), ApiError> {
-    let problems = kapi_schema::prune_unknown_fields(def.group, def.version, def.kind, obj);
+fn check_body(
+    def: &ResourceDef,
+    custom: Option<&Served>,
+    obj: &mut Value,
+    opts: &WriteOptions,
+) -> Result<(), ApiError> {
+    let problems = prune(def, custom, obj);
     let fail = |why: String| {
         ApiError::bad_request(format!(
             "{kind} in version \"{}\" cannot be handled as a {kind}: {why}",
@@ -827,11 +857,12 @@ fn check_body(def: &ResourceDef, obj: &mut Value, opts: &WriteOptions) -> Result
 /// patches, the patch map for strategic ones; the patch alone is the more useful of the two).
 fn check_patched(
     def: &ResourceDef,
+    custom: Option<&Served>,
     obj: &mut Value,
     opts: &WriteOptions,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    let problems = kapi_schema::prune_unknown_fields(def.group, def.version, def.kind, obj);
+    let problems = prune(def, custom, obj);
     let fail = |why: String| {
         let value = String::from_utf8_lossy(body);
         // Upstream's message: ` "" is invalid: patch: Invalid value: "<patch>": <why>`.
@@ -854,8 +885,15 @@ fn check_patched(
 
 /// A server-side apply body names only fields the kind has, whatever `fieldValidation` says:
 /// upstream converts it to a typed value first (and answers 500 where kapi answers 400).
-fn check_applied(def: &ResourceDef, applied: &Value) -> Result<(), ApiError> {
-    let problems = kapi_schema::validate_fields(def.group, def.version, def.kind, applied);
+fn check_applied(
+    def: &ResourceDef,
+    custom: Option<&Served>,
+    applied: &Value,
+) -> Result<(), ApiError> {
+    let problems = match custom {
+        Some(served) => crate::crd::check_unknown(served, &mut applied.clone()),
+        None => kapi_schema::validate_fields(def.group, def.version, def.kind, applied),
+    };
     let Some(first) = problems.first() else {
         return Ok(());
     };
@@ -882,6 +920,18 @@ fn check_applied(def: &ResourceDef, applied: &Value) -> Result<(), ApiError> {
         },
         def.kind
     )))
+}
+
+/// Drops the fields `def`'s objects do not have (by the kind's Go type, or a custom resource's
+/// schema, which also fills in its defaults), reporting them.
+fn prune(def: &ResourceDef, custom: Option<&Served>, obj: &mut Value) -> kapi_schema::Problems {
+    match custom {
+        Some(served) => kapi_schema::Problems {
+            unknown: crate::crd::check_unknown(served, obj),
+            type_error: None,
+        },
+        None => kapi_schema::prune_unknown_fields(def.group, def.version, def.kind, obj),
+    }
 }
 
 fn report_unknown(

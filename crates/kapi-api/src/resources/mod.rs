@@ -3,6 +3,11 @@
 //! One row per resource with what Kubernetes discovery says of it (plural, singular, kind,
 //! scope, verbs, short names, categories, subresources). The server derives its routes,
 //! discovery documents and OpenAPI index from this table alone, so adding a resource is one row.
+//! Custom resources join it at run time through [`custom`]; the lookups here see both.
+
+pub mod custom;
+
+use custom::Entry;
 
 /// The standard verbs of a writable resource.
 pub const RW: &[&str] = &[
@@ -60,6 +65,8 @@ pub struct ResourceDef {
     pub subresources: &'static [Subresource],
     /// Whether the main resource's writes keep `.spec` semantics and bump `metadata.generation`.
     pub generation: bool,
+    /// Whether a CustomResourceDefinition asked for it ([`custom`]) rather than kapi serving it.
+    pub custom: bool,
 }
 
 impl ResourceDef {
@@ -122,6 +129,7 @@ impl ResourceDef {
             (group @ ("apiextensions.k8s.io" | "apiregistration.k8s.io"), resource) => {
                 (group, resource)
             }
+            (group, resource) if self.custom => (group, resource),
             (_, resource) => ("", resource),
         }
     }
@@ -181,6 +189,7 @@ macro_rules! res {
             categories: $cats,
             subresources: $subs,
             generation: $generation,
+            custom: false,
         }
     };
 }
@@ -211,6 +220,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("", "v1", "services", "service", "Service", true, &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch" ], &["svc"], ALL, &[status("Service", "", "v1"), Subresource { name: "proxy", group: "", version: "v1", kind: "ServiceProxyOptions", verbs: &["create", "delete", "get", "head", "patch", "put", "update"] } ], false),
     // apiregistration.k8s.io/v1: listed first among groups, as the aggregator lists itself
     res!("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", false, RW, NONE, &["api-extensions"], &[status("APIService", "apiregistration.k8s.io", "v1")], false),
+    // apiextensions.k8s.io/v1: the definitions behind custom resources
+    res!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", false, RW, &["crd", "crds"], &["api-extensions"], &[status("CustomResourceDefinition", "apiextensions.k8s.io", "v1")], true),
     // authentication.k8s.io/v1 and authorization.k8s.io/v1: reviews, answered and never stored
     res!("authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", false, CREATE_ONLY, NONE, NONE, &[], false),
     res!("authentication.k8s.io", "v1", "tokenreviews", "tokenreview", "TokenReview", false, CREATE_ONLY, NONE, NONE, &[], false),
@@ -267,39 +278,74 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("storage.k8s.io", "v1", "volumeattributesclasses", "volumeattributesclass", "VolumeAttributesClass", false, RW, &["vac"], NONE, &[], false),
 ];
 
+/// The served custom resources.
+fn served_custom() -> impl Iterator<Item = &'static ResourceDef> {
+    let entries = custom::entries();
+    (0..entries.len()).filter_map(move |i| entries[i].served.then_some(entries[i].def))
+}
+
 /// The resource `resource` in `group`/`version`.
 pub fn find(group: &str, version: &str, resource: &str) -> Option<&'static ResourceDef> {
+    let matches =
+        |r: &&ResourceDef| r.group == group && r.version == version && r.resource == resource;
     RESOURCES
         .iter()
-        .find(|r| r.group == group && r.version == version && r.resource == resource)
+        .find(matches)
+        .or_else(|| served_custom().find(matches))
 }
 
 /// The resource serving `kind` in `group`/`version`.
 pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static ResourceDef> {
+    let matches = |r: &&ResourceDef| r.group == group && r.version == version && r.kind == kind;
     RESOURCES
         .iter()
-        .find(|r| r.group == group && r.version == version && r.kind == kind)
+        .find(matches)
+        .or_else(|| served_custom().find(matches))
 }
 
 /// The row whose version stores `def`'s objects: `def` itself, or for a resource served in
 /// several versions or groups the first (preferred) row with its storage key, as upstream stores
 /// one version of each resource (HorizontalPodAutoscalers as `autoscaling/v2`, `events.k8s.io`
-/// Events as core `v1` Events).
+/// Events as core `v1` Events); for a custom resource the version its definition marks as the
+/// storage version.
 pub fn storage(def: &'static ResourceDef) -> &'static ResourceDef {
     if !def.is_stored() {
         return def;
     }
     let at = def.location();
+    if def.custom {
+        return custom::entries()
+            .iter()
+            .find(|e: &&Entry| e.storage && e.def.location() == at)
+            .map_or(def, |e| e.def);
+    }
     RESOURCES
         .iter()
         .find(|r| r.is_stored() && r.location() == at)
         .unwrap_or(def)
 }
 
-/// Every served group-version, in discovery order; core (`""`) first.
+/// One row per stored resource (its storage version), built-in and custom: what holds objects.
+pub fn stored() -> Vec<&'static ResourceDef> {
+    let mut out: Vec<&'static ResourceDef> = Vec::new();
+    for def in RESOURCES.iter().filter(|d| d.is_stored()) {
+        if !out.iter().any(|o| o.location() == def.location()) {
+            out.push(def);
+        }
+    }
+    out.extend(
+        custom::entries()
+            .iter()
+            .filter(|e| e.storage)
+            .map(|e| e.def),
+    );
+    out
+}
+
+/// Every served group-version, in discovery order; core (`""`) first, custom groups last.
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&'static str, &'static str)> = Vec::new();
-    for r in RESOURCES {
+    for r in RESOURCES.iter().chain(served_custom()) {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
         }
@@ -314,6 +360,7 @@ pub fn in_group_version<'a>(
 ) -> impl Iterator<Item = &'static ResourceDef> + 'a {
     RESOURCES
         .iter()
+        .chain(served_custom())
         .filter(move |r| r.group == group && r.version == version)
 }
 

@@ -1,0 +1,131 @@
+//! CustomResourceDefinitions: what apiextensions-apiserver does inside kube-apiserver.
+//!
+//! A definition is an object like any other (stored, validated by [`validation`]); what makes it
+//! special is [`sync`], which every server runs: it reads the stored definitions, registers their
+//! resources in kapi-api's resource catalog (so routing, discovery, storage keys, watch and
+//! RBAC treat them as built-in ones) and keeps, per served version, what the request path needs
+//! of the definition ([`Served`]: its schema, printer columns, scale paths). It also plays the
+//! definition's own controllers: names accepted, established, and on deletion every object of
+//! the resource removed before the definition goes.
+
+mod definition;
+mod objects;
+pub mod sync;
+pub mod validation;
+mod versions;
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use kapi_api::printers::custom::PrinterColumn;
+use kapi_api::printers::{self, IncludeObject};
+use kapi_api::resources::ResourceDef;
+use kapi_schema::structural::CustomSchema;
+
+pub use definition::{Definition, ScalePaths};
+pub use objects::{admit_create, check_unknown, validate_object};
+
+/// The definition's finalizer: its objects are removed before it is.
+pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// Marks a definition deleted for the first time: its objects go first (upstream adds the
+/// finalizer and the `Terminating` condition in the same write as the deletion timestamp).
+pub fn mark_deleting(crd: &mut serde_json::Value) {
+    use serde_json::json;
+    if !crd
+        .get("metadata")
+        .is_some_and(serde_json::Value::is_object)
+    {
+        crd["metadata"] = json!({});
+    }
+    let finalizers = &mut crd["metadata"]["finalizers"];
+    if !finalizers.is_array() {
+        *finalizers = json!([]);
+    }
+    if let Some(items) = finalizers.as_array_mut() {
+        if !items.iter().any(|f| f == CLEANUP_FINALIZER) {
+            items.push(json!(CLEANUP_FINALIZER));
+        }
+    }
+    if !crd.get("status").is_some_and(serde_json::Value::is_object) {
+        crd["status"] = json!({});
+    }
+    sync::set_condition(
+        &mut crd["status"],
+        "Terminating",
+        "True",
+        "InstanceDeletionPending",
+        "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+    );
+}
+
+/// What serving one version of a custom resource needs from its definition.
+#[derive(Debug)]
+pub struct Served {
+    /// The definition's name.
+    pub crd: String,
+    /// The kind of lists (`spec.names.listKind`).
+    pub list_kind: String,
+    /// The version's compiled schema.
+    pub schema: CustomSchema,
+    /// The version's Table columns.
+    pub columns: Vec<PrinterColumn>,
+    /// The version's scale subresource.
+    pub scale: Option<ScalePaths>,
+    /// The definition is being deleted: its objects can be read and deleted, not created.
+    pub terminating: bool,
+}
+
+type Key = (&'static str, &'static str, &'static str);
+
+/// The served versions of every custom resource, by group, resource and version. One per
+/// process, beside kapi-api's catalog of their rows, and replaced together with it.
+static CATALOG: RwLock<Option<HashMap<Key, Arc<Served>>>> = RwLock::new(None);
+
+/// What serving `def` needs, if it is a custom resource's served version.
+pub fn served(def: &ResourceDef) -> Option<Arc<Served>> {
+    if !def.custom {
+        return None;
+    }
+    CATALOG
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()?
+        .get(&(def.group, def.resource, def.version))
+        .cloned()
+}
+
+fn replace(versions: HashMap<Key, Arc<Served>>) {
+    *CATALOG.write().unwrap_or_else(PoisonError::into_inner) = Some(versions);
+}
+
+/// A `meta.k8s.io/v1` Table of `objs`: a custom resource's printer columns, or the built-in
+/// printer of `def`.
+pub fn table(
+    def: &ResourceDef,
+    objs: &[&serde_json::Value],
+    now: chrono::DateTime<chrono::Utc>,
+    include: IncludeObject,
+    resource_version: &str,
+    continue_token: Option<&str>,
+) -> serde_json::Value {
+    match served(def) {
+        Some(s) => printers::custom::custom_table(
+            &s.columns,
+            objs,
+            now,
+            include,
+            resource_version,
+            continue_token,
+        ),
+        None => printers::table(
+            def.group,
+            def.resource,
+            objs,
+            now,
+            include,
+            resource_version,
+            continue_token,
+        ),
+    }
+}

@@ -1,0 +1,445 @@
+//! CustomResourceDefinitions as an operator's user meets them: the definition is applied with
+//! kubectl, its resource is served at once (discovery, kubectl get with its printer columns,
+//! short names), objects are pruned, defaulted and validated by the schema with upstream's
+//! messages, status is its own subresource, and deleting the definition deletes its objects.
+
+use crate::support::{eventually, write_file, Cluster};
+
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names:
+    plural: crontabs
+    singular: crontab
+    kind: CronTab
+    shortNames: [ct]
+    categories: [all]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    additionalPrinterColumns:
+    - {name: Spec, type: string, jsonPath: .spec.cronSpec}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [cronSpec]
+            properties:
+              cronSpec: {type: string, pattern: '^(\\S+ ){4}\\S+$'}
+              image: {type: string}
+              replicas: {type: integer, minimum: 1, maximum: 10, default: 1}
+              mode: {type: string, enum: [Fast, Slow]}
+          status:
+            type: object
+            properties:
+              phase: {type: string}
+";
+
+const CRONTAB: &str = "apiVersion: stable.example.com/v1
+kind: CronTab
+metadata:
+  name: nightly
+spec:
+  cronSpec: '0 3 * * *'
+  image: backup:1
+  stray: dropped
+";
+
+/// Applies the CronTab definition and waits until it is established.
+fn install(c: &Cluster) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crd = write_file(dir.path(), "crd.yaml", CRD);
+    c.kubectl_ok(&["apply", "-f", crd.to_str().unwrap_or_default()]);
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=10s",
+        "crd/crontabs.stable.example.com",
+    ]);
+}
+
+fn create_crontab(c: &Cluster) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "ct.yaml", CRONTAB);
+    let out = c.kubectl(&[
+        "apply",
+        "--validate=warn",
+        "-f",
+        path.to_str().unwrap_or_default(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_definition_serves_its_resource_to_kubectl() {
+    let c = Cluster::start();
+    install(&c);
+    let crd = c.kubectl_ok(&["get", "crd", "crontabs.stable.example.com", "-o", "json"]);
+    let crd: serde_json::Value = serde_json::from_str(&crd).expect("json");
+    let conditions = crd["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (kind, reason) in [
+        ("NamesAccepted", "NoConflicts"),
+        ("Established", "InitialNamesAccepted"),
+    ] {
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c["type"] == kind && c["status"] == "True" && c["reason"] == reason),
+            "{kind}: {conditions:?}"
+        );
+    }
+    assert_eq!(crd["status"]["acceptedNames"]["listKind"], "CronTabList");
+    assert_eq!(crd["status"]["storedVersions"], serde_json::json!(["v1"]));
+    let resources = c.kubectl_ok(&["api-resources", "--api-group=stable.example.com"]);
+    assert!(
+        resources.contains("crontabs") && resources.contains("ct") && resources.contains("CronTab"),
+        "{resources}"
+    );
+
+    // kubectl's default strict validation is the server's: the unknown field is refused...
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "ct.yaml", CRONTAB);
+    let refused = c.kubectl_err(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    assert!(
+        refused.contains(r#"CronTab in version "v1" cannot be handled as a CronTab: strict decoding error: unknown field "spec.stray""#),
+        "{refused}"
+    );
+    // ...and with `--validate=warn` dropped with a warning, the default filled in.
+    let warned = create_crontab(&c);
+    assert!(warned.contains("unknown field \"spec.stray\""), "{warned}");
+    let stored = c.kubectl_ok(&["get", "ct", "nightly", "-o", "json"]);
+    let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+    assert_eq!(stored["spec"]["replicas"], 1, "{stored}");
+    assert!(stored["spec"].get("stray").is_none(), "{stored}");
+    assert_eq!(stored["metadata"]["generation"], 1);
+
+    let table = c.kubectl_ok(&["get", "crontabs"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "SPEC", "REPLICAS", "AGE"], "{table}");
+    assert!(
+        table.contains("nightly") && table.contains("0 3 * * *"),
+        "{table}"
+    );
+    let all = c.kubectl_ok(&["get", "all"]);
+    assert!(all.contains("crontab.stable.example.com/nightly"), "{all}");
+
+    c.kubectl_ok(&[
+        "patch",
+        "ct",
+        "nightly",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":3}}"#,
+    ]);
+    let patched = c.kubectl_ok(&[
+        "get",
+        "ct",
+        "nightly",
+        "-o",
+        "jsonpath={.spec.replicas} {.metadata.generation}",
+    ]);
+    assert_eq!(patched, "3 2");
+    c.kubectl_ok(&["delete", "ct", "nightly"]);
+    let gone = c.kubectl_err(&["get", "ct", "nightly"]);
+    assert!(
+        gone.contains(r#"crontabs.stable.example.com "nightly" not found"#),
+        "{gone}"
+    );
+}
+
+#[test]
+fn custom_objects_break_their_schema_with_upstreams_messages() {
+    let c = Cluster::start();
+    install(&c);
+    let path = "/apis/stable.example.com/v1/namespaces/default/crontabs";
+    let post = |body: &str, query: &str| {
+        c.curl_json(&[
+            &format!("{path}{query}"),
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ])
+    };
+    let (code, status) = post(
+        r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"bad"},"spec":{"cronSpec":"* * * * *","replicas":"three","mode":"Medium"}}"#,
+        "",
+    );
+    assert_eq!(code, 422, "{status}");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(r#"CronTab.stable.example.com "bad" is invalid: ["#),
+        "{message}"
+    );
+    assert!(
+        message.contains(r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            r#"spec.mode: Unsupported value: "Medium": supported values: "Fast", "Slow""#
+        ),
+        "{message}"
+    );
+    let (code, status) = post(
+        r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"bad"},"spec":{"replicas":11}}"#,
+        "",
+    );
+    assert_eq!(code, 422, "{status}");
+    let causes = status["details"]["causes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        causes
+            .iter()
+            .any(|c| c["field"] == "spec.cronSpec" && c["reason"] == "FieldValueRequired"),
+        "{status}"
+    );
+    assert!(
+        causes.iter().any(|c| c["field"] == "spec.replicas"
+            && c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("should be less than or equal to 10"))),
+        "{status}"
+    );
+    let (code, status) = post(
+        r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"strict"},"spec":{"cronSpec":"* * * * *","stray":1}}"#,
+        "?fieldValidation=Strict",
+    );
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        r#"CronTab in version "v1" cannot be handled as a CronTab: strict decoding error: unknown field "spec.stray""#
+    );
+    let (code, _) = post(
+        r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"good"},"spec":{"cronSpec":"* * * * *"}}"#,
+        "",
+    );
+    assert_eq!(code, 201);
+    let (code, status) = c.curl_json(&[
+        &format!("{path}/good"),
+        "-X",
+        "PATCH",
+        "-H",
+        "Content-Type: application/strategic-merge-patch+json",
+        "-d",
+        r#"{"spec":{"image":"x"}}"#,
+    ]);
+    assert_eq!(code, 415, "{status}");
+    assert_eq!(
+        status["message"],
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    );
+}
+
+#[test]
+fn status_is_written_only_through_its_subresource() {
+    let c = Cluster::start();
+    install(&c);
+    create_crontab(&c);
+    let path = "/apis/stable.example.com/v1/namespaces/default/crontabs/nightly";
+    let patch = |sub: &str, body: &str| {
+        c.curl_json(&[
+            &format!("{path}{sub}"),
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+            "-d",
+            body,
+        ])
+    };
+    let (code, obj) = patch("", r#"{"status":{"phase":"Ignored"}}"#);
+    assert_eq!(code, 200, "{obj}");
+    assert!(obj.get("status").is_none(), "{obj}");
+    assert_eq!(obj["metadata"]["generation"], 1);
+    let (code, obj) = patch(
+        "/status",
+        r#"{"status":{"phase":"Running"},"spec":{"image":"ignored"}}"#,
+    );
+    assert_eq!(code, 200, "{obj}");
+    assert_eq!(obj["status"]["phase"], "Running");
+    assert_eq!(obj["spec"]["image"], "backup:1");
+    assert_eq!(obj["metadata"]["generation"], 1);
+    let (code, obj) = patch("/status", r#"{"status":{"phase":7}}"#);
+    assert_eq!(code, 422, "{obj}");
+    assert!(
+        obj["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("status.phase in body must be of type string")),
+        "{obj}"
+    );
+}
+
+#[test]
+fn deleting_a_definition_deletes_its_objects_and_its_api() {
+    let c = Cluster::start();
+    install(&c);
+    create_crontab(&c);
+    c.kubectl_ok(&["create", "namespace", "other"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "ct.yaml", CRONTAB);
+    c.kubectl_ok(&[
+        "apply",
+        "--validate=warn",
+        "-n",
+        "other",
+        "-f",
+        path.to_str().unwrap_or_default(),
+    ]);
+    c.kubectl_ok(&[
+        "delete",
+        "crd",
+        "crontabs.stable.example.com",
+        "--timeout=20s",
+    ]);
+    let (code, _) = c.curl_json(&["/apis/stable.example.com/v1/namespaces/other/crontabs/nightly"]);
+    assert_eq!(code, 404);
+    let (code, _) = c.curl_json(&["/apis/stable.example.com"]);
+    assert_eq!(code, 404);
+    // Defined again, the resource starts empty: the objects were deleted, not hidden.
+    install(&c);
+    let listed = c.kubectl_ok(&["get", "crontabs", "-A", "-o", "name"]);
+    assert_eq!(listed.trim(), "", "{listed}");
+}
+
+#[test]
+fn custom_resources_survive_a_restart() {
+    let mut c = Cluster::start();
+    install(&c);
+    create_crontab(&c);
+    c.restart();
+    // Served from the first request after the restart, without waiting for a sync.
+    let got = c.kubectl_ok(&["get", "ct", "nightly", "-o", "jsonpath={.spec.cronSpec}"]);
+    assert_eq!(got, "0 3 * * *");
+}
+
+#[test]
+fn bad_definitions_are_refused_with_upstreams_messages() {
+    let c = Cluster::start();
+    let bad = CRD
+        .replace(
+            "name: crontabs.stable.example.com",
+            "name: crontab.stable.example.com",
+        )
+        .replace("scope: Namespaced", "scope: Global")
+        .replace("    singular: crontab\n", "    singular: Cron_Tab\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "bad.yaml", &bad);
+    let err = c.kubectl_err(&["create", "-f", path.to_str().unwrap_or_default()]);
+    for expected in [
+        r#"The CustomResourceDefinition "crontab.stable.example.com" is invalid"#,
+        r#"metadata.name: Invalid value: "crontab.stable.example.com": must be spec.names.plural+"."+spec.group"#,
+        r#"spec.scope: Unsupported value: "Global": supported values: "Cluster", "Namespaced""#,
+        r#"spec.names.singular: Invalid value: "Cron_Tab": a DNS-1035 label must consist of lower case alphanumeric characters"#,
+    ] {
+        assert!(err.contains(expected), "{expected} missing: {err}");
+    }
+    let untyped = CRD.replace(
+        "              image: {type: string}\n",
+        "              image: {}\n",
+    );
+    let path = write_file(dir.path(), "untyped.yaml", &untyped);
+    let err = c.kubectl_err(&["create", "-f", path.to_str().unwrap_or_default()]);
+    assert!(
+        err.contains("spec.validation.openAPIV3Schema.properties[spec].properties[image].type: Required value: must not be empty for specified object fields"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_definition_may_not_take_names_in_use() {
+    let c = Cluster::start();
+    install(&c);
+    let rival = CRD
+        .replace(
+            "crontabs.stable.example.com",
+            "crontasks.stable.example.com",
+        )
+        .replace("plural: crontabs", "plural: crontasks")
+        .replace("singular: crontab", "singular: crontask")
+        .replace("shortNames: [ct]", "shortNames: [ctk]");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "rival.yaml", &rival);
+    c.kubectl_ok(&["create", "-f", path.to_str().unwrap_or_default()]);
+    let condition = eventually("the rival's NamesAccepted condition", 10, || {
+        let out = c.kubectl_ok(&[
+            "get",
+            "crd",
+            "crontasks.stable.example.com",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="NamesAccepted")].reason}: {.status.conditions[?(@.type=="NamesAccepted")].message}"#,
+        ]);
+        (!out.trim().starts_with(':')).then_some(out)
+    });
+    // Upstream checks every name and reports the last conflict: the list kind comes after the kind.
+    assert_eq!(
+        condition,
+        r#"ListKindConflict: "CronTabList" is already in use"#
+    );
+    let (code, _) = c.curl_json(&["/apis/stable.example.com/v1/namespaces/default/crontasks"]);
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn python_client_custom_objects_api_round_trip() {
+    let c = Cluster::start();
+    install(&c);
+    let out = c.python(
+        r#"
+from kubernetes import client, config
+config.load_kube_config()
+api = client.CustomObjectsApi()
+body = {"apiVersion": "stable.example.com/v1", "kind": "CronTab",
+        "metadata": {"name": "py"}, "spec": {"cronSpec": "*/5 * * * *"}}
+made = api.create_namespaced_custom_object("stable.example.com", "v1", "default", "crontabs", body)
+assert made["spec"]["replicas"] == 1, made
+got = api.get_namespaced_custom_object("stable.example.com", "v1", "default", "crontabs", "py")
+assert got["metadata"]["uid"] == made["metadata"]["uid"]
+api.patch_namespaced_custom_object("stable.example.com", "v1", "default", "crontabs", "py",
+                                   {"spec": {"image": "new:2"}})
+items = api.list_cluster_custom_object("stable.example.com", "v1", "crontabs")["items"]
+assert [i["spec"].get("image") for i in items] == ["new:2"], items
+api.patch_namespaced_custom_object_status("stable.example.com", "v1", "default", "crontabs", "py",
+                                          {"status": {"phase": "Done"}})
+got = api.get_namespaced_custom_object_status("stable.example.com", "v1", "default", "crontabs", "py")
+assert got["status"]["phase"] == "Done", got
+api.delete_namespaced_custom_object("stable.example.com", "v1", "default", "crontabs", "py")
+print("ok")
+"#,
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
