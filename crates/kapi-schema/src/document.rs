@@ -8,6 +8,7 @@ use kapi_api::resources::{self, ResourceDef};
 use serde_json::{json, Map, Value};
 
 use crate::components::{self, DELETE_OPTIONS, PATCH, REF_PREFIX, STATUS, WATCH_EVENT};
+use crate::custom_kinds::CustomKind;
 use crate::kinds;
 
 /// Whether PATCH operations advertise strategic merge patch. kubectl's client-side apply then
@@ -19,35 +20,58 @@ const ADVERTISE_STRATEGIC_MERGE_PATCH: bool = true;
 /// The document of `group`/`version` (core is `""`); a version nothing is served in gets a
 /// document without paths.
 pub fn openapi_v3_document(group: &str, version: &str) -> Value {
-    document(&components::all(), group, version)
+    document(&components::all(), group, version, &[])
 }
 
 /// The documents of several group-versions, in order, from one generation of the schemas
-/// (each [`openapi_v3_document`] call alone generates them anew).
+/// (each [`openapi_v3_document`] call alone generates them anew). Custom resources are left
+/// out: their documents change with their definitions ([`openapi_v3_custom_documents`]).
 pub fn openapi_v3_documents(group_versions: &[(&str, &str)]) -> Vec<Value> {
+    openapi_v3_custom_documents(group_versions, &[])
+}
+
+/// The documents of several group-versions with the custom resources of `kinds` in them, each
+/// described by its definition's schema.
+pub fn openapi_v3_custom_documents(
+    group_versions: &[(&str, &str)],
+    kinds: &[CustomKind<'_>],
+) -> Vec<Value> {
     let all = components::all();
     group_versions
         .iter()
-        .map(|(group, version)| document(&all, group, version))
+        .map(|(group, version)| document(&all, group, version, kinds))
         .collect()
 }
 
-fn document(all: &BTreeMap<String, Value>, group: &str, version: &str) -> Value {
+fn document(
+    all: &BTreeMap<String, Value>,
+    group: &str,
+    version: &str,
+    custom: &[CustomKind<'_>],
+) -> Value {
     let mut paths = Map::new();
     let mut extra_schemas: BTreeMap<String, Value> = BTreeMap::new();
     let mut roots: BTreeSet<String> = BTreeSet::new();
     let tag = tag(group, version);
     for r in resources::in_group_version(group, version) {
         let known = kinds::find(r.group, r.version, r.kind);
-        let name = match known {
-            Some(k) => (k.name)().into_owned(),
-            None => {
-                let name = skeleton_name(r);
-                extra_schemas.insert(name.clone(), skeleton(r));
-                name
+        let (name, list) = if r.custom {
+            let Some(k) = custom.iter().find(|k| same_row(k.def, r)) else {
+                continue;
+            };
+            extra_schemas.insert(k.schema_name(), k.schema());
+            extra_schemas.insert(k.list_name(), k.list_schema());
+            (k.schema_name(), Some(k.list_name()))
+        } else {
+            match known {
+                Some(k) => ((k.name)().into_owned(), components::list_name(k)),
+                None => {
+                    let name = skeleton_name(r);
+                    extra_schemas.insert(name.clone(), skeleton(r));
+                    (name, None)
+                }
             }
         };
-        let list = known.and_then(components::list_name);
         roots.insert(name.clone());
         roots.extend(list.clone());
         Ops {
@@ -58,10 +82,12 @@ fn document(all: &BTreeMap<String, Value>, group: &str, version: &str) -> Value 
         }
         .add(&mut paths);
         for sub in r.subresources {
-            let Some(k) = kinds::find(sub.group, sub.version, sub.kind) else {
-                continue;
+            let sub_schema = match kinds::find(sub.group, sub.version, sub.kind) {
+                Some(k) => (k.name)().into_owned(),
+                // A custom resource's status is the object itself.
+                None if r.custom && sub.kind == r.kind => name.clone(),
+                None => continue,
             };
-            let sub_schema = (k.name)().into_owned();
             if add_subresource(&mut paths, r, &tag, sub, &sub_schema) {
                 roots.insert(sub_schema);
             }
@@ -76,7 +102,7 @@ fn document(all: &BTreeMap<String, Value>, group: &str, version: &str) -> Value 
         if !seen.insert(name.clone()) {
             continue;
         }
-        if let Some(s) = all.get(&name) {
+        if let Some(s) = all.get(&name).or_else(|| extra_schemas.get(&name)) {
             collect_refs(s, &mut todo);
         }
     }
@@ -95,6 +121,10 @@ fn document(all: &BTreeMap<String, Value>, group: &str, version: &str) -> Value 
         "paths": paths,
         "components": {"schemas": schemas},
     })
+}
+
+fn same_row(a: &ResourceDef, b: &ResourceDef) -> bool {
+    (a.group, a.version, a.resource) == (b.group, b.version, b.resource)
 }
 
 fn collect_refs(v: &Value, out: &mut Vec<String>) {
@@ -562,7 +592,7 @@ fn add_subresource(
                     format!("partially update {} of the specified {}", sub.name, r.kind),
                 ),
                 schema,
-                true,
+                !r.custom,
             );
             item.insert("patch".into(), Value::Object(o));
         }

@@ -28,12 +28,14 @@
 //! ```
 
 mod components;
+mod custom_kinds;
 mod document;
 mod kinds;
 pub mod structural;
 mod validate;
 
-pub use document::{openapi_v3_document, openapi_v3_documents};
+pub use custom_kinds::CustomKind;
+pub use document::{openapi_v3_custom_documents, openapi_v3_document, openapi_v3_documents};
 pub use structural::CustomSchema;
 pub use validate::{is_known, prune_unknown_fields, validate_fields, Problems};
 

@@ -10,11 +10,13 @@
 
 mod definition;
 mod objects;
+pub mod scale;
 pub mod sync;
 pub mod validation;
 mod versions;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use kapi_api::printers::custom::PrinterColumn;
@@ -68,6 +70,8 @@ pub struct Served {
     pub list_kind: String,
     /// The version's compiled schema.
     pub schema: CustomSchema,
+    /// The version's `openAPIV3Schema` as written, for the OpenAPI documents.
+    pub openapi_schema: Option<serde_json::Value>,
     /// The version's Table columns.
     pub columns: Vec<PrinterColumn>,
     /// The version's scale subresource.
@@ -95,8 +99,55 @@ pub fn served(def: &ResourceDef) -> Option<Arc<Served>> {
         .cloned()
 }
 
-fn replace(versions: HashMap<Key, Arc<Served>>) {
-    *CATALOG.write().unwrap_or_else(PoisonError::into_inner) = Some(versions);
+/// Counts replacements of [`CATALOG`], so that what is derived from it (the OpenAPI documents)
+/// is rebuilt only when it changed.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces the catalog; answers whether what it publishes changed, for [`published`] once
+/// kapi-api's rows are replaced too.
+fn replace(versions: HashMap<Key, Arc<Served>>) -> bool {
+    let mut catalog = CATALOG.write().unwrap_or_else(PoisonError::into_inner);
+    let unchanged = catalog.as_ref().is_some_and(|old| {
+        old.len() == versions.len()
+            && old
+                .iter()
+                .all(|(k, v)| versions.get(k).is_some_and(|n| same_served(v, n)))
+    });
+    *catalog = Some(versions);
+    !unchanged
+}
+
+/// A new generation of the catalog is complete: what is derived from it is stale.
+fn published() {
+    GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// Whether two servings of a version publish the same API (status-only changes of a definition
+/// do not).
+fn same_served(a: &Served, b: &Served) -> bool {
+    a.crd == b.crd
+        && a.list_kind == b.list_kind
+        && a.openapi_schema == b.openapi_schema
+        && a.terminating == b.terminating
+}
+
+/// The catalog's generation and every served version of a custom resource with its row.
+pub fn served_versions() -> (u64, Vec<(&'static ResourceDef, Arc<Served>)>) {
+    let catalog = CATALOG.read().unwrap_or_else(PoisonError::into_inner);
+    let generation = GENERATION.load(Ordering::Acquire);
+    let versions = catalog
+        .iter()
+        .flatten()
+        .filter_map(|((group, resource, version), served)| {
+            kapi_api::resources::find(group, version, resource).map(|def| (def, served.clone()))
+        })
+        .collect();
+    (generation, versions)
+}
+
+/// The catalog's generation alone, cheap enough for every OpenAPI request.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
 }
 
 /// A `meta.k8s.io/v1` Table of `objs`: a custom resource's printer columns, or the built-in

@@ -152,6 +152,7 @@ fn serve(crds: &[Value]) -> HashMap<String, (&'static str, String)> {
                     crd: definition.name.clone(),
                     list_kind: names.list_kind.clone(),
                     schema,
+                    openapi_schema: version.schema.clone(),
                     columns: PrinterColumn::from_crd_version(&version.raw)
                         .unwrap_or_else(PrinterColumnError::into_served_columns),
                     scale: version.scale.clone(),
@@ -162,8 +163,11 @@ fn serve(crds: &[Value]) -> HashMap<String, (&'static str, String)> {
     }
     // Groups alphabetically; within a group versions by priority (the sort is stable).
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    super::replace(behaviour);
+    let changed = super::replace(behaviour);
     custom::set(entries.into_iter().map(|(_, e)| e).collect());
+    if changed {
+        super::published();
+    }
     refused
 }
 

@@ -5,10 +5,12 @@
 //! relies on them three ways: `explain` reads the schemas; `apply` and `create -f` find the
 //! `fieldValidation` parameter on the kind's PATCH operation and leave validation to the
 //! server; and client-side apply computes strategic merge patches from the schemas because
-//! the PATCH operation lists `application/strategic-merge-patch+json`. All documents are built
-//! on the first request (the index needs every hash) and then served from memory.
+//! the PATCH operation lists `application/strategic-merge-patch+json`. The built-in documents
+//! are built on the first request (the index needs every hash) and then served from memory;
+//! those of custom resources' group-versions are built from their definitions' schemas, again
+//! whenever a definition changes what it publishes.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use kapi_api::resources;
@@ -30,28 +32,73 @@ fn gv_path(group: &str, version: &str) -> String {
     }
 }
 
-fn docs() -> &'static Vec<(String, Doc)> {
+fn serialize(
+    group_versions: &[(&str, &str)],
+    documents: Vec<serde_json::Value>,
+) -> Vec<(String, Doc)> {
+    group_versions
+        .iter()
+        .zip(documents)
+        .map(|((g, v), mut doc)| {
+            doc["info"]["version"] = json!(crate::version::GIT_VERSION);
+            let body = serde_json::to_vec(&doc).unwrap_or_default();
+            let etag = format!("{:016X}", fnv(&body));
+            (
+                gv_path(g, v),
+                Doc {
+                    body: body.into(),
+                    etag,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The documents of the built-in group-versions, which never change.
+fn built_in() -> &'static Vec<(String, Doc)> {
     static DOCS: OnceLock<Vec<(String, Doc)>> = OnceLock::new();
     DOCS.get_or_init(|| {
-        let group_versions = resources::group_versions();
-        let documents = kapi_schema::openapi_v3_documents(&group_versions);
-        group_versions
+        let group_versions: Vec<_> = resources::group_versions()
             .into_iter()
-            .zip(documents)
-            .map(|((g, v), mut doc)| {
-                doc["info"]["version"] = json!(crate::version::GIT_VERSION);
-                let body = serde_json::to_vec(&doc).unwrap_or_default();
-                let etag = format!("{:016X}", fnv(&body));
-                (
-                    gv_path(g, v),
-                    Doc {
-                        body: body.into(),
-                        etag,
-                    },
-                )
-            })
-            .collect()
+            .filter(|(g, v)| resources::in_group_version(g, v).any(|r| !r.custom))
+            .collect();
+        let documents = kapi_schema::openapi_v3_documents(&group_versions);
+        serialize(&group_versions, documents)
     })
+}
+
+type CustomDocs = Arc<Vec<(String, Doc)>>;
+
+/// The documents of custom resources' group-versions, rebuilt when their definitions change.
+fn custom() -> CustomDocs {
+    static DOCS: Mutex<Option<(u64, CustomDocs)>> = Mutex::new(None);
+    let mut cached = DOCS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((generation, docs)) = cached.as_ref() {
+        if *generation == crate::crd::generation() {
+            return docs.clone();
+        }
+    }
+    let (generation, served) = crate::crd::served_versions();
+    let kinds: Vec<kapi_schema::CustomKind<'_>> = served
+        .iter()
+        .map(|(def, s)| kapi_schema::CustomKind {
+            def,
+            list_kind: &s.list_kind,
+            schema: s.openapi_schema.as_ref(),
+        })
+        .collect();
+    let mut group_versions: Vec<(&str, &str)> = Vec::new();
+    for k in &kinds {
+        let gv = (k.def.group, k.def.version);
+        let built_in = resources::in_group_version(gv.0, gv.1).any(|r| !r.custom);
+        if !built_in && !group_versions.contains(&gv) {
+            group_versions.push(gv);
+        }
+    }
+    let documents = kapi_schema::openapi_v3_custom_documents(&group_versions, &kinds);
+    let docs = Arc::new(serialize(&group_versions, documents));
+    *cached = Some((generation, docs.clone()));
+    docs
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -63,7 +110,8 @@ fn fnv(bytes: &[u8]) -> u64 {
 /// `GET /openapi/v3`.
 pub fn index() -> Response<Body> {
     let mut paths = serde_json::Map::new();
-    for (path, doc) in docs() {
+    let custom = custom();
+    for (path, doc) in built_in().iter().chain(custom.iter()) {
         paths.insert(
             path.clone(),
             json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.etag)}),
@@ -74,8 +122,10 @@ pub fn index() -> Response<Body> {
 
 /// `GET /openapi/v3/<gv path>`, with ETag and 304.
 pub fn document<B>(path: &str, req: &Request<B>) -> Result<Response<Body>, ApiError> {
-    let (_, doc) = docs()
+    let custom = custom();
+    let (_, doc) = built_in()
         .iter()
+        .chain(custom.iter())
         .find(|(p, _)| p == path)
         .ok_or_else(ApiError::no_route)?;
     let etag = format!("\"{}\"", doc.etag);
