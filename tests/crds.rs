@@ -443,3 +443,100 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn kubectl_explain_reads_the_definitions_schema() {
+    let c = Cluster::start();
+    install(&c);
+    let explained = c.kubectl_ok(&["explain", "crontabs.spec"]);
+    assert!(
+        explained.contains("KIND:") && explained.contains("CronTab"),
+        "{explained}"
+    );
+    for field in ["cronSpec", "replicas", "mode"] {
+        assert!(explained.contains(field), "{field} missing: {explained}");
+    }
+    let (code, index) = c.curl_json(&["/openapi/v3"]);
+    assert_eq!(code, 200);
+    assert!(
+        index["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"].is_string(),
+        "{index}"
+    );
+    let (code, doc) = c.curl_json(&["/openapi/v3/apis/stable.example.com/v1"]);
+    assert_eq!(code, 200);
+    let schema = &doc["components"]["schemas"]["com.example.stable.v1.CronTab"];
+    assert_eq!(
+        schema["properties"]["spec"]["properties"]["replicas"]["maximum"], 10,
+        "{schema}"
+    );
+    assert_eq!(
+        schema["x-kubernetes-group-version-kind"][0]["kind"],
+        "CronTab"
+    );
+
+    // Gone with its definition.
+    c.kubectl_ok(&[
+        "delete",
+        "crd",
+        "crontabs.stable.example.com",
+        "--timeout=20s",
+    ]);
+    let (_, index) = c.curl_json(&["/openapi/v3"]);
+    assert!(
+        index["paths"].get("apis/stable.example.com/v1").is_none(),
+        "{index}"
+    );
+}
+
+#[test]
+fn kubectl_scale_writes_the_replicas_path_of_the_definition() {
+    let c = Cluster::start();
+    let scaled = CRD
+        .replace(
+            "      status: {}\n",
+            "      status: {}\n      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas, labelSelectorPath: .status.selector}\n",
+        )
+        .replace(
+            "              phase: {type: string}\n",
+            "              phase: {type: string}\n              replicas: {type: integer}\n              selector: {type: string}\n",
+        );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "crd.yaml", &scaled);
+    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=10s",
+        "crd/crontabs.stable.example.com",
+    ]);
+    create_crontab(&c);
+    let base = "/apis/stable.example.com/v1/namespaces/default/crontabs/nightly";
+    let (code, _) = c.curl_json(&[
+        &format!("{base}/status"),
+        "-X",
+        "PATCH",
+        "-H",
+        "Content-Type: application/merge-patch+json",
+        "-d",
+        r#"{"status": {"replicas": 1, "selector": "app=nightly"}}"#,
+    ]);
+    assert_eq!(code, 200);
+
+    c.kubectl_ok(&["scale", "ct/nightly", "--replicas=3"]);
+    let replicas = c.kubectl_ok(&["get", "ct", "nightly", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "3");
+    let (code, scale) = c.curl_json(&[&format!("{base}/scale")]);
+    assert_eq!(code, 200, "{scale}");
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 3);
+    assert_eq!(
+        scale["status"],
+        serde_json::json!({"replicas": 1, "selector": "app=nightly"})
+    );
+    // The schema still holds: 11 is above the definition's maximum.
+    let refused = c.kubectl_err(&["scale", "ct/nightly", "--replicas=11"]);
+    assert!(
+        refused.contains("spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"),
+        "{refused}"
+    );
+}

@@ -311,8 +311,7 @@ pub async fn serve(
             let bytes = body::read(req.into_body()).await?;
             let scale = body::decode_object(&content_type, &bytes)?;
             let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-            let patch =
-                serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
+            let patch = replicas_patch(def, replicas);
             let (updated, _) = registry
                 .patch(
                     def,
@@ -387,8 +386,7 @@ pub async fn serve(
                     .pointer("/spec/replicas")
                     .cloned()
                     .unwrap_or(json!(0));
-                let patch = serde_json::to_vec(&json!({"spec": {"replicas": replicas}}))
-                    .unwrap_or_default();
+                let patch = replicas_patch(def, replicas);
                 let (updated, _) = registry
                     .patch(
                         def,
@@ -699,6 +697,9 @@ fn delete_options(content_type: &str, body: &[u8], query: &Query) -> Result<Valu
 
 /// The autoscaling/v1 Scale view of a scalable object.
 fn to_scale(def: &ResourceDef, obj: &Value) -> Value {
+    if let Some(paths) = crate::crd::served(def).and_then(|s| s.scale.clone()) {
+        return crate::crd::scale::to_scale(&paths, obj);
+    }
     let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
     let selector = obj
         .pointer("/spec/selector")
@@ -731,6 +732,15 @@ fn to_scale(def: &ResourceDef, obj: &Value) -> Value {
             "selector": selector,
         }
     })
+}
+
+/// The merge patch a write of the scale subresource makes to the object.
+fn replicas_patch(def: &ResourceDef, replicas: Value) -> Vec<u8> {
+    let patch = match crate::crd::served(def).and_then(|s| s.scale.clone()) {
+        Some(paths) => crate::crd::scale::replicas_patch(&paths, replicas),
+        None => json!({"spec": {"replicas": replicas}}),
+    };
+    serde_json::to_vec(&patch).unwrap_or_default()
 }
 
 fn include_object(query: &Query) -> Result<IncludeObject, ApiError> {
