@@ -7,8 +7,8 @@
 //! `definitions` and `items`, then the extension rules of the node. Upstream walks Go maps, so
 //! its order among properties varies from call to call; the set is the same.
 //!
-//! Rules of `x-kubernetes-validations` entries (CEL) are not checked: kapi does not evaluate
-//! CEL, and a schema that carries rules is accepted as if it had none.
+//! Rules of `x-kubernetes-validations` entries (CEL) are checked last for each node
+//! (`cel::check_rules`): present, compiling, with a known reason.
 
 use serde_json::Value;
 
@@ -119,6 +119,7 @@ fn walk(p: &Props, path: &str, ctx: &Context, is_root: bool, out: &mut Vec<Field
         None => {}
     }
     extensions(p, path, out);
+    super::cel::check_rules(&p.rules, path, out);
 }
 
 /// The rules about a node's own fields (`specStandardValidatorV3.validate`).

@@ -4,10 +4,12 @@
 //! patterns, the list-type keys. Value validations (`allOf`, ...) compile into the same type.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use regex::Regex;
 use serde_json::Value;
 
+use super::cel::{compile_rules, Rule};
 use super::formats::StrFormat;
 use super::props::{Additional, Items, Props};
 
@@ -91,6 +93,10 @@ pub(crate) struct Node {
     pub(crate) default: Option<Value>,
     pub(crate) list: ListType,
     pub(crate) checks: Option<Box<Checks>>,
+    /// The node's own `x-kubernetes-validations`.
+    pub(crate) rules: Arc<[Rule]>,
+    /// Whether the node or anything under it has rules: the rules' walk skips the rest.
+    pub(crate) has_rules: bool,
 }
 
 impl Node {
@@ -133,6 +139,11 @@ impl Node {
             ),
             _ => ListType::Atomic,
         };
+        let rules: Arc<[Rule]> = compile_rules(&p.rules).into();
+        let has_rules = !rules.is_empty()
+            || properties.iter().any(|(_, n)| n.has_rules)
+            || items.as_deref().is_some_and(|n| n.has_rules)
+            || matches!(&extra, Extra::Schema(n) if n.has_rules);
         Ok(Node {
             types,
             nullable: p.nullable,
@@ -146,6 +157,8 @@ impl Node {
             default: p.default.clone(),
             list,
             checks: compile_checks(p)?,
+            rules,
+            has_rules,
         })
     }
 

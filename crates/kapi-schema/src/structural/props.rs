@@ -79,9 +79,10 @@ pub(crate) struct Props {
     pub(crate) list_map_keys: Option<Vec<String>>,
     pub(crate) list_type: Option<String>,
     pub(crate) map_type: Option<String>,
-    /// How many `x-kubernetes-validations` rules, when the list is present. The rules
-    /// themselves (CEL) are not evaluated by kapi.
+    /// How many `x-kubernetes-validations` rules, when the list is present.
     pub(crate) validations: Option<usize>,
+    /// The rules themselves, as written (compiled by `cel`).
+    pub(crate) rules: Vec<Value>,
 }
 
 impl Props {
@@ -198,9 +199,9 @@ impl Decoder<'_> {
         p.list_map_keys = self.strings(m, "x-kubernetes-list-map-keys", path);
         p.list_type = self.opt_string(m, "x-kubernetes-list-type", path);
         p.map_type = self.opt_string(m, "x-kubernetes-map-type", path);
-        p.validations = self
-            .array(m, "x-kubernetes-validations", path)
-            .map(|rules| rules.len());
+        let rules = self.array(m, "x-kubernetes-validations", path);
+        p.validations = rules.as_ref().map(Vec::len);
+        p.rules = rules.unwrap_or_default();
         match m.get("items") {
             None | Some(Value::Null) => {}
             Some(items @ Value::Array(list)) => {

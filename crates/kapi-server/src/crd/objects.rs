@@ -34,12 +34,18 @@ pub fn admit_create(def: &ResourceDef, served: &Served, obj: &Value) -> Result<(
         );
         return Err(refused);
     }
-    validate_object(def, served, obj)
+    validate_object(def, served, obj, None)
 }
 
-/// 422 Invalid with every cause when `obj` breaks its schema.
-pub fn validate_object(def: &ResourceDef, served: &Served, obj: &Value) -> Result<(), ApiError> {
-    let causes = served.schema.validate(obj);
+/// 422 Invalid with every cause when `obj` breaks its schema or its validation rules (which
+/// see `old`, on an update, as `oldSelf`).
+pub fn validate_object(
+    def: &ResourceDef,
+    served: &Served,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    let causes = served.schema.validate_update(obj, old);
     if causes.is_empty() {
         return Ok(());
     }

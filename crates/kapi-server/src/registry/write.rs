@@ -559,7 +559,7 @@ impl Registry {
             };
             let mut new = strategy::prepare_update(def, written, &old, proposed)?;
             if let Some(served) = crate::crd::served(def) {
-                crate::crd::validate_object(def, &served, &new)?;
+                crate::crd::validate_object(def, &served, &new, Some(&old))?;
             }
             let mut reservation = if claims::holds_addresses(def) && written.is_empty() {
                 Some(self.allocator.update_service(self, &old, &mut new)?)

@@ -3,6 +3,7 @@
 //! validation_test.go`, `pkg/apiserver/validation/validation_test.go`); the others follow
 //! its code and say so.
 
+mod cel;
 mod check;
 mod defaults;
 mod embedded;
