@@ -8,7 +8,7 @@ use kube::runtime::watcher;
 
 use crate::support::Cluster;
 
-async fn client(c: &Cluster) -> kube::Client {
+pub(crate) async fn client(c: &Cluster) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::read_from(c.kubeconfig()).expect("kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await

@@ -540,3 +540,75 @@ fn kubectl_scale_writes_the_replicas_path_of_the_definition() {
         "{refused}"
     );
 }
+
+#[path = "../examples/crd_derive.rs"]
+mod crd_derive;
+
+#[tokio::test]
+async fn a_kube_rs_derived_resource_works_unchanged() {
+    let c = Cluster::start();
+    let client = crate::clients::client(&c).await;
+    let status = crd_derive::run(client, "default", "hello")
+        .await
+        .expect("the example runs");
+    assert_eq!(status.words, 6, "\"custom resources from a Rust type\"");
+    let table = c.kubectl_ok(&["get", "doc", "hello"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "TITLE", "WORDS"], "{table}");
+    assert!(table.contains("Hello") && table.contains('6'), "{table}");
+}
+
+#[test]
+fn validation_rules_refuse_objects_and_changes_with_their_messages() {
+    let c = Cluster::start();
+    let ruled = CRD.replace(
+        "            required: [cronSpec]\n",
+        "            required: [cronSpec]\n            x-kubernetes-validations:\n            - {rule: \"!has(self.mode) || self.mode != 'Fast' || self.replicas <= 3\", message: \"Fast runs at most 3 replicas\", fieldPath: .replicas}\n            - {rule: \"!has(oldSelf.image) || self.image == oldSelf.image\", message: image is immutable}\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "crd.yaml", &ruled);
+    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=10s",
+        "crd/crontabs.stable.example.com",
+    ]);
+    let object = |replicas: u32, image: &str| {
+        format!(
+            "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: fast\nspec:\n  cronSpec: '* * * * *'\n  mode: Fast\n  replicas: {replicas}\n  image: {image}\n"
+        )
+    };
+    let path = write_file(dir.path(), "fast.yaml", &object(5, "a:1"));
+    let refused = c.kubectl_err(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    assert!(
+        refused.contains(r#"The CronTab "fast" is invalid: spec.replicas: Invalid value: Fast runs at most 3 replicas"#),
+        "{refused}"
+    );
+    let path = write_file(dir.path(), "fast.yaml", &object(2, "a:1"));
+    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    // A transition rule: the image may not change once set.
+    let path = write_file(dir.path(), "fast.yaml", &object(2, "a:2"));
+    let refused = c.kubectl_err(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    assert!(
+        refused.contains("spec: Invalid value: image is immutable"),
+        "{refused}"
+    );
+    let image = c.kubectl_ok(&["get", "ct", "fast", "-o", "jsonpath={.spec.image}"]);
+    assert_eq!(image, "a:1");
+
+    // A rule that does not compile refuses the definition.
+    let broken = ruled.replace("self.replicas <= 3", "self.replicas <=");
+    let path = write_file(dir.path(), "broken.yaml", &broken);
+    let refused = c.kubectl_err(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    assert!(
+        refused.contains("x-kubernetes-validations[0].rule: Invalid value: ")
+            && refused.contains("compilation failed"),
+        "{refused}"
+    );
+}
