@@ -612,3 +612,50 @@ fn validation_rules_refuse_objects_and_changes_with_their_messages() {
         "{refused}"
     );
 }
+
+#[test]
+fn selectable_fields_serve_field_selectors() {
+    let c = Cluster::start();
+    let selectable = CRD.replace(
+        "    subresources:\n      status: {}\n",
+        "    selectableFields:\n    - jsonPath: .spec.mode\n    subresources:\n      status: {}\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "crd.yaml", &selectable);
+    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=10s",
+        "crd/crontabs.stable.example.com",
+    ]);
+    for (name, mode) in [("fast", "Fast"), ("slow", "Slow")] {
+        let obj = format!(
+            "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: {name}\nspec:\n  cronSpec: '* * * * *'\n  mode: {mode}\n"
+        );
+        let path = write_file(dir.path(), &format!("{name}.yaml"), &obj);
+        c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    }
+    let picked = c.kubectl_ok(&[
+        "get",
+        "ct",
+        "--field-selector",
+        "spec.mode=Fast",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(picked.trim(), "crontab.stable.example.com/fast");
+    let refused = c.kubectl_err(&["get", "ct", "--field-selector", "spec.image=x"]);
+    assert!(
+        refused.contains("field label not supported: spec.image"),
+        "{refused}"
+    );
+
+    let bad = selectable.replace("jsonPath: .spec.mode", "jsonPath: .spec.nope");
+    let path = write_file(dir.path(), "bad.yaml", &bad);
+    let refused = c.kubectl_err(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    assert!(
+        refused.contains(r#"spec.versions[0].selectableFields[0].jsonPath: Invalid value: ".spec.nope": is an invalid path: does not refer to a valid field"#),
+        "{refused}"
+    );
+}

@@ -201,6 +201,54 @@ impl CustomSchema {
     }
 }
 
+impl CustomSchema {
+    /// Where a `selectableFields` entry's `jsonPath` (`.spec.color`) leads: its field path
+    /// (`spec.color`) and the type the schema gives it, or why it leads nowhere, worded as
+    /// upstream's field-path check (`does not refer to a valid field`). Array notation is not
+    /// allowed; a field of an object without properties is a key of its
+    /// `additionalProperties`.
+    pub fn selectable_field(&self, json_path: &str) -> Result<(String, &'static str), String> {
+        let mut node = &self.root;
+        let mut path = String::new();
+        let mut rest = json_path;
+        while !rest.is_empty() {
+            let Some(after) = rest.strip_prefix('.') else {
+                let token = rest.split(['.', '[', ']']).next().unwrap_or(rest);
+                let token = if token.is_empty() { &rest[..1] } else { token };
+                if token == "[" {
+                    return Err("array notation is not allowed".into());
+                }
+                return Err(format!("expected [ or . but got: {token}"));
+            };
+            let end = after.find(['.', '[', ']']).unwrap_or(after.len());
+            let name = &after[..end];
+            if name.is_empty() {
+                return Err(match after.chars().next() {
+                    None => "unexpected end of JSON path".into(),
+                    Some('[') => "array notation is not allowed".into(),
+                    Some(c) => format!("expected [ or . but got: {c}"),
+                });
+            }
+            node = if !node.properties.is_empty() {
+                path = fielderr::child(&path, name);
+                node.property(name)
+                    .ok_or_else(|| String::from("does not refer to a valid field"))?
+            } else if let Some(values) = node.extra_schema() {
+                path = fielderr::key(&path, name);
+                values
+            } else {
+                return Err("does not refer to a valid field".into());
+            };
+            rest = &after[end..];
+        }
+        let type_name = match node.types.as_slice() {
+            [one] => *one,
+            _ => "",
+        };
+        Ok((path, type_name))
+    }
+}
+
 /// The root rule upstream adds for a version whose `subresources.status` is set: the root of
 /// `openAPIV3Schema` (at `path`) must be of type `object` and may only use the fields that
 /// keep `properties.status` a complete schema of the status (`description`, `type`,

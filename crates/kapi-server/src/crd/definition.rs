@@ -78,6 +78,8 @@ pub struct Version {
     pub status: bool,
     /// The scale subresource's paths, when it has one.
     pub scale: Option<ScalePaths>,
+    /// `selectableFields[].jsonPath`, as written (`.spec.color`).
+    pub selectable_fields: Vec<String>,
     /// The whole entry, for what reads it directly (printer columns).
     pub raw: Value,
 }
@@ -157,6 +159,18 @@ fn read_version(v: &Value) -> Version {
             .and_then(|s| s.get("status"))
             .is_some_and(Value::is_object),
         scale,
+        selectable_fields: v
+            .get("selectableFields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                f.get("jsonPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect(),
         raw: v.clone(),
     }
 }

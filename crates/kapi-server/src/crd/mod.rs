@@ -78,6 +78,9 @@ pub struct Served {
     pub scale: Option<ScalePaths>,
     /// The definition is being deleted: its objects can be read and deleted, not created.
     pub terminating: bool,
+    /// The field labels its objects may be selected by beyond `metadata.name` and
+    /// `metadata.namespace` (`spec.color` for `selectableFields: [{jsonPath: .spec.color}]`).
+    pub selectable_fields: Vec<String>,
 }
 
 type Key = (&'static str, &'static str, &'static str);

@@ -157,6 +157,11 @@ fn serve(crds: &[Value]) -> HashMap<String, (&'static str, String)> {
                         .unwrap_or_else(PrinterColumnError::into_served_columns),
                     scale: version.scale.clone(),
                     terminating,
+                    selectable_fields: version
+                        .selectable_fields
+                        .iter()
+                        .map(|p| p.trim_start_matches('.').to_string())
+                        .collect(),
                 }),
             );
         }

@@ -321,8 +321,14 @@ fn validate_versions(spec: Option<&Value>, d: &Definition, causes: &mut Vec<Caus
         match &v.schema {
             None => causes.push(required(schema_path)),
             Some(schema) => {
-                if let Err(errors) = CustomSchema::compile(schema, &schema_path) {
-                    causes.extend(errors);
+                match CustomSchema::compile(schema, &schema_path) {
+                    Ok(compiled) => check_selectable_fields(
+                        &compiled,
+                        &v.selectable_fields,
+                        &format!("{path}.selectableFields"),
+                        causes,
+                    ),
+                    Err(errors) => causes.extend(errors),
                 }
                 let root_type = schema.get("type").and_then(Value::as_str);
                 if v.status && root_type.is_some_and(|t| t != "object") {
@@ -372,6 +378,71 @@ fn validate_versions(spec: Option<&Value>, d: &Definition, causes: &mut Vec<Caus
             |r| r.get("additionalPrinterColumns"),
         );
         causes.extend(PrinterColumn::check_crd_version(&v.raw, &columns_path));
+    }
+}
+
+/// How many fields a version may make selectable.
+const MAX_SELECTABLE_FIELDS: usize = 8;
+
+/// A version's `selectableFields`: each a path to a string, boolean or integer field of the
+/// schema outside `metadata`, none twice, at most eight.
+fn check_selectable_fields(
+    schema: &CustomSchema,
+    fields: &[String],
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
+    let mut unique: Vec<String> = Vec::new();
+    for (i, json_path) in fields.iter().enumerate() {
+        let at = format!("{path}[{i}].jsonPath");
+        if json_path.is_empty() {
+            causes.push(required(at));
+            continue;
+        }
+        let (field, type_name) = match schema.selectable_field(json_path) {
+            Ok(found) => found,
+            Err(why) => {
+                causes.push(invalid_value(
+                    at,
+                    json_path,
+                    &format!("is an invalid path: {why}"),
+                ));
+                continue;
+            }
+        };
+        if field == "metadata" || field.starts_with("metadata.") || field.starts_with("metadata[") {
+            causes.push(invalid_value(
+                &at,
+                json_path,
+                "must not point to fields in metadata",
+            ));
+        }
+        if !matches!(type_name, "string" | "boolean" | "integer") {
+            causes.push(invalid_value(
+                &at,
+                json_path,
+                "must point to a field of type string, boolean or integer. Enum string fields and strings with formats are allowed.",
+            ));
+        }
+        if unique.contains(&field) {
+            causes.push(Cause {
+                reason: "FieldValueDuplicate".into(),
+                message: format!("Duplicate value: {}", go_quote(json_path)),
+                field: at,
+            });
+        } else {
+            unique.push(field);
+        }
+    }
+    if unique.len() > MAX_SELECTABLE_FIELDS {
+        causes.push(Cause {
+            reason: "FieldValueTooMany".into(),
+            message: format!(
+                "Too many: {}: must have at most {MAX_SELECTABLE_FIELDS} items",
+                unique.len()
+            ),
+            field: path.to_string(),
+        });
     }
 }
 

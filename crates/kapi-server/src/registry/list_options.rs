@@ -318,6 +318,10 @@ fn field_supported(def: &ResourceDef, field: &str) -> bool {
     if field == "metadata.name" || (def.namespaced && field == "metadata.namespace") {
         return true;
     }
+    if def.custom {
+        return crate::crd::served(def)
+            .is_some_and(|s| s.selectable_fields.iter().any(|f| f == field));
+    }
     let extra: &[&str] = match (def.group, def.resource) {
         ("", "pods") => &[
             "spec.nodeName",

@@ -9,6 +9,7 @@ mod defaults;
 mod embedded;
 mod lists;
 mod prune;
+mod selectable;
 mod validate;
 
 use kapi_api::status::Cause;
