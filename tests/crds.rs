@@ -659,3 +659,53 @@ fn selectable_fields_serve_field_selectors() {
         "{refused}"
     );
 }
+
+#[test]
+fn server_side_apply_merges_map_lists_by_their_keys() {
+    let c = Cluster::start();
+    let listed = CRD.replace(
+        "              mode: {type: string, enum: [Fast, Slow]}\n",
+        "              mode: {type: string, enum: [Fast, Slow]}\n              ports:\n                type: array\n                x-kubernetes-list-type: map\n                x-kubernetes-list-map-keys: [name]\n                items: {type: object, required: [name], properties: {name: {type: string}, port: {type: integer}}}\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(dir.path(), "crd.yaml", &listed);
+    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=10s",
+        "crd/crontabs.stable.example.com",
+    ]);
+    for (manager, port, number) in [("alice", "a", 1), ("bob", "b", 2)] {
+        let obj = format!(
+            "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: shared\nspec:\n  cronSpec: '* * * * *'\n  ports:\n  - name: {port}\n    port: {number}\n"
+        );
+        let path = write_file(dir.path(), &format!("{manager}.yaml"), &obj);
+        c.kubectl_ok(&[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            manager,
+            "-f",
+            path.to_str().unwrap_or_default(),
+        ]);
+    }
+    let ports = c.kubectl_ok(&[
+        "get",
+        "ct",
+        "shared",
+        "-o",
+        "jsonpath={.spec.ports[*].name}",
+    ]);
+    assert_eq!(ports, "a b", "each manager's item is kept");
+    let managed = c.kubectl_ok(&[
+        "get",
+        "ct",
+        "shared",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[?(@.manager==\"bob\")].fieldsV1}",
+    ]);
+    assert!(managed.contains(r#"k:{\"name\":\"b\"}"#), "{managed}");
+    assert!(!managed.contains(r#"k:{\"name\":\"a\"}"#), "{managed}");
+}

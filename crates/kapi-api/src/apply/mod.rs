@@ -30,6 +30,7 @@
 //! assert_eq!(entries[0].fields.to_fields_v1(), json!({"f:data": {"f:a": {}}}));
 //! ```
 
+mod custom;
 mod fieldset;
 mod managed;
 mod schema;
@@ -40,6 +41,7 @@ use serde_json::{json, Map, Value};
 pub use fieldset::{path_string, FieldSet, FieldsError, Path, PathElement};
 pub use managed::{ManagedFieldsEntry, Operation};
 
+pub use custom::{set_custom_shapes, CustomListType, CustomShape};
 use managed::{cap_update_managers, entries_from, managers_from, Identity, Managers, Owned};
 use schema::Schema;
 use typed::{Comparison, ShapeError, Walker};
@@ -261,7 +263,8 @@ impl FieldSet {
     /// items of its list-type maps and sets, atomic values, and empty or `null` values.
     /// (An applier's entry is this set without the fields the server owns.)
     pub fn from_object(group: &str, kind: &str, obj: &Value) -> FieldSet {
-        let schema = Schema::new(group, kind);
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let schema = Schema::of(group, kind, api_version);
         Walker::new(&schema).field_set(obj)
     }
 }
@@ -356,7 +359,7 @@ pub fn update_managed_fields(
     manager: &str,
     now: &str,
 ) -> Vec<ManagedFieldsEntry> {
-    let schema = Schema::new(scope.group, scope.kind);
+    let schema = Schema::of(scope.group, scope.kind, scope.api_version);
     let walker = Walker::new(&schema);
     let mut managers = managers_from(managed);
     let id = Identity::update(manager, scope.api_version, scope.subresource);
@@ -443,7 +446,7 @@ pub fn apply(
     {
         return Err(ApplyError::ManagedFieldsNotNil);
     }
-    let schema = Schema::new(scope.group, scope.kind);
+    let schema = Schema::of(scope.group, scope.kind, scope.api_version);
     let walker = Walker::new(&schema);
     let errors = walker.check(applied);
     if !errors.is_empty() {

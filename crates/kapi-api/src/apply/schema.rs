@@ -23,11 +23,18 @@
 //!   `involvedObject` / `related`, ingress backend `resource` and `service.port`, and a
 //!   ResourceQuota's `scopeSelector`.
 //!
-//! Not covered: fields whose list type differs between API versions, the item-level
-//! details of alpha fields, and custom resources (whose schemas would supply these facts).
+//! Custom resources take these facts from their definitions' schemas instead, through a
+//! registered [`CustomShape`] (see `custom.rs`).
+//!
+//! Not covered: fields whose list type differs between API versions and the item-level
+//! details of alpha fields.
+
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::custom::{custom_shape, CustomListType, CustomShape};
 use crate::patch::merge_keys::{field_strategy, FieldStrategy};
 
 /// How a list merges.
@@ -40,7 +47,7 @@ pub(crate) enum ListType {
     /// Items identified by key fields (`k:`).
     Map {
         /// Key field names.
-        keys: Vec<&'static str>,
+        keys: Vec<Cow<'static, str>>,
         /// Each item is owned and replaced as a whole.
         atomic_items: bool,
     },
@@ -114,6 +121,8 @@ const ATOMIC_MAP_NAMES: &[&str] = &[
 pub(crate) struct Schema<'a> {
     group: &'a str,
     kind: &'a str,
+    /// A custom resource's shape, from its definition's schema.
+    custom: Option<Arc<dyn CustomShape>>,
 }
 
 fn is(path: &[&str], want: &[&str]) -> bool {
@@ -123,7 +132,18 @@ fn is(path: &[&str], want: &[&str]) -> bool {
 impl<'a> Schema<'a> {
     pub(crate) fn new(group: &'a str, kind: &'a str) -> Self {
         let group = if group == "core" { "" } else { group };
-        Schema { group, kind }
+        Schema {
+            group,
+            kind,
+            custom: None,
+        }
+    }
+
+    /// The facts of `kind` in `api_version`: a custom resource's from its registered shape.
+    pub(crate) fn of(group: &'a str, kind: &'a str, api_version: &str) -> Self {
+        let mut schema = Schema::new(group, kind);
+        schema.custom = custom_shape(api_version, kind);
+        schema
     }
 
     /// Built-in kinds: the core group, dotless groups and `*.k8s.io` (CRDs have their own
@@ -144,11 +164,21 @@ impl<'a> Schema<'a> {
     /// How the list at `path` (field names, list levels transparent) merges.
     pub(crate) fn list_type(&self, path: &[&str]) -> ListType {
         let map = |keys: &[&'static str], atomic_items| ListType::Map {
-            keys: keys.to_vec(),
+            keys: keys.iter().map(|k| Cow::Borrowed(*k)).collect(),
             atomic_items,
         };
         if let [.., "metadata", "ownerReferences"] = path {
             return map(&["uid"], true);
+        }
+        if let (Some(custom), false) = (&self.custom, path.first() == Some(&"metadata")) {
+            return match custom.list_type(path) {
+                CustomListType::Atomic => ListType::Atomic,
+                CustomListType::Set => ListType::Set,
+                CustomListType::Map(keys) => ListType::Map {
+                    keys: keys.into_iter().map(Cow::Owned).collect(),
+                    atomic_items: false,
+                },
+            };
         }
         if let Some(rel) = self.in_pod_spec(path) {
             match rel {
@@ -183,7 +213,7 @@ impl<'a> Schema<'a> {
         }
         match field_strategy(self.group, self.kind, path) {
             FieldStrategy::MergeByKey(key) => ListType::Map {
-                keys: vec![key],
+                keys: vec![Cow::Borrowed(key)],
                 atomic_items: false,
             },
             FieldStrategy::MergePrimitives => ListType::Set,
@@ -193,6 +223,9 @@ impl<'a> Schema<'a> {
 
     /// Whether the object at `path` is owned and replaced as a whole.
     pub(crate) fn map_is_atomic(&self, path: &[&str]) -> bool {
+        if let (Some(custom), false) = (&self.custom, path.first() == Some(&"metadata")) {
+            return custom.map_is_atomic(path);
+        }
         if field_strategy(self.group, self.kind, path) == FieldStrategy::Replace {
             return true;
         }
@@ -276,14 +309,14 @@ mod tests {
         assert_eq!(
             pod.list_type(&["spec", "containers"]),
             ListType::Map {
-                keys: vec!["name"],
+                keys: vec!["name".into()],
                 atomic_items: false
             }
         );
         assert_eq!(
             pod.list_type(&["spec", "containers", "ports"]),
             ListType::Map {
-                keys: vec!["containerPort", "protocol"],
+                keys: vec!["containerPort".into(), "protocol".into()],
                 atomic_items: false
             }
         );
@@ -297,7 +330,7 @@ mod tests {
         assert_eq!(
             pod.list_type(&["metadata", "ownerReferences"]),
             ListType::Map {
-                keys: vec!["uid"],
+                keys: vec!["uid".into()],
                 atomic_items: true
             }
         );
@@ -305,14 +338,14 @@ mod tests {
         assert_eq!(
             deploy.list_type(&["spec", "template", "spec", "topologySpreadConstraints"]),
             ListType::Map {
-                keys: vec!["topologyKey", "whenUnsatisfiable"],
+                keys: vec!["topologyKey".into(), "whenUnsatisfiable".into()],
                 atomic_items: false
             }
         );
         assert_eq!(
             Schema::new("", "Service").list_type(&["spec", "ports"]),
             ListType::Map {
-                keys: vec!["port", "protocol"],
+                keys: vec!["port".into(), "protocol".into()],
                 atomic_items: false
             }
         );

@@ -73,7 +73,7 @@ impl<'s> Walker<'s> {
                 let fields = keys
                     .iter()
                     .map(|k| {
-                        let v = m.get(*k).cloned().unwrap_or_else(|| key_default(k));
+                        let v = m.get(k.as_ref()).cloned().unwrap_or_else(|| key_default(k));
                         (k.to_string(), v)
                     })
                     .collect();

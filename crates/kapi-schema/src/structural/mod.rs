@@ -73,6 +73,7 @@ mod node;
 mod objectmeta;
 mod props;
 mod prune;
+mod shape;
 mod validate;
 
 #[cfg(test)]

@@ -92,6 +92,8 @@ pub(crate) struct Node {
     pub(crate) embedded: bool,
     pub(crate) default: Option<Value>,
     pub(crate) list: ListType,
+    /// `x-kubernetes-map-type: atomic`: server-side apply owns the object as a whole.
+    pub(crate) atomic_map: bool,
     pub(crate) checks: Option<Box<Checks>>,
     /// The node's own `x-kubernetes-validations`.
     pub(crate) rules: Arc<[Rule]>,
@@ -156,6 +158,7 @@ impl Node {
             embedded: p.embedded_resource,
             default: p.default.clone(),
             list,
+            atomic_map: p.map_type.as_deref() == Some("atomic"),
             checks: compile_checks(p)?,
             rules,
             has_rules,

@@ -66,10 +66,12 @@ pub fn mark_deleting(crd: &mut serde_json::Value) {
 pub struct Served {
     /// The definition's name.
     pub crd: String,
+    /// The kind (`spec.names.kind`).
+    pub kind: String,
     /// The kind of lists (`spec.names.listKind`).
     pub list_kind: String,
-    /// The version's compiled schema.
-    pub schema: CustomSchema,
+    /// The version's compiled schema, shared with server-side apply.
+    pub schema: Arc<CustomSchema>,
     /// The version's `openAPIV3Schema` as written, for the OpenAPI documents.
     pub openapi_schema: Option<serde_json::Value>,
     /// The version's Table columns.

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kapi_api::apply::CustomShape;
 use kapi_api::printers::custom::{PrinterColumn, PrinterColumnError};
 use kapi_api::resources::custom::{self, CustomResource, Entry};
 use kapi_api::resources::{self, ResourceDef};
@@ -119,7 +120,7 @@ fn serve(crds: &[Value]) -> HashMap<String, (&'static str, String)> {
                     .unwrap_or(&json!({"type": "object"})),
                 "openAPIV3Schema",
             ) {
-                Ok(s) => s,
+                Ok(s) => Arc::new(s),
                 Err(causes) => {
                     tracing::warn!(crd = %definition.name, version = %version.name,
                         ?causes, "schema does not compile; version not served");
@@ -150,6 +151,7 @@ fn serve(crds: &[Value]) -> HashMap<String, (&'static str, String)> {
                 (def.group, def.resource, def.version),
                 Arc::new(Served {
                     crd: definition.name.clone(),
+                    kind: names.kind.clone(),
                     list_kind: names.list_kind.clone(),
                     schema,
                     openapi_schema: version.schema.clone(),
@@ -168,8 +170,18 @@ fn serve(crds: &[Value]) -> HashMap<String, (&'static str, String)> {
     }
     // Groups alphabetically; within a group versions by priority (the sort is stable).
     entries.sort_by(|a, b| a.0.cmp(&b.0));
+    // Server-side apply merges each version's lists as its schema says.
+    let shapes = behaviour
+        .iter()
+        .map(|((group, _, version), served)| {
+            let api_version = format!("{group}/{version}");
+            let shape: Arc<dyn CustomShape> = served.schema.clone();
+            ((api_version, served.kind.clone()), shape)
+        })
+        .collect();
     let changed = super::replace(behaviour);
     custom::set(entries.into_iter().map(|(_, e)| e).collect());
+    kapi_api::apply::set_custom_shapes(shapes);
     if changed {
         super::published();
     }

@@ -78,3 +78,33 @@ fn map_items_must_be_objects() {
         ]
     );
 }
+
+#[test]
+fn apply_reads_list_types_and_atomic_maps_from_the_schema() {
+    use kapi_api::apply::{CustomListType, CustomShape};
+    let schema = super::compiled(serde_json::json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string"},
+                    "hosts": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                }}},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "selector": {"type": "object", "x-kubernetes-map-type": "atomic",
+                "additionalProperties": {"type": "string"}},
+        }},
+    }}));
+    assert_eq!(
+        schema.list_type(&["spec", "ports"]),
+        CustomListType::Map(vec!["name".into()])
+    );
+    assert_eq!(
+        schema.list_type(&["spec", "ports", "hosts"]),
+        CustomListType::Set
+    );
+    assert_eq!(schema.list_type(&["spec", "tags"]), CustomListType::Atomic);
+    assert_eq!(schema.list_type(&["spec", "nope"]), CustomListType::Atomic);
+    assert!(schema.map_is_atomic(&["spec", "selector"]));
+    assert!(!schema.map_is_atomic(&["spec"]));
+}
