@@ -24,4 +24,5 @@ mod services;
 mod sets; // StatefulSets and DaemonSets: ordered pods, claims, partitions, daemons per node, kubectl rollout // EndpointSlices, the service proxy (ClusterIP, NodePort, LoadBalancer, affinity), API server proxy, allocation
 mod simulated; // kwok-style simulated nodes: Ready nodes, running pods, deployments and namespaces of 1,000 pods deleted
 mod watch; // watch streams: resume, bookmarks, initial events
-mod workloads; // Deployments, ReplicaSets, rollouts with kubectl, garbage collection and cascading deletes
+mod webhooks;
+mod workloads; // Deployments, ReplicaSets, rollouts with kubectl, garbage collection and cascading deletes // admission webhooks: a real HTTPS webhook denies, mutates, warns; failurePolicy

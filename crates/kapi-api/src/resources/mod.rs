@@ -219,6 +219,9 @@ pub static RESOURCES: &[ResourceDef] = &[
     res!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, RW, &["sa"], NONE, &[Subresource { name: "token", group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: &["create"] }], false),
     res!("", "v1", "services", "service", "Service", true, &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch" ], &["svc"], ALL, &[status("Service", "", "v1"), Subresource { name: "proxy", group: "", version: "v1", kind: "ServiceProxyOptions", verbs: &["create", "delete", "get", "head", "patch", "put", "update"] } ], false),
     // apiregistration.k8s.io/v1: listed first among groups, as the aggregator lists itself
+    // admissionregistration.k8s.io/v1: admission webhooks (called by kapi-server's admission::webhooks)
+    res!("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "mutatingwebhookconfiguration", "MutatingWebhookConfiguration", false, RW, NONE, &["api-extensions"], &[], true),
+    res!("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "validatingwebhookconfiguration", "ValidatingWebhookConfiguration", false, RW, NONE, &["api-extensions"], &[], true),
     res!("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", false, RW, NONE, &["api-extensions"], &[status("APIService", "apiregistration.k8s.io", "v1")], false),
     // apiextensions.k8s.io/v1: the definitions behind custom resources
     res!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", false, RW, &["crd", "crds"], &["api-extensions"], &[status("CustomResourceDefinition", "apiextensions.k8s.io", "v1")], true),

@@ -6,3 +6,4 @@ pub mod default_tolerations;
 pub mod node_restriction;
 pub mod rbac_escalation;
 pub mod service_account;
+pub mod webhooks;

@@ -131,6 +131,7 @@ pub async fn serve(
                 admit: Some(admit),
                 field_validation,
                 warnings: Default::default(),
+                user: Some(std::sync::Arc::new(user.clone())),
             });
         }
         let admit: Option<crate::registry::Admit> = (def.group == "rbac.authorization.k8s.io")
@@ -151,6 +152,7 @@ pub async fn serve(
             admit,
             field_validation,
             warnings: Default::default(),
+            user: Some(std::sync::Arc::new(user.clone())),
         })
     };
 

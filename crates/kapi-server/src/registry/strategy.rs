@@ -404,6 +404,12 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             crate::crd::validation::defaults(obj)
         }
+        ("admissionregistration.k8s.io", resource) => {
+            crate::admission::webhooks::configurations::defaults(
+                obj,
+                resource == "mutatingwebhookconfigurations",
+            )
+        }
         ("batch", "cronjobs") => {
             let spec = child(obj, "spec");
             default(spec, "concurrencyPolicy", json!("Allow"));
@@ -540,6 +546,9 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
         ("networking.k8s.io", "servicecidrs") => super::service_cidrs::validate(obj, &mut causes),
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             crate::crd::validation::validate(obj, &mut causes)
+        }
+        ("admissionregistration.k8s.io", _) => {
+            crate::admission::webhooks::configurations::validate(obj, &mut causes)
         }
         ("", "services") => super::workload_checks::service_ports(obj, &mut causes),
         ("batch", "cronjobs") => super::workload_checks::schedule(obj, &mut causes),

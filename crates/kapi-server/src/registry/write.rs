@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use super::claims;
 use super::stored::encode;
 use super::{decode, store_error, strategy, Registry};
+use crate::admission::webhooks::{self, Operation};
 use crate::crd::Served;
 
 /// How many times a write retries a conflict it did not ask for.
@@ -75,6 +76,9 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// Warnings for the response, one `Warning: 299` header each; the write fills it.
     pub warnings: Arc<Mutex<Vec<String>>>,
+    /// Who asks, for admission webhooks; writes kapi makes itself (not through the API)
+    /// have nobody and are not sent to webhooks.
+    pub user: Option<Arc<kapi_auth::UserInfo>>,
 }
 
 /// `fieldValidation`: unknown fields are always dropped from built-in kinds (upstream decodes
@@ -112,6 +116,12 @@ impl WriteOptions {
     fn set_warnings(&self, warnings: Vec<String>) {
         if let Ok(mut w) = self.warnings.lock() {
             *w = warnings;
+        }
+    }
+
+    fn add_warnings(&self, more: Vec<String>) {
+        if let (Ok(mut w), false) = (self.warnings.lock(), more.is_empty()) {
+            w.extend(more);
         }
     }
 
@@ -306,6 +316,9 @@ impl Registry {
     ) -> Result<Bytes, ApiError> {
         let custom = crate::crd::served(def);
         check_body(def, custom.as_deref(), &mut obj, opts)?;
+        obj = self
+            .webhooks_mutate(def, "", Operation::Create, ns, obj, None, opts)
+            .await?;
         let requested = obj.pointer("/metadata/managedFields").cloned();
         strategy::prepare_create(def, ns, &mut obj)?;
         if let Some(served) = &custom {
@@ -341,6 +354,8 @@ impl Registry {
             None
         };
         opts.admit(&obj)?;
+        self.webhooks_validate(def, "", Operation::Create, ns, &obj, None, opts)
+            .await?;
         if opts.dry_run {
             if self.store.get(&def.key(ns, &name)).is_some() {
                 return Err(ApiError::already_exists(def.group, def.resource, &name));
@@ -361,6 +376,75 @@ impl Registry {
                 Err(store_error(def, &name, e))
             }
         }
+    }
+
+    /// The mutating admission webhooks, for writes made through the API.
+    #[allow(clippy::too_many_arguments)]
+    async fn webhooks_mutate(
+        &self,
+        def: &'static ResourceDef,
+        subresource: &str,
+        operation: Operation,
+        ns: Option<&str>,
+        obj: Value,
+        old: Option<&Value>,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let Some(user) = opts.user.as_deref() else {
+            return Ok(obj);
+        };
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let call = webhooks::Call {
+            def,
+            subresource,
+            operation,
+            namespace: ns,
+            name: &name,
+            user,
+            dry_run: opts.dry_run,
+        };
+        let mut warnings = Vec::new();
+        let result = webhooks::mutate(self, &call, obj, old, &mut warnings).await;
+        opts.add_warnings(warnings);
+        result
+    }
+
+    /// The validating admission webhooks, for writes made through the API.
+    #[allow(clippy::too_many_arguments)]
+    async fn webhooks_validate(
+        &self,
+        def: &'static ResourceDef,
+        subresource: &str,
+        operation: Operation,
+        ns: Option<&str>,
+        obj: &Value,
+        old: Option<&Value>,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        let Some(user) = opts.user.as_deref() else {
+            return Ok(());
+        };
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let call = webhooks::Call {
+            def,
+            subresource,
+            operation,
+            namespace: ns,
+            name,
+            user,
+            dry_run: opts.dry_run,
+        };
+        let mut warnings = Vec::new();
+        let result = webhooks::validate(self, &call, obj, old, &mut warnings).await;
+        opts.add_warnings(warnings);
+        result
     }
 
     fn check_namespace_open(
@@ -544,6 +628,17 @@ impl Registry {
             }
             let old = decode(&kv.value)?;
             let proposed = transform(&old)?;
+            let proposed = self
+                .webhooks_mutate(
+                    def,
+                    subresource,
+                    Operation::Update,
+                    ns,
+                    proposed,
+                    Some(&old),
+                    opts,
+                )
+                .await?;
             // A resourceVersion the transformation put in (a JSON patch, an applied
             // configuration) is a precondition too.
             if rv_of(&proposed)?.is_some_and(|rv| rv != kv.mod_revision) {
@@ -582,6 +677,16 @@ impl Registry {
                 return Ok(kv.value);
             }
             opts.admit(&new)?;
+            self.webhooks_validate(
+                def,
+                subresource,
+                Operation::Update,
+                ns,
+                &new,
+                Some(&old),
+                opts,
+            )
+            .await?;
             if opts.dry_run {
                 return Ok(dry_run_bytes(&new));
             }
