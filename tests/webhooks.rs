@@ -341,3 +341,49 @@ webhooks:
         assert!(err.contains(expected), "{expected} missing: {err}");
     }
 }
+
+#[test]
+fn match_conditions_in_cel_decide_whether_a_webhook_is_called() {
+    let c = Cluster::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = start_webhook(dir.path());
+    let config = write_file(dir.path(), "hooks.yaml", &configurations(&hook, "Fail"));
+    c.kubectl_ok(&["apply", "-f", config.to_str().unwrap_or_default()]);
+    c.kubectl_ok(&["create", "namespace", "guarded"]);
+    c.kubectl_ok(&["label", "namespace", "guarded", "webhooks=on"]);
+    c.kubectl_ok(&[
+        "patch",
+        "validatingwebhookconfiguration",
+        "deny-labelled",
+        "--type=json",
+        "-p",
+        r#"[{"op": "add", "path": "/webhooks/0/matchConditions", "value": [{"name": "not-exempt", "expression": "object.metadata.name != 'exempt' && request.operation == 'CREATE'"}]}]"#,
+    ]);
+    c.kubectl_ok(&[
+        "apply",
+        "-f",
+        &configmap(dir.path(), "guarded", "exempt", "yes"),
+    ]);
+    let err = c.kubectl_err(&[
+        "apply",
+        "-f",
+        &configmap(dir.path(), "guarded", "other", "yes"),
+    ]);
+    assert!(
+        err.contains(r#"admission webhook "deny.kapi.test" denied the request"#),
+        "{err}"
+    );
+
+    let err = c.kubectl_err(&[
+        "patch",
+        "validatingwebhookconfiguration",
+        "deny-labelled",
+        "--type=json",
+        "-p",
+        r#"[{"op": "replace", "path": "/webhooks/0/matchConditions/0/expression", "value": "object.metadata.name !="}]"#,
+    ]);
+    assert!(
+        err.contains("webhooks[0].matchConditions[0].expression: Invalid value: \"object.metadata.name !=\": compilation failed"),
+        "{err}"
+    );
+}

@@ -13,6 +13,7 @@
 //! - [`structural::CustomSchema`]: a CRD version's structural schema, compiled once; checks the
 //!   schema as the CRD API does, then prunes, defaults and validates custom resources as
 //!   kube-apiserver does.
+//! - [`expression::Expression`]: CEL over plain JSON, for admission webhooks' `matchConditions`.
 //!
 //! ```
 //! let deployment = serde_json::json!({
@@ -30,6 +31,7 @@
 mod components;
 mod custom_kinds;
 mod document;
+pub mod expression;
 mod kinds;
 pub mod structural;
 mod validate;

@@ -35,7 +35,7 @@ const REASONS: [&str; 4] = [
 ];
 
 /// The standard environment with the extensions Kubernetes' CEL has counterparts of.
-static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+pub(crate) static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     let mut env = Env::stdlib();
     for extension in [
         cel::extensions::strings as fn(&mut Env) -> _,
@@ -459,7 +459,7 @@ fn object(node: &Node, map: &Map<String, Value>) -> Cel {
 }
 
 /// A value under `x-kubernetes-preserve-unknown-fields`, without a schema.
-fn untyped(v: &Value) -> Cel {
+pub(crate) fn untyped(v: &Value) -> Cel {
     match v {
         Value::Null => Cel::Null,
         Value::Bool(b) => Cel::Bool(*b),

@@ -56,7 +56,7 @@
 //! assert!(obj["spec"].get("image").is_none(), "pruned");
 //! ```
 
-mod cel;
+pub(crate) mod cel;
 mod check;
 mod defaults;
 mod defaults_check;

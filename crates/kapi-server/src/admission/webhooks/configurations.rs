@@ -126,6 +126,31 @@ pub fn validate(obj: &Value, causes: &mut Vec<Cause>) {
             )),
             _ => {}
         }
+        for (j, condition) in hook
+            .get("matchConditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let at = |f: &str| format!("webhooks[{i}].matchConditions[{j}].{f}");
+            let text = |k: &str| condition.get(k).and_then(Value::as_str).unwrap_or("");
+            if text("name").is_empty() {
+                causes.push(required(at("name")));
+            }
+            match text("expression") {
+                "" => causes.push(required(at("expression"))),
+                source => {
+                    if let Err(why) = kapi_schema::expression::Expression::compile(source) {
+                        causes.push(invalid_value(
+                            at("expression"),
+                            source,
+                            &format!("compilation failed: {why}"),
+                        ));
+                    }
+                }
+            }
+        }
         if let Some(t) = hook.get("timeoutSeconds").and_then(Value::as_i64) {
             if !(1..=30).contains(&t) {
                 causes.push(kapi_api::status::invalid_number(

@@ -9,8 +9,12 @@
 //! an error under `failurePolicy: Fail` (the default) and ignored under `Ignore`; a denial
 //! carries the webhook's code and message; warnings reach the client.
 //!
-//! Not yet: DELETE and CONNECT, `matchConditions` (webhooks are called as if every condition
-//! held), `reinvocationPolicy: IfNeeded`, `matchPolicy: Equivalent` across versions.
+//! `matchConditions` are CEL over `object`, `oldObject` and `request` (kapi-schema's
+//! expressions); a false one skips the webhook, one that fails to evaluate counts as a failed
+//! call.
+//!
+//! Not yet: DELETE and CONNECT, `reinvocationPolicy: IfNeeded`, `matchPolicy: Equivalent`
+//! across versions, `authorizer` and `namespaceObject` in match conditions.
 //! Configurations themselves are never sent to webhooks, as upstream exempts them.
 
 mod client;
@@ -23,6 +27,7 @@ use std::time::Duration;
 use kapi_api::resources::{self, ResourceDef};
 use kapi_api::status::ApiError;
 use kapi_auth::UserInfo;
+use kapi_schema::expression::Expression;
 use serde_json::Value;
 
 use crate::registry::Registry;
@@ -114,7 +119,8 @@ fn applies(
 /// What one call of one webhook came to.
 enum Outcome {
     Answered(review::Answer),
-    /// The call failed and `failurePolicy: Ignore` lets the request through.
+    /// Not called (a match condition is false), or the call failed and
+    /// `failurePolicy: Ignore` lets the request through.
     Ignored,
 }
 
@@ -156,10 +162,24 @@ async fn call_one(
         object: obj,
         old_object: old,
     };
+    let review = request.review();
+    match conditions_hold(webhook, obj, old, &review["request"]) {
+        Ok(true) => {}
+        Ok(false) => return Ok(Outcome::Ignored),
+        Err(why) if ignore => {
+            tracing::warn!(webhook = %name, error = %why, "match condition failed; failurePolicy Ignore");
+            return Ok(Outcome::Ignored);
+        }
+        Err(why) => {
+            return Err(ApiError::internal(format!(
+                "failed calling webhook \"{name}\": {why}"
+            )))
+        }
+    }
     let config = webhook.get("clientConfig").cloned().unwrap_or(Value::Null);
     let result = match client::endpoint(registry, &config, timeout) {
         Err(why) => Err(format!("failed to call webhook: {why}")),
-        Ok(endpoint) => match client::post(&endpoint, &request.review(), timeout).await {
+        Ok(endpoint) => match client::post(&endpoint, &review, timeout).await {
             Err(why) => Err(format!(
                 "failed to call webhook: Post \"{}\": {why}",
                 endpoint.url
@@ -178,6 +198,40 @@ async fn call_one(
             "failed calling webhook \"{name}\": {why}"
         ))),
     }
+}
+
+/// Whether every `matchConditions` expression holds for the request (none: true); `Err`
+/// when one cannot be evaluated.
+fn conditions_hold(
+    webhook: &Value,
+    obj: &Value,
+    old: Option<&Value>,
+    request: &Value,
+) -> Result<bool, String> {
+    let null = Value::Null;
+    for condition in webhook
+        .get("matchConditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = condition.get("name").and_then(Value::as_str).unwrap_or("");
+        let source = condition
+            .get("expression")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let fail = |why: String| format!("failed to evaluate match condition {name:?}: {why}");
+        let expression = Expression::compile(source).map_err(fail)?;
+        let vars = [
+            ("object", obj),
+            ("oldObject", old.unwrap_or(&null)),
+            ("request", request),
+        ];
+        if !expression.eval_bool(&vars).map_err(fail)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn name_of_webhook(webhook: &Value) -> &str {
