@@ -22,7 +22,7 @@ class Hook(BaseHTTPRequestHandler):
     def do_POST(self):
         review = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
         req = review['request']
-        obj = req['object']
+        obj = req['object'] or req['oldObject']
         resp = {'uid': req['uid'], 'allowed': True}
         if self.path.startswith('/validate'):
             labels = obj.get('metadata', {}).get('labels') or {}
@@ -174,7 +174,7 @@ fn configurations(hook: &Webhook, failure_policy: &str) -> String {
     url: https://127.0.0.1:{port}/{path}
     caBundle: {ca}
   rules:
-  - {{operations: [CREATE, UPDATE], apiGroups: [\"\"], apiVersions: [v1], resources: [configmaps]}}
+  - {{operations: [CREATE, UPDATE, DELETE], apiGroups: [\"\"], apiVersions: [v1], resources: [configmaps]}}
   namespaceSelector: {{matchLabels: {{webhooks: \"on\"}}}}
   objectSelector: {{matchExpressions: [{{key: test, operator: Exists}}]}}
   failurePolicy: {failure_policy}
@@ -230,6 +230,8 @@ fn webhooks_deny_mutate_and_warn_for_what_their_rules_select() {
     ]);
     assert_eq!(stored, "10 *", "upstream's defaults");
     c.kubectl_ok(&["create", "namespace", "guarded"]);
+    // Made before the namespace is selected, so no webhook has seen it yet.
+    c.kubectl_ok(&["apply", "-f", &configmap(dir.path(), "guarded", "protected", "yes")]);
     c.kubectl_ok(&["label", "namespace", "guarded", "webhooks=on"]);
 
     // Outside the selected namespace nothing is called.
@@ -290,6 +292,14 @@ fn webhooks_deny_mutate_and_warn_for_what_their_rules_select() {
         "jsonpath={.data.mutated}",
     ]);
     assert_eq!(mutated, "UPDATE");
+
+    // Deletes are validated too, the stored object as oldObject.
+    let err = c.kubectl_err(&["delete", "cm", "protected", "-n", "guarded"]);
+    assert!(
+        err.contains(r#"admission webhook "deny.kapi.test" denied the request: labelled deny=yes"#),
+        "{err}"
+    );
+    c.kubectl_ok(&["delete", "cm", "kept", "-n", "guarded"]);
 
     // The webhook gone: failurePolicy Fail refuses, Ignore lets through.
     drop(hook);

@@ -156,7 +156,7 @@ pub async fn register(registry: &Registry) -> Result<(), ApiError> {
         let still = served.iter().any(|(g, v, _)| self::name(g, v) == name);
         if managed && !still {
             registry
-                .delete(def, None, name, &json!({}), false)
+                .delete(def, None, name, &json!({}), false, None)
                 .await
                 .map(|_| ())
                 .or_else(|e| if e.code == 404 { Ok(()) } else { Err(e) })?;

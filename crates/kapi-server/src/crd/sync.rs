@@ -425,7 +425,7 @@ async fn delete_objects(registry: &Registry, def: &'static ResourceDef) -> Resul
             continue;
         };
         match registry
-            .delete(def, ns.as_deref(), &name, &json!({}), false)
+            .delete(def, ns.as_deref(), &name, &json!({}), false, None)
             .await
         {
             Ok(crate::registry::DeleteOutcome::Deleted(_)) => {}

@@ -484,7 +484,7 @@ pub async fn serve(
                 ));
             }
             match registry
-                .delete(def, ns, &info.name, &options, dry_run)
+                .delete(def, ns, &info.name, &options, dry_run, Some(user))
                 .await?
             {
                 DeleteOutcome::Pending(obj) => {
@@ -544,7 +544,14 @@ pub async fn serve(
                     .and_then(Value::as_str)
                     .map(str::to_string);
                 match registry
-                    .delete(def, item_ns.as_deref().or(ns), &name, &options, dry_run)
+                    .delete(
+                        def,
+                        item_ns.as_deref().or(ns),
+                        &name,
+                        &options,
+                        dry_run,
+                        Some(user),
+                    )
                     .await
                 {
                     Ok(DeleteOutcome::Deleted(b))

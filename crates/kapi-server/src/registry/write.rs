@@ -735,6 +735,7 @@ impl Registry {
         name: &str,
         options: &Value,
         dry_run: bool,
+        user: Option<&kapi_auth::UserInfo>,
     ) -> Result<DeleteOutcome, ApiError> {
         let key = def.key(ns, name);
         super::propagation::validate(options)?;
@@ -748,6 +749,19 @@ impl Registry {
                 .ok_or_else(|| ApiError::not_found(def.group, def.resource, name))?;
             let mut obj = decode(&kv.value)?;
             check_preconditions(def, name, &obj, options)?;
+            if let Some(user) = user {
+                let call = webhooks::Call {
+                    def,
+                    subresource: "",
+                    operation: Operation::Delete,
+                    namespace: ns,
+                    name,
+                    user,
+                    dry_run,
+                };
+                // Warnings of a delete have nowhere to go: the handler answers the object.
+                webhooks::validate(self, &call, &Value::Null, Some(&obj), &mut Vec::new()).await?;
+            }
             let is_namespace = def.group.is_empty() && def.resource == "namespaces";
             // A definition's objects go before it does (upstream adds the finalizer on delete).
             if def.group == "apiextensions.k8s.io"

@@ -13,7 +13,10 @@
 //! expressions); a false one skips the webhook, one that fails to evaluate counts as a failed
 //! call.
 //!
-//! Not yet: DELETE and CONNECT, `reinvocationPolicy: IfNeeded`, `matchPolicy: Equivalent`
+//! Deletes through the API go to validating webhooks (the stored object as `oldObject`, no
+//! `object`).
+//!
+//! Not yet: CONNECT, mutating webhooks on DELETE, `reinvocationPolicy: IfNeeded`, `matchPolicy: Equivalent`
 //! across versions, `authorizer` and `namespaceObject` in match conditions.
 //! Configurations themselves are never sent to webhooks, as upstream exempts them.
 

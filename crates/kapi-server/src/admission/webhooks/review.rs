@@ -39,6 +39,7 @@ impl Request<'_> {
         let options_kind = match t.operation {
             super::rules::Operation::Create => "CreateOptions",
             super::rules::Operation::Update => "UpdateOptions",
+            super::rules::Operation::Delete => "DeleteOptions",
         };
         let mut request = json!({
             "uid": self.uid,

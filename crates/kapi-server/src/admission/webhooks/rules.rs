@@ -14,6 +14,8 @@ pub enum Operation {
     Create,
     /// `UPDATE`.
     Update,
+    /// `DELETE`: validating webhooks only, with the stored object as `oldObject`.
+    Delete,
 }
 
 impl Operation {
@@ -22,6 +24,7 @@ impl Operation {
         match self {
             Operation::Create => "CREATE",
             Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
         }
     }
 }
