@@ -231,7 +231,11 @@ fn webhooks_deny_mutate_and_warn_for_what_their_rules_select() {
     assert_eq!(stored, "10 *", "upstream's defaults");
     c.kubectl_ok(&["create", "namespace", "guarded"]);
     // Made before the namespace is selected, so no webhook has seen it yet.
-    c.kubectl_ok(&["apply", "-f", &configmap(dir.path(), "guarded", "protected", "yes")]);
+    c.kubectl_ok(&[
+        "apply",
+        "-f",
+        &configmap(dir.path(), "guarded", "protected", "yes"),
+    ]);
     c.kubectl_ok(&["label", "namespace", "guarded", "webhooks=on"]);
 
     // Outside the selected namespace nothing is called.
