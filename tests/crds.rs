@@ -58,8 +58,23 @@ spec:
 
 /// Applies the CronTab definition and waits until it is established.
 fn install(c: &Cluster) {
+    install_definition(c, CRD);
+}
+
+/// `kubectl apply ARGS -f` a manifest; the output, for the caller to judge.
+fn apply_manifest(c: &Cluster, yaml: &str, args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("tempdir");
-    let crd = write_file(dir.path(), "crd.yaml", CRD);
+    let path = write_file(dir.path(), "manifest.yaml", yaml);
+    let mut full = vec!["apply"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["-f", path.to_str().unwrap_or_default()]);
+    c.kubectl(&full)
+}
+
+/// Applies a variant of the definition and waits until it is served.
+fn install_definition(c: &Cluster, yaml: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crd = write_file(dir.path(), "crd.yaml", yaml);
     c.kubectl_ok(&["apply", "-f", crd.to_str().unwrap_or_default()]);
     c.kubectl_ok(&[
         "wait",
@@ -500,15 +515,7 @@ fn kubectl_scale_writes_the_replicas_path_of_the_definition() {
             "              phase: {type: string}\n",
             "              phase: {type: string}\n              replicas: {type: integer}\n              selector: {type: string}\n",
         );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_file(dir.path(), "crd.yaml", &scaled);
-    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
-    c.kubectl_ok(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=10s",
-        "crd/crontabs.stable.example.com",
-    ]);
+    install_definition(&c, &scaled);
     create_crontab(&c);
     let base = "/apis/stable.example.com/v1/namespaces/default/crontabs/nightly";
     let (code, _) = c.curl_json(&[
@@ -571,14 +578,7 @@ fn validation_rules_refuse_objects_and_changes_with_their_messages() {
         "            required: [cronSpec]\n            x-kubernetes-validations:\n            - {rule: \"!has(self.mode) || self.mode != 'Fast' || self.replicas <= 3\", message: \"Fast runs at most 3 replicas\", fieldPath: .replicas}\n            - {rule: \"!has(oldSelf.image) || self.image == oldSelf.image\", message: image is immutable}\n",
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_file(dir.path(), "crd.yaml", &ruled);
-    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
-    c.kubectl_ok(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=10s",
-        "crd/crontabs.stable.example.com",
-    ]);
+    install_definition(&c, &ruled);
     let object = |replicas: u32, image: &str| {
         format!(
             "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: fast\nspec:\n  cronSpec: '* * * * *'\n  mode: Fast\n  replicas: {replicas}\n  image: {image}\n"
@@ -621,20 +621,13 @@ fn selectable_fields_serve_field_selectors() {
         "    selectableFields:\n    - jsonPath: .spec.mode\n    subresources:\n      status: {}\n",
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_file(dir.path(), "crd.yaml", &selectable);
-    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
-    c.kubectl_ok(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=10s",
-        "crd/crontabs.stable.example.com",
-    ]);
+    install_definition(&c, &selectable);
     for (name, mode) in [("fast", "Fast"), ("slow", "Slow")] {
         let obj = format!(
             "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: {name}\nspec:\n  cronSpec: '* * * * *'\n  mode: {mode}\n"
         );
-        let path = write_file(dir.path(), &format!("{name}.yaml"), &obj);
-        c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+        let out = apply_manifest(&c, &obj, &[]);
+        assert!(out.status.success(), "{out:?}");
     }
     let picked = c.kubectl_ok(&[
         "get",
@@ -667,28 +660,13 @@ fn server_side_apply_merges_map_lists_by_their_keys() {
         "              mode: {type: string, enum: [Fast, Slow]}\n",
         "              mode: {type: string, enum: [Fast, Slow]}\n              ports:\n                type: array\n                x-kubernetes-list-type: map\n                x-kubernetes-list-map-keys: [name]\n                items: {type: object, required: [name], properties: {name: {type: string}, port: {type: integer}}}\n",
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_file(dir.path(), "crd.yaml", &listed);
-    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
-    c.kubectl_ok(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=10s",
-        "crd/crontabs.stable.example.com",
-    ]);
+    install_definition(&c, &listed);
     for (manager, port, number) in [("alice", "a", 1), ("bob", "b", 2)] {
         let obj = format!(
             "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: shared\nspec:\n  cronSpec: '* * * * *'\n  ports:\n  - name: {port}\n    port: {number}\n"
         );
-        let path = write_file(dir.path(), &format!("{manager}.yaml"), &obj);
-        c.kubectl_ok(&[
-            "apply",
-            "--server-side",
-            "--field-manager",
-            manager,
-            "-f",
-            path.to_str().unwrap_or_default(),
-        ]);
+        let out = apply_manifest(&c, &obj, &["--server-side", "--field-manager", manager]);
+        assert!(out.status.success(), "{out:?}");
     }
     let ports = c.kubectl_ok(&[
         "get",

@@ -203,6 +203,12 @@ webhooks:
     )
 }
 
+/// Applies webhook configurations.
+fn register(c: &Cluster, dir: &Path, configurations: &str) {
+    let path = write_file(dir, "configurations.yaml", configurations);
+    c.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+}
+
 fn configmap(dir: &Path, ns: &str, name: &str, deny: &str) -> String {
     let path = write_file(
         dir,
@@ -219,8 +225,7 @@ fn webhooks_deny_mutate_and_warn_for_what_their_rules_select() {
     let c = Cluster::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let hook = start_webhook(dir.path());
-    let config = write_file(dir.path(), "hooks.yaml", &configurations(&hook, "Fail"));
-    c.kubectl_ok(&["apply", "-f", config.to_str().unwrap_or_default()]);
+    register(&c, dir.path(), &configurations(&hook, "Fail"));
     let stored = c.kubectl_ok(&[
         "get",
         "validatingwebhookconfiguration",
@@ -322,8 +327,7 @@ fn webhooks_deny_mutate_and_warn_for_what_their_rules_select() {
         ca_bundle: base64::engine::general_purpose::STANDARD.encode(b"-"),
     };
     let ignoring = configurations(&dead, "Ignore").replace("caBundle: LQ==", "caBundle: \"\"");
-    let config = write_file(dir.path(), "ignore.yaml", &ignoring);
-    c.kubectl_ok(&["apply", "-f", config.to_str().unwrap_or_default()]);
+    register(&c, dir.path(), &ignoring);
     c.kubectl_ok(&[
         "apply",
         "-f",
@@ -361,8 +365,7 @@ fn match_conditions_in_cel_decide_whether_a_webhook_is_called() {
     let c = Cluster::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let hook = start_webhook(dir.path());
-    let config = write_file(dir.path(), "hooks.yaml", &configurations(&hook, "Fail"));
-    c.kubectl_ok(&["apply", "-f", config.to_str().unwrap_or_default()]);
+    register(&c, dir.path(), &configurations(&hook, "Fail"));
     c.kubectl_ok(&["create", "namespace", "guarded"]);
     c.kubectl_ok(&["label", "namespace", "guarded", "webhooks=on"]);
     c.kubectl_ok(&[

@@ -1274,8 +1274,16 @@ fn go_json_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// A value as Go's `json.Marshal` writes the decoded document: compact, object keys sorted,
-/// integers beyond int64 as float64.
+/// A value as Go's `json.Marshal` writes a document decoded into `interface{}`: compact,
+/// object keys sorted, HTML-sensitive characters escaped, integers beyond int64 as float64.
+/// What upstream prints wherever it marshals a value it decoded (JSONPath output, the values
+/// of field errors).
+pub fn go_marshal(v: &Value) -> String {
+    let mut out = String::new();
+    go_json(v, &mut out);
+    out
+}
+
 fn go_json(v: &Value, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),

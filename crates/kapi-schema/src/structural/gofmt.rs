@@ -66,87 +66,10 @@ fn go_exponent(mantissa: &str, exp: i32) -> String {
     format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
 }
 
-/// A float64 as `encoding/json` writes it: plain decimal unless below 1e-6 or at least 1e21,
-/// then exponent form without the zero padding of negative exponents (`1e-07` → `1e-7`).
-fn json_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let (mantissa, exp) = shortest_sci(f);
-        if exp < 0 {
-            format!("{mantissa}e-{}", exp.unsigned_abs())
-        } else {
-            go_exponent(&mantissa, exp)
-        }
-    } else {
-        format!("{f}")
-    }
-}
-
 /// `json.Marshal` of a value decoded into Go's `interface{}`: compact, map keys sorted,
 /// HTML-sensitive characters escaped.
 pub(crate) fn json(v: &Value) -> String {
-    let mut out = String::new();
-    write_json(v, &mut out);
-    out
-}
-
-fn write_json(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => match num(n) {
-            Num::Int(i) => out.push_str(&i.to_string()),
-            Num::Float(f) => out.push_str(&json_float(f)),
-        },
-        Value::String(s) => json_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                json_string(k, out);
-                out.push(':');
-                if let Some(v) = map.get(k) {
-                    write_json(v, out);
-                }
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)))
-            }
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    kapi_api::jsonpath::go_marshal(v)
 }
 
 /// The offending value of an apimachinery `field.Error`, printed by its `ErrorBody` as Go

@@ -55,6 +55,39 @@ fn invalid_type(name: &str, type_name: &str, value: &str) -> Finding {
     )
 }
 
+/// `minItems`/`maxItems` and `minProperties`/`maxProperties`: how many `what` there are
+/// against the bounds, worded as kube-openapi words them.
+fn count_bounds(
+    len: usize,
+    min: Option<i64>,
+    max: Option<i64>,
+    what: &str,
+    path: &str,
+    out: &mut Vec<Finding>,
+) {
+    let size = i64::try_from(len).unwrap_or(i64::MAX);
+    if let Some(min) = min.filter(|m| size < *m) {
+        add(
+            out,
+            other(
+                path,
+                Bad::Int(size),
+                format!("{path} in body should have at least {min} {what}"),
+            ),
+        );
+    }
+    if let Some(max) = max.filter(|m| size > *m) {
+        add(
+            out,
+            finding(
+                path,
+                Code::TooMany { actual: size, max },
+                format!("{path} in body should have at most {max} {what}"),
+            ),
+        );
+    }
+}
+
 fn other(name: &str, value: Bad, message: String) -> Finding {
     finding(name, Code::Other { value }, message)
 }
@@ -260,28 +293,8 @@ impl Walker {
                 path.truncate(len);
             }
         }
-        let size = i64::try_from(items.len()).unwrap_or(i64::MAX);
         if let Some(c) = checks {
-            if let Some(min) = c.min_items.filter(|m| size < *m) {
-                add(
-                    out,
-                    other(
-                        path,
-                        Bad::Int(size),
-                        format!("{path} in body should have at least {min} items"),
-                    ),
-                );
-            }
-            if let Some(max) = c.max_items.filter(|m| size > *m) {
-                add(
-                    out,
-                    finding(
-                        path,
-                        Code::TooMany { actual: size, max },
-                        format!("{path} in body should have at most {max} items"),
-                    ),
-                );
-            }
+            count_bounds(items.len(), c.min_items, c.max_items, "items", path, out);
         }
         matches + 1
     }
@@ -295,28 +308,15 @@ impl Walker {
         out: &mut Vec<Finding>,
     ) -> u32 {
         let mut matches = 0;
-        let size = i64::try_from(map.len()).unwrap_or(i64::MAX);
         if let Some(c) = checks {
-            if let Some(min) = c.min_properties.filter(|m| size < *m) {
-                add(
-                    out,
-                    other(
-                        path,
-                        Bad::Int(size),
-                        format!("{path} in body should have at least {min} properties"),
-                    ),
-                );
-            }
-            if let Some(max) = c.max_properties.filter(|m| size > *m) {
-                add(
-                    out,
-                    finding(
-                        path,
-                        Code::TooMany { actual: size, max },
-                        format!("{path} in body should have at most {max} properties"),
-                    ),
-                );
-            }
+            count_bounds(
+                map.len(),
+                c.min_properties,
+                c.max_properties,
+                "properties",
+                path,
+                out,
+            );
         }
         match &node.extra {
             Extra::Allows(false) => {

@@ -17,7 +17,6 @@ fn read<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// The Scale of `obj`: replicas missing from the object read as 0, as upstream reads them.
 pub fn to_scale(paths: &ScalePaths, obj: &Value) -> Value {
-    let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let replicas = |path: &str| read(obj, path).and_then(Value::as_i64).unwrap_or(0);
     let selector = paths
         .label_selector
@@ -25,6 +24,18 @@ pub fn to_scale(paths: &ScalePaths, obj: &Value) -> Value {
         .and_then(|p| read(obj, p))
         .and_then(Value::as_str)
         .unwrap_or_default();
+    scale(
+        obj,
+        json!(replicas(&paths.spec_replicas)),
+        json!(replicas(&paths.status_replicas)),
+        selector,
+    )
+}
+
+/// An `autoscaling/v1` Scale of `obj`, built-in or custom: its identity, the desired and
+/// observed replicas, the selector in string form.
+pub fn scale(obj: &Value, spec_replicas: Value, status_replicas: Value, selector: &str) -> Value {
+    let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -35,8 +46,8 @@ pub fn to_scale(paths: &ScalePaths, obj: &Value) -> Value {
             "resourceVersion": meta.get("resourceVersion"),
             "creationTimestamp": meta.get("creationTimestamp"),
         },
-        "spec": {"replicas": replicas(&paths.spec_replicas)},
-        "status": {"replicas": replicas(&paths.status_replicas), "selector": selector},
+        "spec": {"replicas": spec_replicas},
+        "status": {"replicas": status_replicas, "selector": selector},
     })
 }
 

@@ -709,7 +709,6 @@ fn to_scale(def: &ResourceDef, obj: &Value) -> Value {
     if let Some(paths) = crate::crd::served(def).and_then(|s| s.scale.clone()) {
         return crate::crd::scale::to_scale(&paths, obj);
     }
-    let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
     let selector = obj
         .pointer("/spec/selector")
         .map(|s| {
@@ -725,22 +724,15 @@ fn to_scale(def: &ResourceDef, obj: &Value) -> Value {
                 .unwrap_or_default()
         })
         .unwrap_or_default();
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": meta.get("name"),
-            "namespace": meta.get("namespace"),
-            "uid": meta.get("uid"),
-            "resourceVersion": meta.get("resourceVersion"),
-            "creationTimestamp": meta.get("creationTimestamp"),
-        },
-        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(if def.resource == "daemonsets" { 0 } else { 1 }))},
-        "status": {
-            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
-            "selector": selector,
-        }
-    })
+    let unset = if def.resource == "daemonsets" { 0 } else { 1 };
+    crate::crd::scale::scale(
+        obj,
+        obj.pointer("/spec/replicas")
+            .cloned()
+            .unwrap_or(json!(unset)),
+        obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+        &selector,
+    )
 }
 
 /// The merge patch a write of the scale subresource makes to the object.
