@@ -460,6 +460,38 @@ print("ok")
 }
 
 #[test]
+fn python_dynamic_client_discovers_and_serves_the_resource() {
+    let c = Cluster::start();
+    install(&c);
+    let out = c.python(
+        r#"
+from kubernetes import config, dynamic
+from kubernetes.client import api_client
+client = dynamic.DynamicClient(api_client.ApiClient(configuration=config.load_kube_config()))
+crontabs = client.resources.get(api_version="stable.example.com/v1", kind="CronTab")
+assert crontabs.namespaced and crontabs.name == "crontabs", crontabs
+made = crontabs.create(namespace="default", body={"apiVersion": "stable.example.com/v1",
+    "kind": "CronTab", "metadata": {"name": "dyn"}, "spec": {"cronSpec": "0 * * * *"}})
+assert made.spec.replicas == 1, made
+listed = crontabs.get(namespace="default")
+assert [i.metadata.name for i in listed.items] == ["dyn"], listed
+crontabs.patch(namespace="default", name="dyn", body={"spec": {"mode": "Slow"}},
+               content_type="application/merge-patch+json")
+assert crontabs.get(namespace="default", name="dyn").spec.mode == "Slow"
+crontabs.delete(namespace="default", name="dyn")
+print("ok")
+"#,
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn kubectl_explain_reads_the_definitions_schema() {
     let c = Cluster::start();
     install(&c);

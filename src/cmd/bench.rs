@@ -19,10 +19,12 @@ use http_body_util::BodyExt;
 
 use crate::client::{Body, ClientConfig};
 
+mod webhook;
+
 /// Flags of `kapi bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// create | create-custom | get | list | watch | startup
+    /// create | create-custom | create-webhook | get | list | watch | startup
     pub scenario: String,
     /// Concurrent clients (watchers for `watch`).
     #[arg(long, default_value_t = 64)]
@@ -147,8 +149,16 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-/// Prints a load's figures; answers its successful operations per second.
-fn report(name: &str, elapsed: Duration, mut lat: Vec<u64>, errors: u64) -> f64 {
+/// What a load came to: successful operations per second and latency percentiles (ms).
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    per_second: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Prints a load's figures and answers them.
+fn report(name: &str, elapsed: Duration, mut lat: Vec<u64>, errors: u64) -> Figures {
     lat.sort_unstable();
     let n = lat.len();
     let secs = elapsed.as_secs_f64();
@@ -160,7 +170,11 @@ fn report(name: &str, elapsed: Duration, mut lat: Vec<u64>, errors: u64) -> f64 
         percentile(&lat, 0.99),
         percentile(&lat, 1.0),
     );
-    n as f64 / secs
+    Figures {
+        per_second: n as f64 / secs,
+        p50: percentile(&lat, 0.5),
+        p99: percentile(&lat, 0.99),
+    }
 }
 
 fn progress(rec: Arc<Recorder>, stop: Arc<AtomicBool>, started: Instant) {
@@ -189,7 +203,7 @@ async fn run_load<F, Fut>(
     duration: Duration,
     name: &str,
     op: F,
-) -> anyhow::Result<f64>
+) -> anyhow::Result<Figures>
 where
     F: Fn(usize, u64, Conn, ClientConfig) -> Fut + Send + Sync + 'static + Clone,
     Fut: std::future::Future<Output = (Conn, anyhow::Result<bool>)> + Send,
@@ -346,6 +360,7 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<()> {
             .await?;
         }
         "create-custom" => create_custom(&cfg, args.concurrency, duration).await?,
+        "create-webhook" => create_webhook(&cfg, &tmp, args.concurrency, duration).await?,
         "get" => {
             create_many(
                 &cfg,
@@ -529,7 +544,78 @@ async fn create_custom(
     .await?;
     println!(
         "custom resources / ConfigMaps: {:.2}×",
-        custom / configmaps.max(f64::MIN_POSITIVE)
+        custom.per_second / configmaps.per_second.max(f64::MIN_POSITIVE)
+    );
+    Ok(())
+}
+
+/// ConfigMap creates without, then with, a validating webhook that allows everything: the
+/// latency the webhook adds, over the webhook's own time (which the bench's webhook reports).
+async fn create_webhook(
+    cfg: &ClientConfig,
+    tmp: &Path,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let (port, ca_pem, served) = webhook::start(&tmp.join("webhook-pki")).await?;
+    let run_id = std::process::id();
+    let load = |name: &'static str, prefix: &'static str| {
+        run_load(
+            cfg,
+            concurrency,
+            duration,
+            name,
+            move |w, i, mut conn, cfg| async move {
+                let r = call(
+                    &mut conn,
+                    &cfg,
+                    Method::POST,
+                    "/api/v1/namespaces/default/configmaps",
+                    Some(configmap(&format!("{prefix}{run_id}-{w}-{i}"))),
+                )
+                .await;
+                (conn, r.map(|(s, _)| s == StatusCode::CREATED))
+            },
+        )
+    };
+    let without = load("create 1 KiB ConfigMaps, no webhook", "n").await?;
+    let config = serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "bench-allow"},
+        "webhooks": [{
+            "name": "allow.bench.kapi.dev",
+            "clientConfig": {
+                "url": format!("https://127.0.0.1:{port}/validate"),
+                "caBundle": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ca_pem),
+            },
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+        }],
+    });
+    let mut conn = cfg.connect_h2().await?;
+    let (status, body) = call(
+        &mut conn,
+        cfg,
+        Method::POST,
+        "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+        Some(Bytes::from(config.to_string())),
+    )
+    .await?;
+    if status != StatusCode::CREATED {
+        bail!(
+            "registering the webhook: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let with = load("create 1 KiB ConfigMaps, validating webhook", "h").await?;
+    let calls = served.calls.load(Ordering::Relaxed).max(1);
+    let own_ms = served.micros.load(Ordering::Relaxed) as f64 / calls as f64 / 1000.0;
+    println!(
+        "webhook called {calls} times, {own_ms:.3} ms of its own per call; added latency p50 {:.2} ms, p99 {:.2} ms",
+        with.p50 - without.p50,
+        with.p99 - without.p99,
     );
     Ok(())
 }

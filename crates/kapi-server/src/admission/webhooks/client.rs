@@ -1,7 +1,9 @@
 //! Calling a webhook: HTTPS POST of the review to its `clientConfig` (a `url`, or a `service`
 //! reached at its cluster IP), verified against its `caBundle`, within its timeout.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine;
@@ -124,7 +126,50 @@ pub async fn post(endpoint: &Endpoint, review: &Value, timeout: Duration) -> Res
     }
 }
 
-async fn call(endpoint: &Endpoint, review: &Value) -> Result<Bytes, String> {
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Kept-alive connections to webhooks, by where they lead (address, certificate name, CA):
+/// a call reuses one instead of a TLS handshake each, as upstream's HTTP client does.
+static IDLE: Mutex<Option<HashMap<u64, Vec<Sender>>>> = Mutex::new(None);
+
+/// Idle connections kept per endpoint: enough for a busy server's concurrent calls (each
+/// connection carries one call at a time), so that a burst does not pay a TLS handshake each.
+const IDLE_PER_ENDPOINT: usize = 64;
+
+impl Endpoint {
+    fn pool_key(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&self.host, self.port, &self.server_name).hash(&mut h);
+        for cert in &self.ca {
+            cert.as_ref().hash(&mut h);
+        }
+        h.finish()
+    }
+}
+
+fn take_idle(key: u64) -> Option<Sender> {
+    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    let list = idle.as_mut()?.get_mut(&key)?;
+    while let Some(sender) = list.pop() {
+        if !sender.is_closed() {
+            return Some(sender);
+        }
+    }
+    None
+}
+
+fn put_idle(key: u64, sender: Sender) {
+    let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    let list = idle
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_default();
+    if list.len() < IDLE_PER_ENDPOINT {
+        list.push(sender);
+    }
+}
+
+async fn connect(endpoint: &Endpoint) -> Result<Sender, String> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in &endpoint.ca {
         roots
@@ -146,34 +191,64 @@ async fn call(endpoint: &Endpoint, review: &Value) -> Result<Bytes, String> {
         .connect(server_name, tcp)
         .await
         .map_err(|e| format!("tls: {e}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let body = serde_json::to_vec(review).map_err(|e| e.to_string())?;
+    Ok(sender)
+}
+
+async fn call(endpoint: &Endpoint, review: &Value) -> Result<Bytes, String> {
+    let body = Bytes::from(serde_json::to_vec(review).map_err(|e| e.to_string())?);
+    let key = endpoint.pool_key();
+    // A kept connection the webhook has closed meanwhile fails at once; then a new one.
+    if let Some(sender) = take_idle(key) {
+        if let Ok(answer) = exchange(endpoint, sender, body.clone(), key).await {
+            return answer;
+        }
+    }
+    let sender = connect(endpoint).await?;
+    exchange(endpoint, sender, body, key)
+        .await
+        .unwrap_or_else(Err)
+}
+
+/// One request on `sender`: `Err` when the connection failed before an answer (worth a new
+/// connection), `Ok` with the call's own result otherwise. The connection is kept for the
+/// next call when the answer was read in full.
+async fn exchange(
+    endpoint: &Endpoint,
+    mut sender: Sender,
+    body: Bytes,
+    key: u64,
+) -> Result<Result<Bytes, String>, String> {
     let request = http::Request::post(&endpoint.path)
         .header(http::header::HOST, &endpoint.server_name)
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::ACCEPT, "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(body))
         .map_err(|e| e.to_string())?;
+    sender.ready().await.map_err(|e| e.to_string())?;
     let response = sender
         .send_request(request)
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status();
-    let body = Limited::new(response.into_body(), MAX_ANSWER)
+    let body = match Limited::new(response.into_body(), MAX_ANSWER)
         .collect()
         .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    put_idle(key, sender);
     if !status.is_success() {
-        return Err(format!(
+        return Ok(Err(format!(
             "the server responded with the status code {} but did not return more information",
             status.as_u16()
-        ));
+        )));
     }
-    Ok(body)
+    Ok(Ok(body))
 }
 
 #[cfg(test)]
