@@ -304,3 +304,24 @@ fn documents_are_indexed_cached_and_complete() {
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "304");
 }
+
+#[test]
+fn an_unknown_kind_is_reported_as_unmapped_not_as_a_missing_document() {
+    let c = Cluster::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_file(
+        dir.path(),
+        "foo.yaml",
+        "apiVersion: example.com/v1\nkind: Foo\nmetadata:\n  name: x\n",
+    );
+    // kubectl falls back to /openapi/v2 for a kind the v3 documents do not hold.
+    let err = c.kubectl_err(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    assert!(
+        err.contains(r#"no matches for kind "Foo" in version "example.com/v1""#)
+            && err.contains("ensure CRDs are installed first"),
+        "{err}"
+    );
+    let (code, doc) = c.curl_json(&["/openapi/v2", "-H", "Accept: application/json"]);
+    assert_eq!(code, 200);
+    assert_eq!(doc["swagger"], "2.0");
+}

@@ -224,7 +224,7 @@ async fn non_resource(
         "/healthz" | "/livez" | "/readyz" => Ok(health(server, path, query)),
         "/version" => Ok(response::json_value(200, &crate::version::info())),
         "/api" | "/apis" => Ok(discovery::root(server, path, accept)),
-        "/openapi/v2" => Err(ApiError::no_route()),
+        "/openapi/v2" => Ok(openapi::v2(accept)),
         "/.well-known/openid-configuration" => Ok(response::json_value(
             200,
             &kapi_auth::serviceaccount::openid_configuration(

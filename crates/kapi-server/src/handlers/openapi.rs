@@ -107,6 +107,59 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
+/// `GET /openapi/v2`: a Swagger 2.0 document without definitions or paths.
+///
+/// kubectl reads v3; it falls back to v2 only for a kind the v3 documents do not hold (a
+/// mistyped kind, or a custom resource applied before its definition), to validate it on the
+/// client. Upstream's v2 has no schema for such a kind either, so kubectl lets it through and
+/// answers what upstream's users see (`no matches for kind "Foo" in version ... ensure CRDs
+/// are installed first`) instead of failing to download the document. Clients that read
+/// built-in schemas from v2 (kubectl before 1.27's `explain`) find none here.
+pub fn v2(accept: &str) -> Response<Body> {
+    let version = crate::version::GIT_VERSION;
+    if accept.contains("protobuf") {
+        // Document { swagger = 1: "2.0", info = 2: Info { title = 1, version = 2 } }
+        let mut info = Vec::new();
+        proto_string(&mut info, 1, "Kubernetes");
+        proto_string(&mut info, 2, version);
+        let mut doc = Vec::new();
+        proto_string(&mut doc, 1, "2.0");
+        proto_bytes(&mut doc, 2, &info);
+        let mut resp = Response::new(response::full(bytes::Bytes::from(doc)));
+        // kubectl asks for `application/com.github.proto-openapi.spec.v2@v1.0+protobuf`
+        // (gnostic's `openapi_v2.Document`); the answer is typed as upstream types it, a type
+        // Go's MIME parser accepts.
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        return resp;
+    }
+    response::json_value(
+        200,
+        &json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": version}, "paths": {}}),
+    )
+}
+
+fn proto_bytes(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
+    out.push(field << 3 | 2);
+    let mut len = bytes.len();
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(low);
+            break;
+        }
+        out.push(low | 0x80);
+    }
+    out.extend_from_slice(bytes);
+}
+
+fn proto_string(out: &mut Vec<u8>, field: u8, s: &str) {
+    proto_bytes(out, field, s.as_bytes());
+}
+
 /// `GET /openapi/v3`.
 pub fn index() -> Response<Body> {
     let mut paths = serde_json::Map::new();
