@@ -26,7 +26,10 @@ class Hook(BaseHTTPRequestHandler):
         resp = {'uid': req['uid'], 'allowed': True}
         if self.path.startswith('/validate'):
             labels = obj.get('metadata', {}).get('labels') or {}
-            if labels.get('deny') == 'yes':
+            if obj.get('metadata', {}).get('namespace') != req.get('namespace'):
+                resp = {'uid': req['uid'], 'allowed': False,
+                        'status': {'code': 400, 'message': 'the object is not in the namespace of the request'}}
+            elif labels.get('deny') == 'yes':
                 resp = {'uid': req['uid'], 'allowed': False,
                         'status': {'code': 403, 'message': 'labelled deny=yes by ' + req['userInfo']['username']}}
             else:
@@ -301,6 +304,19 @@ fn webhooks_deny_mutate_and_warn_for_what_their_rules_select() {
         "jsonpath={.data.mutated}",
     ]);
     assert_eq!(mutated, "UPDATE");
+
+    // A body without a namespace reaches the webhooks with the request's.
+    let (code, created) = c.curl_json(&[
+        "/api/v1/namespaces/guarded/configmaps",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bare", "labels": {"test": "1"}}}"#,
+    ]);
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["data"]["mutated"], "CREATE");
 
     // Deletes are validated too, the stored object as oldObject.
     let err = c.kubectl_err(&["delete", "cm", "protected", "-n", "guarded"]);

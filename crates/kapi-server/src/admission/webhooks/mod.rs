@@ -263,6 +263,15 @@ pub async fn mutate(
     if hooks.is_empty() {
         return Ok(obj);
     }
+    // Webhooks see the request's namespace in the object, as upstream sets it from the URL
+    // before admission (the object is stored with it in any case).
+    if let (Some(ns), true, Some(meta)) = (
+        call.namespace,
+        call.def.namespaced,
+        obj.get_mut("metadata").and_then(Value::as_object_mut),
+    ) {
+        meta.entry("namespace").or_insert_with(|| Value::from(ns));
+    }
     let uid = uuid::Uuid::new_v4().to_string();
     for webhook in &hooks {
         if !applies(registry, webhook, call, &obj, old) {
