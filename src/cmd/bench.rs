@@ -335,27 +335,12 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<()> {
     let ns = "default";
     match args.scenario.as_str() {
         "create" => {
-            let path = format!("/api/v1/namespaces/{ns}/configmaps");
-            let run_id = std::process::id();
-            run_load(
+            create_configmaps(
                 &cfg,
                 args.concurrency,
                 duration,
                 "create 1 KiB ConfigMaps",
-                move |w, i, mut conn, cfg| {
-                    let path = path.clone();
-                    async move {
-                        let r = call(
-                            &mut conn,
-                            &cfg,
-                            Method::POST,
-                            &path,
-                            Some(configmap(&format!("b{run_id}-{w}-{i}"))),
-                        )
-                        .await;
-                        (conn, r.map(|(s, _)| s == StatusCode::CREATED))
-                    }
-                },
+                "b",
             )
             .await?;
         }
@@ -445,6 +430,35 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates of 1 KiB ConfigMaps named `<prefix><run>-<client>-<n>`, under load.
+async fn create_configmaps(
+    cfg: &ClientConfig,
+    concurrency: usize,
+    duration: Duration,
+    name: &str,
+    prefix: &'static str,
+) -> anyhow::Result<Figures> {
+    let run_id = std::process::id();
+    run_load(
+        cfg,
+        concurrency,
+        duration,
+        name,
+        move |w, i, mut conn, cfg| async move {
+            let r = call(
+                &mut conn,
+                &cfg,
+                Method::POST,
+                "/api/v1/namespaces/default/configmaps",
+                Some(configmap(&format!("{prefix}{run_id}-{w}-{i}"))),
+            )
+            .await;
+            (conn, r.map(|(s, _)| s == StatusCode::CREATED))
+        },
+    )
+    .await
+}
+
 /// A definition whose objects are validated by three CEL rules besides their schema.
 const WIDGET_CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
 "metadata":{"name":"widgets.bench.kapi.dev"},
@@ -505,25 +519,9 @@ async fn create_custom(
         "definition created → its resource listed: {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
+    let configmaps =
+        create_configmaps(cfg, concurrency, duration, "create 1 KiB ConfigMaps", "c").await?;
     let run_id = std::process::id();
-    let configmaps = run_load(
-        cfg,
-        concurrency,
-        duration,
-        "create 1 KiB ConfigMaps",
-        move |w, i, mut conn, cfg| async move {
-            let r = call(
-                &mut conn,
-                &cfg,
-                Method::POST,
-                "/api/v1/namespaces/default/configmaps",
-                Some(configmap(&format!("c{run_id}-{w}-{i}"))),
-            )
-            .await;
-            (conn, r.map(|(s, _)| s == StatusCode::CREATED))
-        },
-    )
-    .await?;
     let custom = run_load(
         cfg,
         concurrency,
@@ -558,25 +556,8 @@ async fn create_webhook(
     duration: Duration,
 ) -> anyhow::Result<()> {
     let (port, ca_pem, served) = webhook::start(&tmp.join("webhook-pki")).await?;
-    let run_id = std::process::id();
     let load = |name: &'static str, prefix: &'static str| {
-        run_load(
-            cfg,
-            concurrency,
-            duration,
-            name,
-            move |w, i, mut conn, cfg| async move {
-                let r = call(
-                    &mut conn,
-                    &cfg,
-                    Method::POST,
-                    "/api/v1/namespaces/default/configmaps",
-                    Some(configmap(&format!("{prefix}{run_id}-{w}-{i}"))),
-                )
-                .await;
-                (conn, r.map(|(s, _)| s == StatusCode::CREATED))
-            },
-        )
+        create_configmaps(cfg, concurrency, duration, name, prefix)
     };
     let without = load("create 1 KiB ConfigMaps, no webhook", "n").await?;
     let config = serde_json::json!({
